@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""PlexSync's entry point: read Stash's JSON from stdin, dispatch, print one JSON answer.
+
+Stash starts this file as a new process for every hook and every task. A hook (scene saved) must
+return at once: it imports only the standard library, `sync` and the stdlib-only parts of
+`stashplugin`, appends one job to the queue and makes sure a drain will run. Tasks import what
+they need lazily. Logs go to stderr in Stash's protocol; stdout carries exactly one JSON object.
+"""
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from stashplugin import log  # noqa: E402  (after the path fix, stdlib only)
+
+# mode -> (module, function, needs Plex settings). Each function takes a TaskContext and
+# returns the task's JSON output; it raises TaskError with a one-sentence message on failure.
+TASKS = {
+    "status": ("worker.status", "view_queue_status", False),
+    "clear_queue": ("worker.maintenance", "clear_pending_queue", False),
+}
+
+RUNTIME_REQUIREMENTS = ("plexapi>=4.15", "requests>=2.28")
+
+
+class BadInput(Exception):
+    """stdin is not what Stash sends."""
+
+
+def read_input(stream) -> dict:
+    try:
+        raw = stream.read()
+    except (OSError, ValueError) as exc:
+        raise BadInput("could not read stdin (%s)" % exc)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if not raw or not raw.strip():
+        raise BadInput("no input on stdin; PlexSync is started by Stash, which sends a JSON document")
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        raise BadInput("stdin is not JSON (%s); PlexSync expects the JSON document Stash sends" % str(exc).split(":")[0])
+    if not isinstance(payload, dict):
+        raise BadInput("stdin must be a JSON object with server_connection and args")
+    conn = payload.get("server_connection")
+    if not isinstance(conn, dict):
+        raise BadInput("stdin has no server_connection object; PlexSync must be run by Stash")
+    args = payload.get("args")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise BadInput("args must be a JSON object")
+    return {"server_connection": conn, "args": args}
+
+
+def answer(stdout, output=None, error=None) -> None:
+    body = {"output": output, "error": log.redact(error) if error else None}
+    stdout.write(json.dumps(body, ensure_ascii=False, default=str))
+    stdout.write("\n")
+    stdout.flush()
+
+
+def plugin_dir_of(conn: dict) -> str:
+    return conn.get("PluginDir") or HERE
+
+
+def run_hook(conn: dict, args: dict) -> tuple:
+    """Enqueue the saved scene when the edit touches a synced field. Returns (output, error)."""
+    from stashplugin.hook import (HOOK_TYPES, BadHookContext, parse_hook_context, relevant_create_fields,
+                                  relevant_update_fields)
+    from stashplugin.settings import read_hook_cache, resolve_data_dir
+
+    try:
+        scene_id, hook_type, hook_input, input_fields = parse_hook_context(args.get("hookContext"))
+    except BadHookContext as exc:
+        raise BadInput(str(exc))
+    plugin_dir = plugin_dir_of(conn)
+    settings = read_hook_cache(plugin_dir)
+    log.configure(debug=settings.debug_logging, obfuscate_paths=settings.obfuscate_paths)
+    if hook_type not in HOOK_TYPES:
+        return "ignored: PlexSync does not handle %s" % hook_type, None
+    if hook_type == "Scene.Create.Post":
+        fields = relevant_create_fields(hook_input, settings)
+        if not fields:
+            return "ignored: new scene without metadata (reconciliation picks it up once Plex has it)", None
+    else:
+        fields = relevant_update_fields(input_fields, settings)
+        if not fields:
+            return "ignored: no synced field changed", None
+
+    from sync.queue import FileQueue
+
+    data_dir = resolve_data_dir(settings, plugin_dir)
+    try:
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+        FileQueue(data_dir).enqueue(scene_id, fields, source=hook_type)
+    except OSError as exc:
+        return None, ("PlexSync could not save the change of scene %s to its queue in %s (%s); "
+                      "make that folder writable or set 'Data folder' to one that is."
+                      % (scene_id, data_dir, exc.strerror or exc))
+    log.debug("Queued scene %s (%s)" % (scene_id, ", ".join(fields)))
+    return "queued", None
+
+
+def ensure_dependencies() -> None:
+    """Install/activate runtime packages through PythonDepManager when Stash has it."""
+    try:
+        from PythonDepManager import ensure_import  # type: ignore
+    except ImportError:
+        sibling = os.path.join(os.path.dirname(HERE), "PythonDepManager")
+        if not os.path.isdir(sibling):
+            return
+        sys.path.append(sibling)
+        try:
+            from PythonDepManager import ensure_import  # type: ignore
+        except ImportError:
+            return
+    ensure_import(*RUNTIME_REQUIREMENTS)
+
+
+def check_dependencies() -> None:
+    try:
+        ensure_dependencies()
+    except Exception as exc:  # PythonDepManager failing must not hide the clear message below
+        log.debug("PythonDepManager could not install dependencies: %s" % exc)
+    missing = []
+    for module, package in (("plexapi", "plexapi"), ("requests", "requests")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        from stashplugin.task import TaskError
+
+        raise TaskError("PlexSync needs the Python package(s) %s: install the PythonDepManager plugin in Stash, "
+                        "or run: %s -m pip install -r requirements.txt (in the plugin folder)"
+                        % (", ".join(missing), os.path.basename(sys.executable) or "python3"))
+
+
+def run_task(conn: dict, args: dict) -> tuple:
+    from stashplugin.settings import SettingsError
+    from stashplugin.stash import StashError
+    from stashplugin.task import TaskError, load_context
+
+    mode = args.get("mode")
+    if not isinstance(mode, str) or mode not in TASKS:
+        known = ", ".join(sorted(TASKS))
+        raise BadInput("unknown task mode %r; known modes: %s" % (mode, known))
+    module_name, func_name, need_plex = TASKS[mode]
+    try:
+        check_dependencies()
+        ctx = load_context(conn, args, need_plex)
+        module = __import__(module_name, fromlist=[func_name])
+        return getattr(module, func_name)(ctx), None
+    except (TaskError, SettingsError, StashError) as exc:
+        return None, str(exc)
+
+
+def main(stdin=None, stdout=None) -> int:
+    stdin = stdin if stdin is not None else sys.stdin
+    stdout = stdout if stdout is not None else sys.stdout
+    try:
+        payload = read_input(stdin)
+        conn, args = payload["server_connection"], payload["args"]
+        if "hookContext" in args:
+            output, error = run_hook(conn, args)
+        elif "mode" in args:
+            output, error = run_task(conn, args)
+        else:
+            raise BadInput("args has neither hookContext (a hook) nor mode (a task); check PlexSync.yml")
+    except BadInput as exc:
+        message = "PlexSync: %s" % exc
+        log.error(message)
+        answer(stdout, error=message)
+        return 2
+    except KeyboardInterrupt:
+        answer(stdout, error="PlexSync was interrupted; queued changes are kept and sync resumes on the next run.")
+        return 130
+    except Exception as exc:  # last resort: one clear line, the traceback at debug level
+        import traceback
+
+        message = ("PlexSync failed unexpectedly (%s: %s); queued changes are kept. "
+                   "Turn on 'Debug logging' and report the log." % (type(exc).__name__, exc))
+        log.error(message)
+        log.debug(traceback.format_exc())
+        answer(stdout, error=message)
+        return 1
+    if error:
+        log.error(error)
+        answer(stdout, error=error)
+        return 1
+    answer(stdout, output=output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

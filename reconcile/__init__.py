@@ -1,0 +1,1 @@
+"""Finding gaps between Stash and Plex (changes a hook never saw) and queueing them."""

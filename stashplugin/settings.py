@@ -1,0 +1,244 @@
+"""PlexSync's settings: one table (`SPEC`), one typed object (`Settings`), validated once.
+
+Stash stores plugin settings per plugin id and hands them out through GraphQL
+(`configuration { plugins }`); a setting the user never touched is simply absent, so every
+setting has a default here. PlexSync.yml lists the same settings for Stash's UI; a test keeps
+the two in step.
+
+The hook cannot afford a GraphQL round trip, so every task run writes the few settings the hook
+needs (never the token) to `settings_cache.json` in the plugin's default data folder, and the
+hook reads them from there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+PLUGIN_ID = "PlexSync"
+
+# name: (kind, default, display name, description). kind: str, bool, int, float.
+SPEC = {
+    "plex_url": ("str", "", "Plex URL",
+                 "Address of your Plex Media Server, e.g. http://192.168.1.10:32400 (required)."),
+    "plex_token": ("str", "", "Plex token",
+                   "Your X-Plex-Token (required). It is never written to logs or files."),
+    "plex_libraries": ("str", "", "Plex libraries",
+                       "Comma-separated names of the Plex movie libraries to sync into. Default: empty = every movie library."),
+    "path_map": ("str", "", "Path mapping",
+                 "How Stash paths look in Plex when the two servers mount files differently: stash_prefix=plex_prefix, several pairs separated by ';'. Example: /data=/media/videos. Default: empty = same paths."),
+    "pause_sync": ("bool", False, "Pause sync",
+                   "Keep queueing changes but send nothing to Plex until switched off again. Default: off."),
+    "sync_title": ("bool", True, "Sync title", "Write the scene title to Plex. Default: on."),
+    "sync_summary": ("bool", True, "Sync details", "Write the scene details to Plex's summary. Default: on."),
+    "sync_studio": ("bool", True, "Sync studio", "Write the studio to Plex. Default: on."),
+    "sync_date": ("bool", True, "Sync date", "Write the scene date to Plex's release date. Default: on."),
+    "sync_performers": ("bool", True, "Sync performers", "Write performers as Plex actors. Default: on."),
+    "sync_tags": ("bool", True, "Sync tags", "Write tags as Plex genres. Default: on."),
+    "sync_collection": ("bool", False, "Studio as collection",
+                        "Also put each item in a Plex collection named after its studio. Default: off."),
+    "sync_poster": ("bool", True, "Sync poster", "Upload the Stash cover as the Plex poster when it changed. Default: on."),
+    "sync_background": ("bool", False, "Sync background",
+                        "Also upload the Stash cover as the Plex background art. Default: off."),
+    "sync_sort_title": ("bool", False, "Sync sort title", "Set Plex's sort title to the scene title. Default: off."),
+    "tagline_source": ("str", "", "Tagline from",
+                       "Fill Plex's tagline from a Stash field: code, director, or empty for none. Default: empty."),
+    "preserve_plex_edits": ("bool", False, "Preserve Plex edits",
+                            "Never overwrite a Plex field that already has a value or is locked. Default: off."),
+    "lock_fields": ("bool", True, "Lock written fields",
+                    "Lock every field PlexSync writes so Plex agents do not overwrite it. Default: on."),
+    "keep_plex_when_empty": ("bool", False, "Keep Plex value when Stash is empty",
+                             "When a Stash field is empty, leave the Plex field as it is instead of clearing it. Default: off."),
+    "max_tags": ("int", 50, "Maximum tags", "At most this many tags are sent as genres (1-500). Default: 50."),
+    "strict_matching": ("bool", True, "Strict matching",
+                        "When several Plex items could be the scene's file, skip it with a clear reason instead of guessing. Default: on."),
+    "skip_not_found": ("bool", False, "Skip scenes not in Plex",
+                       "Drop a change quietly when its file is not in Plex, instead of retrying until Plex has scanned it. Default: off."),
+    "trigger_plex_scan": ("bool", False, "Ask Plex to scan new files",
+                          "When Stash adds a scene, ask Plex to scan that file's folder. Default: off."),
+    "skip_tls_verify": ("bool", False, "Skip TLS verification",
+                        "Accept a self-signed certificate from Plex (https). Default: off."),
+    "connect_timeout": ("float", 5.0, "Connect timeout (s)", "Seconds to wait for Plex to accept a connection (1-120). Default: 5."),
+    "read_timeout": ("float", 30.0, "Read timeout (s)", "Seconds to wait for Plex to answer (1-600). Default: 30."),
+    "max_retries": ("int", 5, "Maximum attempts",
+                    "Attempts per change before it goes to the dead-letter queue (1-100). Default: 5."),
+    "data_dir": ("str", "", "Data folder",
+                 "Where PlexSync keeps its queue and state files. Default: empty = the 'data' folder inside the plugin folder."),
+    "debug_logging": ("bool", False, "Debug logging", "Log details of every step (at info level, marked [debug]). Default: off."),
+    "obfuscate_paths": ("bool", False, "Hide file paths in logs",
+                        "Replace file paths in log lines with stable placeholders, for sharing logs. Default: off."),
+}
+
+RANGES = {
+    "max_tags": (1, 500),
+    "connect_timeout": (1, 120),
+    "read_timeout": (1, 600),
+    "max_retries": (1, 100),
+}
+
+# What the hook needs, cached by tasks (never secrets).
+HOOK_KEYS = ("pause_sync", "data_dir", "debug_logging", "obfuscate_paths", "trigger_plex_scan",
+             "sync_title", "sync_summary", "sync_studio", "sync_date", "sync_performers", "sync_tags",
+             "sync_collection", "sync_poster", "sync_background", "sync_sort_title", "tagline_source")
+
+CACHE_NAME = "settings_cache.json"
+
+
+class SettingsError(ValueError):
+    """A setting has a value PlexSync cannot use; the message names it and says what to put there."""
+
+    def __init__(self, name: str, message: str):
+        display = SPEC[name][2] if name in SPEC else name
+        super().__init__("Setting '%s' (%s): %s" % (display, name, message))
+        self.name = name
+
+
+def _to_bool(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError("expected on or off")
+
+
+def _convert(name: str, kind: str, value):
+    if kind == "bool":
+        try:
+            return _to_bool(value)
+        except ValueError:
+            raise SettingsError(name, "switch it on or off")
+    if kind in ("int", "float"):
+        low, high = RANGES.get(name, (None, None))
+        what = "a whole number" if kind == "int" else "a number"
+        if low is not None:
+            what += " from %s to %s" % (low, high)
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value) if kind == "float" else float(str(value).strip())
+            if kind == "int":
+                if number != int(number):
+                    raise ValueError
+                number = int(number)
+        except (TypeError, ValueError, OverflowError):
+            raise SettingsError(name, "enter %s" % what)
+        if number != number or (low is not None and not low <= number <= high):
+            raise SettingsError(name, "enter %s" % what)
+        return number
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = str(value)
+    return value.strip()
+
+
+def parse_path_map(text: str) -> list:
+    """"/data=/media;D:\\\\Videos=/mnt/videos" -> [("/data", "/media"), ("D:\\\\Videos", "/mnt/videos")]."""
+    pairs = []
+    for chunk in re.split(r"[;\n]", text or ""):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        if chunk.count("=") != 1:
+            raise SettingsError("path_map", "write each pair as stash_prefix=plex_prefix, pairs separated by ';' (got %r)" % chunk)
+        left, right = (part.strip() for part in chunk.split("="))
+        if not left or not right:
+            raise SettingsError("path_map", "both sides of %r need a folder, e.g. /data=/media/videos" % chunk)
+        pairs.append((left, right))
+    return pairs
+
+
+def _check_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    if not url:
+        raise SettingsError("plex_url", "enter your Plex server's address, e.g. http://192.168.1.10:32400")
+    if "://" not in url:
+        url = "http://" + url
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1 or (port is not None and not 0 < port < 65536):
+        raise SettingsError("plex_url", "enter an address like http://192.168.1.10:32400 (http or https, a host, an optional port)")
+    return url.rstrip("/")
+
+
+class Settings:
+    """Every setting as a typed attribute, plus derived values (`path_pairs`, `libraries`)."""
+
+    def __init__(self, values: dict):
+        for name, (kind, default, _d, _desc) in SPEC.items():
+            setattr(self, name, values.get(name, default))
+        self.path_pairs = values.get("path_pairs", [])
+        self.libraries = [x.strip() for x in self.plex_libraries.split(",") if x.strip()]
+
+    @classmethod
+    def from_raw(cls, raw, strict: bool = True, need_plex: bool = False) -> "Settings":
+        """Validate Stash's settings map. Lenient mode (the hook) falls back to defaults instead of failing."""
+        raw = raw if isinstance(raw, dict) else {}
+        values = {}
+        for name, (kind, default, _d, _desc) in SPEC.items():
+            if name not in raw or raw[name] is None:
+                values[name] = default
+                continue
+            try:
+                values[name] = _convert(name, kind, raw[name])
+            except SettingsError:
+                if strict:
+                    raise
+                values[name] = default
+        try:
+            values["path_pairs"] = parse_path_map(values["path_map"])
+            if values["tagline_source"] and values["tagline_source"].lower() not in ("code", "director"):
+                raise SettingsError("tagline_source", "enter code, director, or leave it empty")
+            values["tagline_source"] = values["tagline_source"].lower()
+        except SettingsError:
+            if strict:
+                raise
+            values["path_pairs"], values["tagline_source"] = [], ""
+        if need_plex:
+            values["plex_url"] = _check_url(values["plex_url"])
+            if not values["plex_token"]:
+                raise SettingsError("plex_token", "enter your X-Plex-Token (Plex Web: any item > Get Info > View XML shows it in the address)")
+        return cls(values)
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in SPEC}
+
+    def hook_view(self) -> dict:
+        return {name: getattr(self, name) for name in HOOK_KEYS}
+
+
+def default_data_dir(plugin_dir: str) -> str:
+    return os.path.join(plugin_dir or ".", "data")
+
+
+def resolve_data_dir(settings: Settings, plugin_dir: str) -> str:
+    return os.path.abspath(settings.data_dir) if settings.data_dir else default_data_dir(plugin_dir)
+
+
+def read_hook_cache(plugin_dir: str) -> Settings:
+    """The settings the last task saw, for the hook (defaults when no task ever ran)."""
+    try:
+        with open(os.path.join(default_data_dir(plugin_dir), CACHE_NAME), "rb") as fh:
+            raw = json.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        raw = {}
+    return Settings.from_raw(raw, strict=False)
+
+
+def write_hook_cache(plugin_dir: str, settings: Settings) -> None:
+    from sync.store import JsonFile
+
+    directory = default_data_dir(plugin_dir)
+    os.makedirs(directory, exist_ok=True)
+    cache = JsonFile(os.path.join(directory, CACHE_NAME))
+    view = settings.hook_view()
+    if cache.read() != view:
+        cache.write(view)

@@ -1,0 +1,138 @@
+"""A small Stash GraphQL client: one HTTP session per process, the session cookie from Stash.
+
+Why not `stashapi.StashInterface`: its constructor costs three requests including a full schema
+introspection, and its default scene fragment asks for far more than a sync needs. PlexSync asks
+only for the fields it writes (`SCENE_FIELDS`).
+"""
+from __future__ import annotations
+
+import requests
+
+from stashplugin import log
+from stashplugin.settings import PLUGIN_ID
+
+SCENE_FIELDS = """
+  id title code details director urls date organized created_at updated_at
+  files { path basename size }
+  paths { screenshot }
+  studio { id name parent_studio { name } }
+  performers { id name }
+  tags { id name }
+  groups { group { name } }
+"""
+
+
+class StashError(Exception):
+    """Stash could not be asked; the message says what to do."""
+
+
+def base_url(server_connection: dict) -> str:
+    scheme = server_connection.get("Scheme") or "http"
+    host = server_connection.get("Host") or "localhost"
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    port = server_connection.get("Port") or 9999
+    return "%s://%s:%s" % (scheme, host, port)
+
+
+def session_cookie(server_connection: dict):
+    cookie = server_connection.get("SessionCookie") or {}
+    if isinstance(cookie, dict) and cookie.get("Name") and cookie.get("Value"):
+        return cookie["Name"], cookie["Value"]
+    return None
+
+
+class StashClient:
+    """Talks to the Stash that started this process."""
+
+    def __init__(self, server_connection: dict, timeout=(5.0, 60.0), api_key: str | None = None):
+        self.url = base_url(server_connection)
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["Content-Type"] = "application/json"
+        self.session.headers["Accept"] = "application/json"
+        cookie = session_cookie(server_connection)
+        if cookie:
+            self.session.cookies.set(cookie[0], cookie[1])
+            log.add_secret(cookie[1])
+        if api_key:
+            self.session.headers["ApiKey"] = api_key
+            log.add_secret(api_key)
+        self.requests = 0
+
+    def query(self, query: str, variables: dict | None = None) -> dict:
+        self.requests += 1
+        try:
+            resp = self.session.post(self.url + "/graphql", json={"query": query, "variables": variables or {}},
+                                     timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise StashError("Stash did not answer at %s (%s); is Stash running?" % (self.url, type(exc).__name__))
+        if resp.status_code in (401, 403):
+            raise StashError("Stash refused the plugin's session (HTTP %d); run the task again from Stash's UI." % resp.status_code)
+        try:
+            body = resp.json()
+        except ValueError:
+            raise StashError("Stash answered HTTP %d with something that is not JSON; check Stash's log." % resp.status_code)
+        if body.get("errors"):
+            first = body["errors"][0]
+            message = first.get("message") if isinstance(first, dict) else str(first)
+            raise StashError("Stash rejected a query: %s" % message)
+        if resp.status_code >= 400 or not isinstance(body.get("data"), dict):
+            raise StashError("Stash answered HTTP %d without data; check Stash's log." % resp.status_code)
+        return body["data"]
+
+    def plugin_settings(self) -> dict:
+        data = self.query("query PlexSyncSettings($ids: [ID!]) { configuration { plugins(include: $ids) } }",
+                          {"ids": [PLUGIN_ID]})
+        plugins = (data.get("configuration") or {}).get("plugins") or {}
+        settings = plugins.get(PLUGIN_ID) or {}
+        return settings if isinstance(settings, dict) else {}
+
+    def find_scenes(self, ids) -> dict:
+        """Scenes by id (one request for a batch); a deleted scene is simply absent."""
+        ids = [str(i) for i in ids]
+        if not ids:
+            return {}
+        data = self.query(
+            "query PlexSyncScenes($ids: [ID!], $filter: FindFilterType) {"
+            " findScenes(ids: $ids, filter: $filter) { scenes {%s} } }" % SCENE_FIELDS,
+            {"ids": ids, "filter": {"per_page": -1}})
+        scenes = (data.get("findScenes") or {}).get("scenes") or []
+        return {str(s["id"]): s for s in scenes}
+
+    def scenes_page(self, page: int, per_page: int, updated_since: str | None = None, fields: str = SCENE_FIELDS) -> tuple:
+        """One page of scenes, oldest id first; returns (count, scenes)."""
+        scene_filter = None
+        if updated_since:
+            scene_filter = {"updated_at": {"value": updated_since, "modifier": "GREATER_THAN"}}
+        data = self.query(
+            "query PlexSyncPage($filter: FindFilterType, $scene_filter: SceneFilterType) {"
+            " findScenes(filter: $filter, scene_filter: $scene_filter) { count scenes {%s} } }" % fields,
+            {"filter": {"page": page, "per_page": per_page, "sort": "id", "direction": "ASC"},
+             "scene_filter": scene_filter})
+        result = data.get("findScenes") or {}
+        return result.get("count") or 0, result.get("scenes") or []
+
+    def image(self, url: str) -> bytes:
+        """Download an image Stash serves (cover/screenshot) with this session."""
+        self.requests += 1
+        try:
+            resp = self.session.get(url, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise StashError("Could not download the scene cover from Stash (%s)." % type(exc).__name__)
+        if resp.status_code != 200:
+            raise StashError("Stash answered HTTP %d for the scene cover." % resp.status_code)
+        return resp.content
+
+    def run_plugin_task(self, task_name: str, args: dict | None = None) -> str:
+        data = self.query(
+            "mutation PlexSyncRun($id: ID!, $task: String!, $args: Map) {"
+            " runPluginTask(plugin_id: $id, task_name: $task, args_map: $args) }",
+            {"id": PLUGIN_ID, "task": task_name, "args": args or {}})
+        return str(data.get("runPluginTask"))
+
+    def running_jobs(self) -> list:
+        data = self.query("query PlexSyncJobs { jobQueue { id status description } }")
+        return data.get("jobQueue") or []

@@ -1,0 +1,69 @@
+"""What every task receives: the connection, its arguments, settings and the data folder."""
+from __future__ import annotations
+
+import os
+
+from stashplugin import log
+from stashplugin.settings import Settings, resolve_data_dir, write_hook_cache
+
+
+class TaskError(Exception):
+    """A task cannot go on; the message is one sentence that says what to do."""
+
+
+class TaskContext:
+    """Built once per task process by plexsync.py and passed down."""
+
+    def __init__(self, server_connection: dict, args: dict, settings: Settings, stash=None):
+        self.server_connection = server_connection
+        self.plugin_dir = server_connection.get("PluginDir") or os.path.dirname(os.path.abspath(__file__ + "/.."))
+        self.args = args
+        self.settings = settings
+        self.data_dir = resolve_data_dir(settings, self.plugin_dir)
+        self._stash = stash
+
+    @property
+    def stash(self):
+        if self._stash is None:
+            from stashplugin.stash import StashClient
+
+            self._stash = StashClient(self.server_connection)
+        return self._stash
+
+    def queue(self):
+        """The durable queue in the data folder; damage found while reading it is logged loudly."""
+        from sync.queue import FileQueue
+
+        if getattr(self, "_queue", None) is None:
+            self.ensure_data_dir()
+            self._queue = FileQueue(self.data_dir, on_corrupt=lambda exc: log.error(str(exc)))
+        return self._queue
+
+    def ensure_data_dir(self) -> str:
+        try:
+            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise TaskError("PlexSync cannot create its data folder %s (%s); set 'Data folder' to a writable folder."
+                            % (self.data_dir, exc.strerror or exc))
+        if not os.access(self.data_dir, os.W_OK):
+            raise TaskError("PlexSync's data folder %s is not writable; fix its permissions or set 'Data folder' to a writable folder."
+                            % self.data_dir)
+        return self.data_dir
+
+
+def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskContext:
+    """Fetch and validate settings from Stash (one GraphQL request) and build the task context."""
+    from stashplugin.stash import StashClient
+
+    stash = StashClient(server_connection)
+    raw = stash.plugin_settings()
+    settings = Settings.from_raw(raw, strict=True, need_plex=need_plex)
+    if settings.plex_token:
+        log.add_secret(settings.plex_token)
+    log.configure(debug=settings.debug_logging, obfuscate_paths=settings.obfuscate_paths)
+    ctx = TaskContext(server_connection, args, settings, stash)
+    try:
+        write_hook_cache(ctx.plugin_dir, settings)
+    except OSError as exc:
+        log.warning("Could not save settings for the hook (%s); hooks use defaults until this works." % exc)
+    return ctx

@@ -1,0 +1,24 @@
+"""Retry timing: capped exponential backoff with full jitter (pure functions)."""
+from __future__ import annotations
+
+import random
+
+BASE_DELAY = 5.0       # seconds before the first retry, on average
+MAX_DELAY = 3600.0     # never wait more than an hour between attempts
+
+
+def backoff_bounds(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY) -> tuple:
+    """The (low, high) window in seconds for the retry after failed attempt number `attempt` (1-based)."""
+    attempt = max(1, int(attempt))
+    high = min(cap, base * (2 ** min(attempt - 1, 30)))
+    return (high / 2.0, high)
+
+
+def backoff_delay(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY, rand=random.random) -> float:
+    """Seconds to wait before retrying: uniform in `backoff_bounds` ("equal jitter").
+
+    Half the window is fixed so retries always back off; the other half is random so that many
+    jobs failing together (Plex went down) do not come back in lock-step.
+    """
+    low, high = backoff_bounds(attempt, base, cap)
+    return low + (high - low) * rand()

@@ -1,0 +1,226 @@
+"""A sync job and the queue's state machine, applied record by record.
+
+Every change to the queue is a small JSON record (`enq`, `lease`, `ack`, `nack`, `dead`,
+`requeue`, `drop`, or a `job` snapshot). `QueueState.apply` is the only place that interprets
+them, so the in-memory queue and the file journal replay exactly the same rules, and a process
+that re-reads the journal arrives at the same state as the process that wrote it.
+
+States: pending (waiting to be synced, possibly not before `next_attempt_at`), inflight (leased
+by a drain until `lease_until`; after that it may be leased again), dead (in the dead-letter
+queue with the reason). At most one pending job per scene; at most one dead entry per scene.
+"""
+from __future__ import annotations
+
+PENDING = "pending"
+INFLIGHT = "inflight"
+DEAD = "dead"
+
+_FIELDS = (
+    "id", "scene_id", "fields", "state", "source", "enqueued_at", "changed_at", "attempts",
+    "next_attempt_at", "lease_until", "lease_owner", "error_class", "error_message",
+    "first_failure_at", "last_failure_at", "dead_at",
+)
+
+
+class Job:
+    """One scene waiting to be synced to Plex (or dead-lettered with its reason)."""
+
+    __slots__ = _FIELDS
+
+    def __init__(self, id, scene_id, fields=(), state=PENDING, source="hook", enqueued_at=0.0,
+                 changed_at=0.0, attempts=0, next_attempt_at=0.0, lease_until=0.0,
+                 lease_owner="", error_class="", error_message="", first_failure_at=0.0,
+                 last_failure_at=0.0, dead_at=0.0):
+        self.id = id
+        self.scene_id = str(scene_id)
+        self.fields = sorted(set(fields))
+        self.state = state
+        self.source = source
+        self.enqueued_at = enqueued_at
+        self.changed_at = changed_at
+        self.attempts = attempts
+        self.next_attempt_at = next_attempt_at
+        self.lease_until = lease_until
+        self.lease_owner = lease_owner
+        self.error_class = error_class
+        self.error_message = error_message
+        self.first_failure_at = first_failure_at
+        self.last_failure_at = last_failure_at
+        self.dead_at = dead_at
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Job":
+        return cls(**{k: data[k] for k in _FIELDS if k in data})
+
+    def copy(self) -> "Job":
+        return Job.from_dict(self.to_dict())
+
+    def __repr__(self) -> str:
+        return "Job(%s scene=%s %s attempts=%d)" % (self.id, self.scene_id, self.state, self.attempts)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Job) and self.to_dict() == other.to_dict()
+
+
+def _merge_into(target: Job, other: Job) -> None:
+    """Fold `other`'s change into `target`: union of fields, newest change time, oldest enqueue."""
+    target.fields = sorted(set(target.fields) | set(other.fields))
+    target.changed_at = max(target.changed_at, other.changed_at)
+    target.enqueued_at = min(target.enqueued_at, other.enqueued_at) if target.enqueued_at else other.enqueued_at
+
+
+class QueueState:
+    """The queue's contents, built by applying records in order."""
+
+    def __init__(self):
+        self.jobs = {}          # job id -> Job, in enqueue order
+        self.pending_by_scene = {}  # scene id -> job id of its one pending job
+        self.dead_by_scene = {}     # scene id -> job id of its one dead entry
+
+    # -- reading -------------------------------------------------------------------------
+    def get(self, job_id):
+        return self.jobs.get(job_id)
+
+    def live_count(self) -> int:
+        return len(self.jobs)
+
+    def snapshot_records(self) -> list:
+        return [dict(op="job", **job.to_dict()) for job in self.jobs.values()]
+
+    # -- applying ------------------------------------------------------------------------
+    def apply(self, rec: dict) -> None:
+        handler = getattr(self, "_op_" + str(rec.get("op")), None)
+        if handler is None:
+            raise ValueError("unknown queue record %r" % rec.get("op"))
+        handler(rec)
+
+    def _op_header(self, rec):
+        pass
+
+    def _op_job(self, rec):
+        data = dict(rec)
+        data.pop("op", None)
+        job = Job.from_dict(data)
+        self._insert(job)
+
+    def _insert(self, job: Job) -> None:
+        if job.state == PENDING:
+            existing = self.pending_by_scene.get(job.scene_id)
+            if existing is not None and existing != job.id:
+                _merge_into(self.jobs[existing], job)
+                return
+            self.pending_by_scene[job.scene_id] = job.id
+        elif job.state == DEAD:
+            existing = self.dead_by_scene.get(job.scene_id)
+            if existing is not None and existing != job.id:
+                old = self.jobs.pop(existing)
+                job.first_failure_at = min(old.first_failure_at or job.first_failure_at,
+                                           job.first_failure_at or old.first_failure_at)
+            self.dead_by_scene[job.scene_id] = job.id
+        self.jobs[job.id] = job
+
+    def _op_enq(self, rec):
+        job = Job(rec["id"], rec["scene"], rec.get("fields", ()), PENDING, rec.get("src", "hook"),
+                  enqueued_at=rec["t"], changed_at=rec.get("at", rec["t"]))
+        self._insert(job)
+
+    def _op_lease(self, rec):
+        for job_id in rec["ids"]:
+            job = self.jobs.get(job_id)
+            if job is None or job.state == DEAD:
+                continue
+            if job.state == PENDING:
+                self.pending_by_scene.pop(job.scene_id, None)
+            job.state = INFLIGHT
+            job.lease_until = rec["until"]
+            job.lease_owner = rec.get("owner", "")
+        for job_id, absorbed in rec.get("absorb", {}).items():
+            job = self.jobs.get(job_id)
+            for other_id in absorbed:
+                other = self.jobs.get(other_id)
+                if job is None or other is None or other is job:
+                    continue
+                _merge_into(job, other)
+                job.attempts = max(job.attempts, other.attempts)
+                self._remove(other)
+
+    def _remove(self, job: Job) -> None:
+        self.jobs.pop(job.id, None)
+        if self.pending_by_scene.get(job.scene_id) == job.id:
+            del self.pending_by_scene[job.scene_id]
+        if self.dead_by_scene.get(job.scene_id) == job.id:
+            del self.dead_by_scene[job.scene_id]
+
+    def _op_ack(self, rec):
+        job = self.jobs.get(rec["id"])
+        if job is None or job.state != INFLIGHT:
+            return
+        self._remove(job)
+        # A success supersedes an older failure of the same scene.
+        dead_id = self.dead_by_scene.get(job.scene_id)
+        if dead_id is not None:
+            self._remove(self.jobs[dead_id])
+
+    def _failed(self, job: Job, rec: dict) -> None:
+        job.attempts += 1
+        job.error_class = rec.get("cls", "")
+        job.error_message = rec.get("msg", "")
+        job.last_failure_at = rec["t"]
+        if not job.first_failure_at:
+            job.first_failure_at = rec["t"]
+        job.lease_until = 0.0
+        job.lease_owner = ""
+
+    def _op_nack(self, rec):
+        job = self.jobs.get(rec["id"])
+        if job is None or job.state != INFLIGHT:
+            return
+        self._failed(job, rec)
+        job.next_attempt_at = rec["next"]
+        job.state = PENDING
+        existing = self.pending_by_scene.get(job.scene_id)
+        if existing is not None:
+            # A newer change arrived while this one was in flight: keep one job with both.
+            newer = self.jobs[existing]
+            _merge_into(newer, job)
+            newer.attempts = max(newer.attempts, job.attempts)
+            newer.next_attempt_at = max(newer.next_attempt_at, job.next_attempt_at)
+            for name in ("error_class", "error_message", "first_failure_at", "last_failure_at"):
+                setattr(newer, name, getattr(job, name))
+            self.jobs.pop(job.id)
+            return
+        self.pending_by_scene[job.scene_id] = job.id
+
+    def _op_dead(self, rec):
+        job = self.jobs.get(rec["id"])
+        if job is None or job.state == DEAD:
+            return
+        if job.state == PENDING:
+            self.pending_by_scene.pop(job.scene_id, None)
+        self._failed(job, rec)
+        job.state = DEAD
+        job.dead_at = rec["t"]
+        job.next_attempt_at = 0.0
+        self.jobs.pop(job.id)
+        self._insert(job)
+
+    def _op_requeue(self, rec):
+        job = self.jobs.get(rec["id"])
+        if job is None or job.state != DEAD:
+            return
+        self._remove(job)
+        job.state = PENDING
+        job.attempts = 0
+        job.next_attempt_at = 0.0
+        job.dead_at = 0.0
+        job.source = rec.get("src", job.source)
+        self._insert(job)
+
+    def _op_drop(self, rec):
+        for job_id in rec.get("ids", ()):
+            job = self.jobs.get(job_id)
+            if job is not None and job.state != INFLIGHT:
+                self._remove(job)

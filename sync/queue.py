@@ -1,0 +1,449 @@
+"""The sync queue: one interface, a memory implementation and a durable file implementation.
+
+The worker depends on `JobQueue` only (like huey's storage classes). Every operation is turned
+into a record and applied by `sync.jobs.QueueState`, so both implementations share one set of
+rules. `FileQueue` is an fsync'd append-only JSON-lines journal with compaction; why a journal
+rather than rewriting one JSON file is explained in docs/ARCHITECTURE.md ("The queue file").
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from sync.backoff import backoff_delay
+from sync.jobs import DEAD, INFLIGHT, PENDING, Job, QueueState
+from sync.lock import FileLock
+from sync.store import PRIVATE, atomic_write_bytes, fsync_dir, quarantine
+
+JOURNAL_NAME = "queue.jsonl"
+FORMAT_VERSION = 1
+
+
+def _new_id() -> str:
+    return os.urandom(6).hex()
+
+
+class QueueSummary:
+    """Counts for status reports, computed at one instant."""
+
+    __slots__ = ("pending", "waiting", "inflight", "dead", "dead_by_class", "oldest_pending_at",
+                 "next_due_at", "scenes_pending")
+
+    def __init__(self):
+        self.pending = 0            # due now
+        self.waiting = 0            # pending but waiting for a retry time
+        self.inflight = 0           # leased by a running drain
+        self.dead = 0
+        self.dead_by_class = {}
+        self.oldest_pending_at = 0.0
+        self.next_due_at = 0.0      # earliest retry time of a waiting job
+        self.scenes_pending = 0
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class JobQueue:
+    """Operations on the queue. Subclasses decide where the records go (`_commit`)."""
+
+    def __init__(self, clock=time.time):
+        self.clock = clock
+        self.state = QueueState()
+
+    # -- storage hooks -------------------------------------------------------------------
+    def _commit(self, records: list) -> None:
+        for rec in records:
+            self.state.apply(rec)
+
+    def _locked(self):
+        """Context manager that makes `state` current and excludes other writers."""
+        return _NullContext()
+
+    # -- producing -----------------------------------------------------------------------
+    def enqueue(self, scene_id, fields=(), changed_at=None, source="hook") -> None:
+        """Add a change for `scene_id`; it merges into the scene's pending job if there is one.
+
+        Durable once this returns (for the file queue).
+        """
+        now = self.clock()
+        rec = {"op": "enq", "id": _new_id(), "scene": str(scene_id), "fields": sorted(set(fields)),
+               "at": changed_at if changed_at is not None else now, "src": source, "t": now}
+        self._append_only([rec])
+
+    def _append_only(self, records: list) -> None:
+        with self._locked():
+            self._commit(records)
+
+    # -- consuming -----------------------------------------------------------------------
+    def lease(self, limit: int = 1, lease_seconds: float = 300.0, owner: str = "") -> list:
+        """Take up to `limit` due jobs, oldest first, for `lease_seconds`; returns copies."""
+        with self._locked():
+            now = self.clock()
+            state = self.state
+            chosen, absorb, seen = [], {}, set()
+            expired_by_scene = {}
+            for job in state.jobs.values():
+                if job.state == INFLIGHT and job.lease_until <= now:
+                    expired_by_scene.setdefault(job.scene_id, []).append(job.id)
+            for job in state.jobs.values():
+                if len(chosen) >= limit:
+                    break
+                if job.scene_id in seen:
+                    continue
+                due = (job.state == PENDING and job.next_attempt_at <= now) or (
+                    job.state == INFLIGHT and job.lease_until <= now)
+                if not due:
+                    continue
+                seen.add(job.scene_id)
+                chosen.append(job.id)
+                others = [j for j in expired_by_scene.get(job.scene_id, ()) if j != job.id]
+                if others:
+                    absorb[job.id] = others
+            if not chosen:
+                return []
+            rec = {"op": "lease", "ids": chosen, "until": now + lease_seconds, "owner": owner, "t": now}
+            if absorb:
+                rec["absorb"] = absorb
+            self._commit([rec])
+            return [state.jobs[j].copy() for j in chosen if j in state.jobs]
+
+    def extend(self, jobs: list, lease_seconds: float, owner: str = "") -> None:
+        """Renew the lease of jobs still being worked on."""
+        with self._locked():
+            now = self.clock()
+            ids = [j.id for j in jobs if (self.state.get(j.id) or Job("", "")).state == INFLIGHT]
+            if ids:
+                self._commit([{"op": "lease", "ids": ids, "until": now + lease_seconds, "owner": owner, "t": now}])
+
+    def ack(self, job: Job) -> None:
+        """The job's scene is in Plex: remove it."""
+        self._append_only([{"op": "ack", "id": job.id, "t": self.clock()}])
+
+    def nack(self, job: Job, error_class: str, message: str, max_retries: int = 5,
+             permanent: bool = False, base_delay: float = 5.0, max_delay: float = 3600.0,
+             retry_at: float | None = None) -> str:
+        """Record a failed attempt; returns "retry" (rescheduled with backoff) or "dead"."""
+        with self._locked():
+            now = self.clock()
+            current = self.state.get(job.id)
+            attempts = (current.attempts if current else job.attempts) + 1
+            if permanent or attempts >= max(1, max_retries):
+                self._commit([{"op": "dead", "id": job.id, "cls": error_class, "msg": message, "t": now}])
+                return "dead"
+            due = retry_at if retry_at is not None else now + backoff_delay(attempts, base_delay, max_delay)
+            self._commit([{"op": "nack", "id": job.id, "cls": error_class, "msg": message, "next": due, "t": now}])
+            return "retry"
+
+    def release(self, job: Job, retry_at: float | None = None) -> None:
+        """Give a leased job back without counting an attempt (e.g. the drain is stopping)."""
+        with self._locked():
+            current = self.state.get(job.id)
+            if current is None or current.state != INFLIGHT:
+                return
+            now = self.clock()
+            self._commit([{"op": "lease", "ids": [job.id], "until": retry_at or now, "owner": "", "t": now}])
+
+    def dead_letter(self, job: Job, error_class: str, message: str) -> None:
+        with self._locked():
+            self._commit([{"op": "dead", "id": job.id, "cls": error_class, "msg": message, "t": self.clock()}])
+
+    # -- maintenance ---------------------------------------------------------------------
+    def requeue(self, job_ids, source: str = "recover") -> int:
+        """Move dead-lettered jobs back to pending (merging with a pending job of the same scene)."""
+        with self._locked():
+            ids = [j for j in job_ids if (self.state.get(j) or Job("", "")).state == DEAD]
+            now = self.clock()
+            self._commit([{"op": "requeue", "id": j, "src": source, "t": now} for j in ids])
+            return len(ids)
+
+    def clear_pending(self) -> int:
+        """Drop every pending job (not the ones a running drain holds). Returns how many."""
+        return self._drop(lambda job: job.state == PENDING)
+
+    def clear_dead(self) -> int:
+        return self._drop(lambda job: job.state == DEAD)
+
+    def purge_dead(self, older_than_seconds: float) -> int:
+        cutoff = self.clock() - older_than_seconds
+        return self._drop(lambda job: job.state == DEAD and job.dead_at < cutoff)
+
+    def _drop(self, predicate) -> int:
+        with self._locked():
+            ids = [j.id for j in self.state.jobs.values() if predicate(j)]
+            if ids:
+                self._commit([{"op": "drop", "ids": ids, "t": self.clock()}])
+            return len(ids)
+
+    # -- reading -------------------------------------------------------------------------
+    def jobs(self, state: str | None = None) -> list:
+        with self._locked():
+            return [j.copy() for j in self.state.jobs.values() if state is None or j.state == state]
+
+    def summary(self) -> QueueSummary:
+        with self._locked():
+            now = self.clock()
+            out = QueueSummary()
+            scenes = set()
+            for job in self.state.jobs.values():
+                if job.state == DEAD:
+                    out.dead += 1
+                    out.dead_by_class[job.error_class] = out.dead_by_class.get(job.error_class, 0) + 1
+                    continue
+                scenes.add(job.scene_id)
+                if job.state == INFLIGHT and job.lease_until > now:
+                    out.inflight += 1
+                elif job.state == PENDING and job.next_attempt_at > now:
+                    out.waiting += 1
+                    out.next_due_at = min(out.next_due_at or job.next_attempt_at, job.next_attempt_at)
+                else:
+                    out.pending += 1
+                if not out.oldest_pending_at or job.enqueued_at < out.oldest_pending_at:
+                    out.oldest_pending_at = job.enqueued_at
+            out.scenes_pending = len(scenes)
+            return out
+
+    def has_due(self) -> bool:
+        s = self.summary()
+        return s.pending > 0
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+class MemoryQueue(JobQueue):
+    """The same queue in memory: for unit tests and dry runs."""
+
+
+class QueueCorrupt(Exception):
+    """Raised through `on_corrupt`: part of the journal could not be read and was moved aside."""
+
+
+class FileQueue(JobQueue):
+    """The queue as an fsync'd append-only journal `queue.jsonl` under a cross-process lock.
+
+    Producers (the hook) only append one record: O(1), no read of the journal. Consumers keep the
+    state in memory and read only the records appended since their last look. The journal is
+    rewritten as a snapshot (compaction) when it holds many more records than live jobs.
+    """
+
+    COMPACT_MIN_RECORDS = 2000
+
+    def __init__(self, directory: str, clock=time.time, on_corrupt=None):
+        super().__init__(clock)
+        self.directory = directory
+        self.path = os.path.join(directory, JOURNAL_NAME)
+        self.lock = FileLock(self.path + ".lock")
+        self.on_corrupt = on_corrupt
+        self._gen = None
+        self._offset = 0
+        self._records = 0
+        self._depth = 0
+
+    # -- locking and reading -------------------------------------------------------------
+    def _locked(self):
+        return _JournalSession(self)
+
+    def _enter(self) -> None:
+        if self._depth == 0:
+            self.lock.acquire()
+            try:
+                self._catch_up()
+            except BaseException:
+                self.lock.release()
+                raise
+        self._depth += 1
+
+    def _exit(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.lock.release()
+
+    def _catch_up(self) -> None:
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            if self._gen is not None:
+                self._reset()
+            return
+        with fh:
+            first = fh.readline()
+            gen = _header_gen(first)
+            if gen != self._gen or gen is None:
+                self._reset()
+                self._gen = gen
+                fh.seek(0)
+            else:
+                fh.seek(self._offset)
+            data = fh.read()
+            start = fh.tell() - len(data)
+        bad = self._apply_lines(data, start)
+        if bad:
+            self._salvage(bad)
+
+    def _reset(self) -> None:
+        self.state = QueueState()
+        self._gen = None
+        self._offset = 0
+        self._records = 0
+
+    def _apply_lines(self, data: bytes, start: int) -> list:
+        bad = []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return bad  # only an incomplete record, left by a writer that died mid-append
+        pos = 0
+        body = data[: end + 1]
+        for line in body.split(b"\n")[:-1]:
+            pos += len(line) + 1
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line.decode("utf-8"))
+                if not isinstance(rec, dict):
+                    raise ValueError("not an object")
+                if rec.get("op") == "header":
+                    continue
+                self.state.apply(rec)
+                self._records += 1
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+                bad.append((start + pos, str(exc)[:80]))
+        self._offset = start + end + 1
+        return bad
+
+    def _salvage(self, bad: list) -> None:
+        """Keep every readable record, move the damaged journal aside, and say so."""
+        moved = quarantine(self.path)
+        self._write_snapshot()
+        if self.on_corrupt is not None:
+            self.on_corrupt(QueueCorrupt(
+                "queue.jsonl had %d unreadable record(s) (first: %s); the %d readable job(s) were kept "
+                "and the damaged file was moved aside as %s"
+                % (len(bad), bad[0][1], self.state.live_count(), os.path.basename(moved))))
+
+    # -- writing -------------------------------------------------------------------------
+    def _commit(self, records: list) -> None:
+        if self._gen is None:
+            self._write_snapshot()
+        self._append(records)
+        for rec in records:
+            self.state.apply(rec)
+        self._records += len(records)
+        if self._records > max(self.COMPACT_MIN_RECORDS, 4 * self.state.live_count()):
+            self.compact()
+
+    def _append_only(self, records: list) -> None:
+        """Append without reading the journal: what keeps the hook's cost flat."""
+        if self._depth:
+            self._commit(records)
+            return
+        with self.lock:
+            self._append(records, standalone=True)
+
+    def _append(self, records: list, standalone: bool = False) -> None:
+        data = b"".join(
+            json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+            for r in records)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), PRIVATE)
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                size = _drop_torn_tail(fd, size)
+            created = size == 0
+            if created:
+                data = _header_line(_new_id(), self.clock()) + data
+            os.lseek(fd, size, os.SEEK_SET)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            fsync_dir(self.directory)
+            if not standalone:
+                self._reset_after_create(data)
+        elif not standalone:
+            self._offset = size + len(data)
+
+    def _reset_after_create(self, data: bytes) -> None:
+        self._gen = _header_gen(data.split(b"\n", 1)[0] + b"\n")
+        self._offset = len(data)
+
+    def _write_snapshot(self) -> None:
+        gen = _new_id()
+        lines = [_header_line(gen, self.clock())]
+        lines.extend(json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+                     for r in self.state.snapshot_records())
+        data = b"".join(lines)
+        atomic_write_bytes(self.path, data)
+        self._gen = gen
+        self._offset = len(data)
+        self._records = self.state.live_count()
+
+    def compact(self) -> None:
+        """Rewrite the journal as one record per live job (atomic replace)."""
+        with self._locked():
+            self._write_snapshot()
+
+
+class _JournalSession:
+    def __init__(self, queue: FileQueue):
+        self.queue = queue
+
+    def __enter__(self):
+        self.queue._enter()
+        return self
+
+    def __exit__(self, *exc):
+        self.queue._exit()
+
+
+def _header_line(gen: str, now: float) -> bytes:
+    return json.dumps({"op": "header", "v": FORMAT_VERSION, "gen": gen, "t": now}).encode("utf-8") + b"\n"
+
+
+def _header_gen(line: bytes):
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        rec = json.loads(line.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(rec, dict) and rec.get("op") == "header":
+        return rec.get("gen")
+    return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _drop_torn_tail(fd: int, size: int) -> int:
+    """Cut an incomplete last record left by a writer killed mid-append; returns the new size.
+
+    Only called under the lock, so an incomplete record can only come from a dead process whose
+    enqueue never returned: dropping it loses nothing that was acknowledged.
+    """
+    os.lseek(fd, size - 1, os.SEEK_SET)
+    if os.read(fd, 1) == b"\n":
+        return size
+    pos = size
+    chunk = 65536
+    while pos > 0:
+        start = max(0, pos - chunk)
+        os.lseek(fd, start, os.SEEK_SET)
+        block = os.read(fd, pos - start)
+        idx = block.rfind(b"\n")
+        if idx >= 0:
+            new_size = start + idx + 1
+            os.ftruncate(fd, new_size)
+            return new_size
+        pos = start
+    os.ftruncate(fd, 0)
+    return 0
