@@ -98,6 +98,9 @@ class JobQueue:
                 seen.add(job.scene_id)
                 chosen.append(job.id)
                 others = [j for j in expired_by_scene.get(job.scene_id, ()) if j != job.id]
+                pending_id = state.pending_by_scene.get(job.scene_id)
+                if pending_id is not None and pending_id != job.id:
+                    others.append(pending_id)  # a newer change rides along with the retried one
                 if others:
                     absorb[job.id] = others
             if not chosen:
