@@ -24,3 +24,19 @@ def child_env() -> dict:
 @pytest.fixture
 def python():
     return sys.executable
+
+
+@pytest.fixture
+def plugin_dir(tmp_path):
+    """The plugin installed into a fresh folder, as Stash unpacks it (data goes to <dir>/data)."""
+    from tests.package import install
+
+    return install(str(tmp_path / "plugins" / "PlexSync"))
+
+
+@pytest.fixture
+def runner(plugin_dir):
+    from tests.emulators.plugin_runner import PluginRunner
+
+    # No PYTHONPATH: the installed copy must run on its own files, as in Stash.
+    return PluginRunner(plugin_dir, python=sys.executable, env={"PYTHONPATH": None})
