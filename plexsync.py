@@ -19,6 +19,7 @@ from stashplugin import log  # noqa: E402  (after the path fix, stdlib only)
 # mode -> (module, function, needs Plex settings). Each function takes a TaskContext and
 # returns the task's JSON output; it raises TaskError with a one-sentence message on failure.
 TASKS = {
+    "process_queue": ("worker.drain", "process_queue", True),
     "status": ("worker.status", "view_queue_status", False),
     "clear_queue": ("worker.maintenance", "clear_pending_queue", False),
 }
@@ -82,18 +83,20 @@ def run_hook(conn: dict, args: dict) -> tuple:
     log.configure(debug=settings.debug_logging, obfuscate_paths=settings.obfuscate_paths)
     if hook_type not in HOOK_TYPES:
         return "ignored: PlexSync does not handle %s" % hook_type, None
+    data_dir = resolve_data_dir(settings, plugin_dir)
     if hook_type == "Scene.Create.Post":
         fields = relevant_create_fields(hook_input, settings)
         if not fields:
+            ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=False)
             return "ignored: new scene without metadata (reconciliation picks it up once Plex has it)", None
     else:
         fields = relevant_update_fields(input_fields, settings)
         if not fields:
+            ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=False)
             return "ignored: no synced field changed", None
 
     from sync.queue import FileQueue
 
-    data_dir = resolve_data_dir(settings, plugin_dir)
     try:
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
         FileQueue(data_dir).enqueue(scene_id, fields, source=hook_type)
@@ -102,7 +105,57 @@ def run_hook(conn: dict, args: dict) -> tuple:
                       "make that folder writable or set 'Data folder' to one that is."
                       % (scene_id, data_dir, exc.strerror or exc))
     log.debug("Queued scene %s (%s)" % (scene_id, ", ".join(fields)))
+    ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=True)
     return "queued", None
+
+
+def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = False) -> bool:
+    """Should this invocation make sure a drain runs? (small file reads only)
+
+    While Plex is known to be down a drain would only wait, so a new job does not ask for one;
+    once the breaker's pause is over, any invocation asks, which is how a recovered Plex is
+    noticed without anyone pressing a button.
+    """
+    from sync.store import read_json_quiet
+
+    breaker = read_json_quiet(os.path.join(data_dir, "circuit_breaker.json"))
+    if breaker.get("state") in ("open", "half_open"):
+        next_probe = breaker.get("next_probe_at")
+        due = not isinstance(next_probe, (int, float)) or now >= next_probe
+        if not due:
+            return False
+        from sync.queue import FileQueue
+
+        return enqueued or FileQueue(data_dir).has_due()
+    if enqueued:
+        return True
+    if check_queue and os.path.exists(os.path.join(data_dir, "queue.jsonl")):
+        from sync.queue import FileQueue
+
+        return FileQueue(data_dir).has_due()
+    return False
+
+
+def ensure_drain(conn: dict, plugin_dir: str, data_dir: str, settings, enqueued: bool, check_queue: bool = False) -> None:
+    """Ask Stash for a drain unless one is running or already requested (see sync/drain_marker.py)."""
+    import time
+
+    if settings.pause_sync or not drain_wanted(data_dir, enqueued, time.time(), check_queue):
+        return
+    from sync.drain_marker import DrainMarker
+
+    marker = DrainMarker(data_dir)
+    if not marker.claim_request():
+        return
+    from stashplugin.drain_request import request_drain
+
+    how, problem = request_drain(conn, plugin_dir)
+    if not how:
+        marker.withdraw()
+        log.warning("PlexSync could not start syncing (%s); the change is queued and goes out with the next "
+                    "edit or when you run 'Process Queue'." % problem)
+    elif how == "background":
+        log.debug("Stash could not queue the drain task (%s); syncing in the background instead" % problem)
 
 
 def ensure_dependencies() -> None:
@@ -154,7 +207,11 @@ def run_task(conn: dict, args: dict) -> tuple:
         check_dependencies()
         ctx = load_context(conn, args, need_plex)
         module = __import__(module_name, fromlist=[func_name])
-        return getattr(module, func_name)(ctx), None
+        output = getattr(module, func_name)(ctx)
+        if mode != "process_queue":
+            # Every invocation notices a recovered Plex or a stranded backlog.
+            ensure_drain(conn, ctx.plugin_dir, ctx.data_dir, ctx.settings, enqueued=False, check_queue=True)
+        return output, None
     except (TaskError, SettingsError, StashError) as exc:
         return None, str(exc)
 

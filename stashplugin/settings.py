@@ -62,6 +62,15 @@ SPEC = {
     "read_timeout": ("float", 30.0, "Read timeout (s)", "Seconds to wait for Plex to answer (1-600). Default: 30."),
     "max_retries": ("int", 5, "Maximum attempts",
                     "Attempts per change before it goes to the dead-letter queue (1-100). Default: 5."),
+    "breaker_threshold": ("int", 5, "Failures before pausing",
+                          "After this many failures in a row that say Plex is down, PlexSync pauses sync and only checks Plex now and then (1-100). Default: 5."),
+    "breaker_open_seconds": ("float", 5.0, "First pause (s)",
+                             "Seconds to wait before the first check after Plex went down; each failed check doubles it, up to 60 s (1-3600). Default: 5."),
+    "recovery_rates": ("str", "2,5,10", "Recovery ramp (jobs/s)",
+                       "After an outage, how many changes per second to send, one step per ramp interval, then unlimited. Empty = no ramp. Default: 2,5,10."),
+    "recovery_step_seconds": ("float", 60.0, "Ramp step (s)", "Seconds spent at each step of the recovery ramp (1-3600). Default: 60."),
+    "recover_error_classes": ("str", "", "Also recover",
+                              "Extra dead-letter reasons that 'Recover Outage Jobs' moves back to the queue, comma-separated (e.g. plex_unavailable, plex_starting, not_in_plex). Default: empty = only plex_unreachable and plex_timeout."),
     "data_dir": ("str", "", "Data folder",
                  "Where PlexSync keeps its queue and state files. Default: empty = the 'data' folder inside the plugin folder."),
     "debug_logging": ("bool", False, "Debug logging", "Log details of every step (at info level, marked [debug]). Default: off."),
@@ -74,6 +83,9 @@ RANGES = {
     "connect_timeout": (1, 120),
     "read_timeout": (1, 600),
     "max_retries": (1, 100),
+    "breaker_threshold": (1, 100),
+    "breaker_open_seconds": (1, 3600),
+    "recovery_step_seconds": (1, 3600),
 }
 
 # What the hook needs, cached by tasks (never secrets).
@@ -152,6 +164,32 @@ def parse_path_map(text: str) -> list:
     return pairs
 
 
+def parse_rates(text: str) -> tuple:
+    """"2,5,10" -> (2.0, 5.0, 10.0); empty -> () (no ramp)."""
+    rates = []
+    for part in (text or "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            rate = float(part)
+        except ValueError:
+            rate = -1.0
+        if not 0 < rate <= 10000:
+            raise SettingsError("recovery_rates", "enter jobs per second as positive numbers separated by commas, e.g. 2,5,10")
+        rates.append(rate)
+    return tuple(rates)
+
+
+def parse_error_classes(text: str) -> tuple:
+    """"plex_unavailable, not_in_plex" -> ("plex_unavailable", "not_in_plex")."""
+    names = tuple(p.strip().lower() for p in (text or "").replace(";", ",").split(",") if p.strip())
+    for name in names:
+        if not re.fullmatch(r"[a-z_]+", name):
+            raise SettingsError("recover_error_classes", "enter dead-letter reasons such as plex_unavailable, separated by commas")
+    return names
+
+
 def _check_url(url: str) -> str:
     from urllib.parse import urlsplit
 
@@ -176,6 +214,8 @@ class Settings:
         for name, (kind, default, _d, _desc) in SPEC.items():
             setattr(self, name, values.get(name, default))
         self.path_pairs = values.get("path_pairs", [])
+        self.recovery_rate_steps = values.get("recovery_rate_steps", (2.0, 5.0, 10.0))
+        self.recover_classes = values.get("recover_classes", ())
         self.libraries = [x.strip() for x in self.plex_libraries.split(",") if x.strip()]
 
     @classmethod
@@ -198,10 +238,13 @@ class Settings:
             if values["tagline_source"] and values["tagline_source"].lower() not in ("code", "director"):
                 raise SettingsError("tagline_source", "enter code, director, or leave it empty")
             values["tagline_source"] = values["tagline_source"].lower()
+            values["recovery_rate_steps"] = parse_rates(values["recovery_rates"])
+            values["recover_classes"] = parse_error_classes(values["recover_error_classes"])
         except SettingsError:
             if strict:
                 raise
             values["path_pairs"], values["tagline_source"] = [], ""
+            values["recovery_rate_steps"], values["recover_classes"] = (2.0, 5.0, 10.0), ()
         if need_plex:
             values["plex_url"] = _check_url(values["plex_url"])
             if not values["plex_token"]:

@@ -175,3 +175,16 @@ class JsonFile:
             return new
         finally:
             self.lock.release()
+
+
+def read_json_quiet(path: str) -> dict:
+    """A small JSON object, or {} when the file is missing or unreadable (no lock, no quarantine).
+
+    For the hook's cheap peeks at state other processes own; they quarantine damage themselves.
+    """
+    try:
+        with open(path, "rb") as fh:
+            value = json.loads(fh.read().decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}

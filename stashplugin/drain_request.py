@@ -1,0 +1,136 @@
+"""Ask Stash to run the plugin's own "Process Queue" task, from the hook, cheaply.
+
+The preferred drain is a normal Stash job (progress bar, log lines, Cancel), queued with the
+GraphQL mutation `runPluginTask`. The hook sends it as one HTTP/1.1 request over a plain socket:
+`http.client` and `requests` cost several times a bare Python start to import, and the hook
+runs once per saved scene. If Stash cannot be asked, a detached background drain is started
+instead; it must not inherit the hook's stdout/stderr, because Stash reads those until EOF and
+the save would wait for the whole drain.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from stashplugin.settings import PLUGIN_ID
+
+PROCESS_QUEUE_TASK = "Process Queue"
+UNREACHABLE = "Stash could not be reached"
+_MUTATION = "mutation PlexSyncDrain($p: ID!, $t: String!) { runPluginTask(plugin_id: $p, task_name: $t) }"
+
+
+def _http_post(server_connection: dict, path: str, body: bytes, timeout: float) -> tuple:
+    """POST `body` to Stash; returns (status, response body). Raises OSError on network errors."""
+    import socket
+
+    scheme = (server_connection.get("Scheme") or "http").lower()
+    host = server_connection.get("Host") or "localhost"
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    port = int(server_connection.get("Port") or 9999)
+    headers = ["POST %s HTTP/1.1" % path, "Host: %s:%d" % (host, port), "Content-Type: application/json",
+               "Accept: application/json", "Content-Length: %d" % len(body), "Connection: close"]
+    cookie = server_connection.get("SessionCookie")
+    if isinstance(cookie, dict) and cookie.get("Name") and cookie.get("Value"):
+        headers.append("Cookie: %s=%s" % (cookie["Name"], cookie["Value"]))
+    request = ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1") + body
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        if scheme == "https":
+            import ssl
+
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # our own Stash on this machine, often self-signed
+            sock = context.wrap_socket(sock, server_hostname=host)
+        sock.sendall(request)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        sock.close()
+    raw = b"".join(chunks)
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
+    if b"transfer-encoding: chunked" in head.lower():
+        payload = _dechunk(payload)
+    return status, payload
+
+
+def _dechunk(data: bytes) -> bytes:
+    out, pos = [], 0
+    while pos < len(data):
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            break
+        size = int(data[pos:end].split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out.append(data[end + 2:end + 2 + size])
+        pos = end + 2 + size + 2
+    return b"".join(out)
+
+
+def ask_stash_to_drain(server_connection: dict, timeout: float = 3.0) -> str:
+    """Queue the "Process Queue" task in Stash. Returns "" on success, else why it failed."""
+    body = json.dumps({"query": _MUTATION, "variables": {"p": PLUGIN_ID, "t": PROCESS_QUEUE_TASK}}).encode("utf-8")
+    try:
+        status, payload = _http_post(server_connection, "/graphql", body, timeout)
+    except (OSError, ValueError) as exc:
+        return "%s (%s)" % (UNREACHABLE, type(exc).__name__)
+    if status != 200:
+        return "Stash answered HTTP %d" % status
+    try:
+        answer = json.loads(payload.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return "Stash's answer was not JSON"
+    if not isinstance(answer, dict) or answer.get("errors") or not (answer.get("data") or {}).get("runPluginTask"):
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        message = errors[0].get("message") if errors and isinstance(errors[0], dict) else "no job id"
+        return "Stash refused the task (%s)" % message
+    return ""
+
+
+def start_background_drain(server_connection: dict, plugin_dir: str) -> str:
+    """Start a detached drain process; returns "" on success, else why it failed."""
+    import subprocess
+
+    payload = json.dumps({"server_connection": server_connection,
+                          "args": {"mode": "process_queue", "background": True}}).encode("utf-8")
+    kwargs = {"stdin": subprocess.PIPE, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+              "close_fds": True, "cwd": plugin_dir}
+    if os.name == "nt":  # pragma: no cover - Windows only
+        kwargs["creationflags"] = (getattr(subprocess, "DETACHED_PROCESS", 0x8)
+                                   | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)
+                                   | getattr(subprocess, "CREATE_NO_WINDOW", 0x8000000))
+    else:
+        kwargs["start_new_session"] = True
+    try:
+        proc = subprocess.Popen([sys.executable, os.path.join(plugin_dir, "plexsync.py")], **kwargs)
+        proc.stdin.write(payload)
+        proc.stdin.close()
+    except OSError as exc:
+        return "could not start a background drain (%s)" % exc
+    return ""
+
+
+def request_drain(server_connection: dict, plugin_dir: str) -> tuple:
+    """Make sure a drain will run: Stash task first, detached process second.
+
+    Returns (how, problem): how is "task", "background" or "" (nothing worked).
+    """
+    problem = ask_stash_to_drain(server_connection)
+    if not problem:
+        return "task", ""
+    if problem.startswith(UNREACHABLE):
+        # A background drain needs Stash too (settings, scenes): starting one would only fail.
+        return "", problem
+    fallback = start_background_drain(server_connection, plugin_dir)
+    if not fallback:
+        return "background", problem
+    return "", problem + "; " + fallback

@@ -1,0 +1,389 @@
+"""Process Queue: drain every due job into Plex, gently and safely.
+
+One drainer at a time (`drain.lock`); a second exits quietly. The drain consults the circuit
+breaker first: while Plex is known to be down nothing is sent but the health probe, and when the
+probe says Plex is back the breaker closes and the backlog goes out at the recovery ramp's rate.
+Jobs are leased in batches (a SIGKILLed drain's jobs come back when their lease expires), their
+scenes fetched from Stash in one small query per batch, matched, diffed and written, then acked
+or nacked with a classified error. See docs/ARCHITECTURE.md ("The flow of a change").
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from stashplugin import log
+from stashplugin.task import TaskError
+from sync.drain_marker import DrainMarker, drain_lock
+from worker.errors import SyncFailure, classify
+
+BATCH_SIZE = 25
+LEASE_SECONDS = 300.0
+HEARTBEAT_SECONDS = 5.0
+
+
+class DrainReport:
+    """What one drain did; logged as the summary line and returned as the task's output."""
+
+    def __init__(self):
+        self.synced = 0
+        self.unchanged = 0
+        self.skipped = 0
+        self.failed = 0
+        self.dead_lettered = 0
+        self.deleted = 0
+        self.plex_requests = 0
+        self.stash_requests = 0
+        self.started_at = time.time()
+        self.ended_at = None
+        self.stopped = ""           # why the drain stopped early ("" = queue empty)
+        self.next_retry_at = None
+        self.error = ""
+
+    @property
+    def seconds(self) -> float:
+        return round((self.ended_at or time.time()) - self.started_at, 2)
+
+    @property
+    def processed(self) -> int:
+        return self.synced + self.unchanged + self.skipped + self.failed + self.dead_lettered + self.deleted
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in ("synced", "unchanged", "skipped", "failed", "dead_lettered",
+                                             "deleted", "plex_requests", "stash_requests", "started_at",
+                                             "ended_at", "stopped", "next_retry_at")}
+        out["seconds"] = self.seconds
+        return out
+
+    def line(self) -> str:
+        text = ("Process Queue: %d synced, %d unchanged, %d skipped, %d failed, %d dead-lettered in %.1f s"
+                % (self.synced, self.unchanged, self.skipped + self.deleted, self.failed, self.dead_lettered,
+                   self.seconds))
+        if self.next_retry_at:
+            text += "; next retry at %s" % time.strftime("%H:%M:%S", time.localtime(self.next_retry_at))
+        if self.stopped:
+            text += " (stopped: %s)" % self.stopped
+        return text
+
+
+class Drain:
+    """Everything one drain process needs, built once (one Plex connection, one Stash session)."""
+
+    def __init__(self, ctx, clock=time.time, sleep=time.sleep):
+        from worker.breaker import CircuitBreaker, FileBreakerStorage, LogListener
+        from worker.outages import OutageHistory
+        from worker.ratelimit import RateLimiter, RecoveryRamp
+
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.queue = ctx.queue()
+        self.data_dir = ctx.data_dir
+        self.clock = clock
+        self.report = DrainReport()
+        self.outages = OutageHistory(self.data_dir)
+        self.breaker = CircuitBreaker(FileBreakerStorage(self.data_dir),
+                                      threshold=self.settings.breaker_threshold,
+                                      open_seconds=self.settings.breaker_open_seconds,
+                                      max_open_seconds=max(60.0, self.settings.breaker_open_seconds),
+                                      clock=clock, listeners=[LogListener(), _OutageListener(self)])
+        self.ramp = RecoveryRamp.from_breaker(self.breaker, rates=self.settings.recovery_rate_steps,
+                                              step_seconds=self.settings.recovery_step_seconds)
+        self.limiter = RateLimiter(sleep=sleep)
+        self.marker = DrainMarker(self.data_dir, clock=clock)
+        self._last_heartbeat = 0.0
+        self.server = None
+        self.counter = None
+        self.matcher = None
+        self.writer = None
+        self.sync_state = None
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> DrainReport:
+        self._heartbeat(force=True)
+        try:
+            while True:
+                self._drain_due()
+                # Clear the marker first, then look once more: a hook that enqueued after our
+                # last lease either is seen here or finds no marker and requests a new drain.
+                self.marker.clear()
+                if self.report.stopped or not self._has_due():
+                    break
+                self._heartbeat(force=True)
+        finally:
+            self._finish()
+        return self.report
+
+    def _has_due(self) -> bool:
+        summary = self.queue.summary()
+        self.report.next_retry_at = summary.next_due_at or None
+        return summary.pending > 0
+
+    def _drain_due(self) -> None:
+        if self.settings.pause_sync:
+            self.report.stopped = "sync is paused ('Pause sync' setting)"
+            log.info("Sync is paused: %d change(s) stay queued until 'Pause sync' is switched off."
+                     % self.queue.summary().pending)
+            return
+        if not self._plex_allowed():
+            return
+        total = max(1, self.queue.summary().pending)
+        while not self.report.stopped:
+            jobs = self.queue.lease(BATCH_SIZE, LEASE_SECONDS, owner="drain-%d" % os.getpid())
+            if not jobs:
+                return
+            if not self._connected(jobs):
+                return
+            scenes = self._fetch_scenes(jobs)
+            if scenes is None:
+                return
+            for index, job in enumerate(jobs):
+                if self.report.stopped:
+                    for rest in jobs[index:]:
+                        self.queue.release(rest)
+                    return
+                self._pace()
+                self._process(job, scenes.get(job.scene_id))
+                self._heartbeat()
+                done = self.report.processed
+                total = max(total, done + 1)
+                log.progress(done / float(total))
+            self._flush_state()
+
+    # -- gates ---------------------------------------------------------------------------
+    def _plex_allowed(self) -> bool:
+        """Breaker and health probe: may this drain send anything to Plex?"""
+        from worker.breaker import HALF_OPEN, OPEN
+
+        state = self.breaker.state
+        if state == OPEN:
+            when = self.breaker.next_probe_at
+            self.report.stopped = "Plex is down; next check at %s" % time.strftime("%H:%M:%S", time.localtime(when))
+            log.info("Plex is down (%s); %d change(s) wait safely. Next check at %s."
+                     % (self.breaker.last_reason or "no answer", self.queue.summary().pending,
+                        time.strftime("%H:%M:%S", time.localtime(when))))
+            return False
+        if state == HALF_OPEN:
+            return self._probe()
+        return True
+
+    def _probe(self) -> bool:
+        from worker.health import ProbeSchedule, probe
+
+        s = self.settings
+        self.breaker.allow_request()  # OPEN -> HALF_OPEN is recorded and logged
+        result = probe(s.plex_url, s.plex_token, s.connect_timeout, s.read_timeout, not s.skip_tls_verify)
+        self.report.plex_requests += 2 if result.reachable else 1
+        ProbeSchedule(self.data_dir).record(result, self.clock())
+        if result.healthy:
+            down_since = self.breaker.down_since
+            self.breaker.record_success()
+            self.ramp = self.ramp.__class__(self.ramp.rates, self.ramp.step_seconds, self.breaker.recovered_at)
+            waiting = self.queue.summary()
+            log.info("Plex is back%s; %d change(s) waiting — syncing"
+                     % (" after %s" % _duration(self.clock() - down_since) if down_since else "",
+                        waiting.pending + waiting.waiting))
+            return True
+        failure = result.failure() if callable(getattr(result, "failure", None)) else result.failure
+        if failure is not None and failure.error_class == "plex_unauthorized":
+            self._stop_unauthorized()
+            return False
+        self.breaker.record_failure(failure or SyncFailure("plex_unreachable", "probe failed"))
+        when = self.breaker.next_probe_at
+        self.report.stopped = "Plex is still down; next check at %s" % time.strftime("%H:%M:%S", time.localtime(when or 0))
+        return False
+
+    def _connected(self, jobs) -> bool:
+        if self.server is not None:
+            return True
+        from worker.matcher import Matcher
+        from worker.plex import connect
+        from worker.plex_writer import PlexWriter, PosterMemo
+        from sync.sync_state import SyncState
+
+        try:
+            self.server, self.counter = connect(self.settings)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            failure = classify(exc)
+            for job in jobs:
+                self.queue.release(job)
+            if failure.error_class == "plex_unauthorized":
+                self._stop_unauthorized()
+            else:
+                self.breaker.record_failure(failure)
+                self.report.stopped = "Plex could not be reached (%s)" % failure.detail
+                log.warning("Plex could not be reached (%s); %d change(s) stay queued. %s"
+                            % (failure.detail, self.queue.summary().pending, failure.advice))
+            return False
+        self.breaker.record_success()
+        self.matcher = Matcher(self.server, self.settings, self.data_dir)
+        self.writer = PlexWriter(self.server, self.settings, image_source=self.ctx.stash.image,
+                                 memo=PosterMemo(self.data_dir))
+        self.sync_state = SyncState(self.data_dir)
+        return True
+
+    def _stop_unauthorized(self) -> None:
+        self.report.stopped = "Plex refused the token"
+        self.report.error = ("Plex refused the token (HTTP 401): set a valid 'Plex token' in PlexSync's settings, "
+                             "then run Process Queue; no queued change was lost.")
+
+    def _fetch_scenes(self, jobs):
+        from stashplugin.stash import StashError
+
+        try:
+            before = self.ctx.stash.requests
+            scenes = self.ctx.stash.find_scenes([j.scene_id for j in jobs])
+            self.report.stash_requests += self.ctx.stash.requests - before
+            return scenes
+        except StashError as exc:
+            for job in jobs:
+                self.queue.nack(job, "stash_unreachable", log.redact(str(exc))[:300],
+                                max_retries=self.settings.max_retries)
+            self.report.failed += len(jobs)
+            self.report.stopped = "Stash did not answer"
+            log.warning("%s The change(s) are retried." % exc)
+            return None
+
+    def _pace(self) -> None:
+        rate = self.ramp.rate_at(self.clock())
+        if rate is not None:
+            self.limiter.wait(rate)
+
+    # -- one job -------------------------------------------------------------------------
+    def _process(self, job, scene) -> None:
+        from stashplugin.stash import StashError
+
+        sid = job.scene_id
+        if scene is None:
+            self.queue.ack(job)
+            self.report.deleted += 1
+            log.info("Scene %s no longer exists in Stash; its queued change was dropped." % sid)
+            return
+        title = scene.get("title") or (scene.get("files") or [{}])[0].get("basename") or sid
+        try:
+            result = self._write(scene)
+        except (SyncFailure, StashError, Exception) as exc:  # noqa: BLE001 - every path is classified
+            self._failed(job, scene, title, exc)
+            return
+        self.queue.ack(job)
+        self.breaker.record_success()
+        self.sync_state.record(sid, result.desired_hash, scene.get("updated_at"), self.clock())
+        if result.unchanged:
+            self.report.unchanged += 1
+            log.debug("Scene %s \"%s\": Plex already up to date" % (sid, title))
+        else:
+            self.report.synced += 1
+            log.info("Synced scene %s \"%s\" to Plex (%s)" % (sid, title, ", ".join(result.changed) or "artwork"))
+
+    def _write(self, scene):
+        from plexapi.exceptions import NotFound
+
+        match = self.matcher.match(scene)
+        try:
+            return self.writer.sync(scene, match.rating_key)
+        except NotFound:
+            # The cached item is gone (deleted or re-added under a new key): match again once.
+            self.matcher.invalidate(str(scene["id"]))
+            match = self.matcher.match(scene)
+            return self.writer.sync(scene, match.rating_key)
+
+    def _failed(self, job, scene, title, exc) -> None:
+        failure = classify(exc)
+        sid = job.scene_id
+        if failure.error_class == "internal":
+            import traceback
+
+            log.debug(traceback.format_exc())
+        if failure.error_class == "plex_unauthorized":
+            self.queue.release(job)
+            self._stop_unauthorized()
+            return
+        if failure.error_class == "not_in_plex" and self.settings.skip_not_found:
+            self.queue.ack(job)
+            self.report.skipped += 1
+            log.info("Scene %s \"%s\" is not in Plex; skipped ('Skip scenes not in Plex' is on)." % (sid, title))
+            return
+        message = log.redact(str(failure))[:500]
+        outcome = self.queue.nack(job, failure.error_class, message, max_retries=self.settings.max_retries,
+                                  permanent=not failure.transient)
+        if failure.outage:
+            self.breaker.record_failure(failure)
+            now = self.clock()
+            if self.ramp.active(now):
+                self.ramp.record_error(now)
+                self.ramp.back_off(now)
+                self.ramp.save_to(self.breaker)
+            from worker.breaker import CLOSED
+
+            if self.breaker.state != CLOSED:
+                self.report.stopped = "Plex stopped answering"
+        if outcome == "dead":
+            self.report.dead_lettered += 1
+            log.warning("Scene %s \"%s\" moved to the dead-letter queue: %s" % (sid, title, message))
+        else:
+            self.report.failed += 1
+            log.info("Scene %s \"%s\" will be retried: %s" % (sid, title, message))
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def _heartbeat(self, force: bool = False) -> None:
+        now = self.clock()
+        if force or now - self._last_heartbeat >= HEARTBEAT_SECONDS:
+            self.marker.heartbeat()
+            self._last_heartbeat = now
+
+    def _flush_state(self) -> None:
+        if self.sync_state is not None:
+            self.sync_state.flush()
+        if self.matcher is not None and hasattr(self.matcher, "flush"):
+            self.matcher.flush()
+
+    def _finish(self) -> None:
+        self._flush_state()
+        self.report.ended_at = time.time()
+        if self.counter is not None:  # every plexapi request of this process (probes are counted apart)
+            self.report.plex_requests += self.counter.total
+        if self.report.next_retry_at is None:
+            self._has_due()
+        from worker.stats import SyncStats
+
+        SyncStats(self.data_dir).record_run(self.report.to_dict())
+
+
+class _OutageListener:
+    """Keeps outages.json in step with the breaker."""
+
+    def __init__(self, drain: Drain):
+        self.drain = drain
+
+    def state_change(self, breaker, t) -> None:
+        from worker.breaker import CLOSED, OPEN
+
+        if t.new == OPEN and t.old == CLOSED:
+            self.drain.outages.start(t.reason or "Plex did not answer", t.at)
+        elif t.new == CLOSED:
+            waiting = self.drain.queue.summary()
+            self.drain.outages.end(t.at, jobs_affected=waiting.pending + waiting.waiting + waiting.inflight)
+
+
+def _duration(seconds: float) -> str:
+    from worker.outages import plain_duration
+
+    return plain_duration(seconds)
+
+
+def process_queue(ctx) -> dict:
+    """Process Queue task: drain until no due job remains. A second drainer exits quietly."""
+    data_dir = ctx.ensure_data_dir()
+    if ctx.args.get("background"):
+        log.configure(file_path=os.path.join(data_dir, "plexsync.log"))
+    lock = drain_lock(data_dir)
+    if not lock.acquire(timeout=0):
+        log.info("Another PlexSync drain is running; it picks up the new changes.")
+        return {"skipped": "another drain is running"}
+    try:
+        report = Drain(ctx).run()
+    finally:
+        lock.release()
+    log.info(report.line())
+    if report.error:
+        raise TaskError(report.error)
+    return report.to_dict()

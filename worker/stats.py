@@ -1,0 +1,33 @@
+"""`stats.json`: sync totals and the last drain's figures, for the status report."""
+from __future__ import annotations
+
+import os
+
+from stashplugin import log
+from sync.store import JsonFile
+
+COUNTERS = ("synced", "unchanged", "skipped", "failed", "dead_lettered", "deleted")
+
+
+class SyncStats:
+    def __init__(self, data_dir: str):
+        self.file = JsonFile(os.path.join(data_dir, "stats.json"),
+                             on_corrupt=lambda exc: log.warning(str(exc)))
+
+    def read(self) -> dict:
+        return self.file.read()
+
+    def record_run(self, run: dict) -> None:
+        """Add one drain's figures to the totals and keep it as the last run."""
+        def change(value):
+            totals = value.get("totals") or {}
+            for name in COUNTERS:
+                totals[name] = int(totals.get(name, 0)) + int(run.get(name, 0))
+            jobs = int(run.get("synced", 0)) + int(run.get("unchanged", 0))
+            if jobs:
+                value["last_sync_at"] = run.get("ended_at")
+            value["totals"] = totals
+            value["last_run"] = run
+            return value
+
+        self.file.update(change, timeout=5.0)
