@@ -22,6 +22,12 @@ TASKS = {
     "process_queue": ("worker.drain", "process_queue", True),
     "status": ("worker.status", "view_queue_status", False),
     "clear_queue": ("worker.maintenance", "clear_pending_queue", False),
+    "clear_dlq": ("worker.maintenance", "clear_dead_letter_queue", False),
+    "purge_dlq": ("worker.maintenance", "purge_old_dead_letters", False),
+    "clear_match_cache": ("worker.maintenance", "clear_match_cache", False),
+    "health_check": ("worker.outage_tasks", "health_check", True),
+    "outage_summary": ("worker.outage_tasks", "outage_summary", False),
+    "recover_outage_jobs": ("worker.outage_tasks", "recover_outage_jobs", True),
 }
 
 RUNTIME_REQUIREMENTS = ("plexapi>=4.15", "requests>=2.28")

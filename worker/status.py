@@ -1,10 +1,11 @@
 """View Queue Status: one short block a person can read at a glance, and the same as JSON."""
 from __future__ import annotations
 
+import os
 import time
 
 from stashplugin import log
-from sync.store import quarantined_files
+from sync.store import quarantined_files, read_json_quiet
 
 
 def _age(seconds: float) -> str:
@@ -33,12 +34,53 @@ def collect_status(ctx, now: float | None = None) -> dict:
         },
         "quarantined_files": quarantined_files(ctx.data_dir),
         "paused": bool(ctx.settings.pause_sync),
+        "plex": _plex_status(ctx.data_dir, now),
+        "sync": _sync_status(ctx.data_dir),
+        "reconcile": read_json_quiet(os.path.join(ctx.data_dir, "reconcile.json")) or None,
     }
+
+
+def _plex_status(data_dir: str, now: float) -> dict:
+    from worker.breaker import CircuitBreaker, FileBreakerStorage
+    from worker.outages import OutageHistory
+
+    breaker = CircuitBreaker(FileBreakerStorage(data_dir))
+    history = OutageHistory(data_dir)
+    health = read_json_quiet(os.path.join(data_dir, "health.json"))
+    return {
+        "breaker": breaker.state_at(now),
+        "reason": breaker.last_reason,
+        "down_since": breaker.down_since if breaker.state_at(now) != "closed" else None,
+        "next_probe_at": breaker.next_probe_at,
+        "current_outage": history.current(),
+        "last_outage": history.last(),
+        "last_probe": health.get("last_result"),
+        "last_probe_at": health.get("last_probe_at"),
+    }
+
+
+def _sync_status(data_dir: str) -> dict:
+    stats = read_json_quiet(os.path.join(data_dir, "stats.json"))
+    return {"last_sync_at": stats.get("last_sync_at"), "totals": stats.get("totals") or {},
+            "last_run": stats.get("last_run")}
 
 
 def render_status(status: dict) -> str:
     q = status["queue"]
+    now = time.time()
     lines = ["PlexSync status"]
+    plex = status["plex"]
+    if plex["breaker"] == "closed":
+        last = plex.get("last_outage")
+        lines.append("  Plex: reachable (sync running)" + (
+            "; last outage %s ago, lasted %s" % (_age(now - last["end"]), _age(last["end"] - last["start"])) if last else ""))
+    else:
+        since = plex.get("down_since")
+        lines.append("  Plex: DOWN%s — %s; sync paused, next check %s" % (
+            " since %s (%s)" % (time.strftime("%H:%M", time.localtime(since)), _age(now - since)) if since else "",
+            plex.get("reason") or "no answer",
+            "now" if not plex.get("next_probe_at") or plex["next_probe_at"] <= now
+            else "in %s" % _age(plex["next_probe_at"] - now)))
     waiting = q["pending"] + q["waiting_for_retry"] + q["in_flight"]
     line = "  Queue: %d pending, %d in flight, %d waiting for retry" % (q["pending"], q["in_flight"], q["waiting_for_retry"])
     if q["oldest_pending_age_seconds"] is not None and waiting:
@@ -49,6 +91,20 @@ def render_status(status: dict) -> str:
         lines.append("  Dead-lettered: %d (%s)" % (q["dead_lettered"], reasons))
     else:
         lines.append("  Dead-lettered: none")
+    sync = status["sync"]
+    if sync.get("last_sync_at"):
+        totals = sync.get("totals") or {}
+        lines.append("  Last sync: %s ago (%d synced, %d already up to date in all)" % (
+            _age(now - sync["last_sync_at"]), totals.get("synced", 0), totals.get("unchanged", 0)))
+    else:
+        lines.append("  Last sync: never")
+    rec = status.get("reconcile")
+    if rec and rec.get("last_run_at"):
+        gaps = rec.get("gaps") or {}
+        lines.append("  Last reconciliation: %s ago, %d gap(s) found%s, %d queued" % (
+            _age(now - rec["last_run_at"]), sum(gaps.values()),
+            " (%s)" % ", ".join("%s %d" % (k, v) for k, v in sorted(gaps.items()) if v) if any(gaps.values()) else "",
+            rec.get("enqueued", 0)))
     if status["quarantined_files"]:
         lines.append("  DAMAGED FILES moved aside: %s" % ", ".join(status["quarantined_files"]))
     if status["paused"]:
@@ -65,6 +121,11 @@ def next_action(status: dict) -> str:
                 "then delete it to clear this warning")
     if status["paused"]:
         return "switch off 'Pause sync' to send queued changes to Plex"
+    last_probe = status["plex"].get("last_probe") or {}
+    if last_probe.get("error_class") == "plex_unauthorized":
+        return "set a valid 'Plex token' in PlexSync's settings"
+    if status["plex"]["breaker"] != "closed":
+        return "nothing to do unless Plex stays down: check that Plex is running; queued changes go out by themselves"
     if status["queue"]["dead_lettered"]:
         return "read the dead-letter reasons above, fix the cause, then run 'Recover Outage Jobs' or 'Clear Dead Letter Queue'"
     return ""

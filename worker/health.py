@@ -1,0 +1,238 @@
+"""Is Plex there, and is it ready? A two-request health probe and its schedule.
+
+`probe` asks `GET /identity` (cheap; answers as soon as Plex listens) and then, unless
+`deep=False`, `GET /library/sections`: a Plex whose port is open but whose database is still
+loading answers the first and refuses the second with 503, and is not healthy yet.
+
+`ProbeSchedule` remembers the last result in `health.json` and spaces probes out while Plex stays
+down (5 s, 10 s, 20 s, 40 s, then every 60 s), so a long outage is not hammered. Job results
+count as passive probes: a job that reached Plex proves it is up, and an outage failure counts
+like a failed probe.
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+import xml.etree.ElementTree as ET
+from typing import NamedTuple, Optional
+
+from stashplugin import log
+from sync.store import JsonFile
+from worker.errors import OUTAGE_CLASSES, SyncFailure, classify
+
+FILE_NAME = "health.json"
+DEFAULT_INTERVALS = (5.0, 10.0, 20.0, 40.0, 60.0)
+HEALTHY_INTERVAL = 60.0
+
+
+class HealthResult(NamedTuple):
+    """What one probe found. `error_class` is "" when healthy; `detail` never holds the token."""
+
+    reachable: bool
+    healthy: bool
+    version: Optional[str]
+    latency_ms: Optional[float]
+    error_class: str
+    detail: str
+
+    @property
+    def outage(self) -> bool:
+        """Does this result say Plex is down (as opposed to healthy, or up but refusing the token)?"""
+        return self.error_class in OUTAGE_CLASSES
+
+    def failure(self) -> Optional[SyncFailure]:
+        """The result as a SyncFailure for the breaker, or None when healthy."""
+        return None if self.healthy else SyncFailure(self.error_class or "internal", self.detail)
+
+    def describe(self) -> str:
+        """One line for the Health Check task."""
+        if self.healthy:
+            version = " %s" % self.version if self.version else ""
+            return "Plex%s is reachable and its library answers (%d ms)" % (version, round(self.latency_ms or 0))
+        failure = self.failure()
+        return "Plex is %s: %s" % ("reachable but not ready" if self.reachable else "not reachable", failure)
+
+    def to_dict(self) -> dict:
+        return self._asdict()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "HealthResult":
+        return cls(bool(data.get("reachable")), bool(data.get("healthy")), data.get("version"),
+                   data.get("latency_ms"), data.get("error_class") or "", data.get("detail") or "")
+
+
+def _scrub(text: str, token: str) -> str:
+    text = str(text or "")
+    if token:
+        text = text.replace(token, "***")
+    return log.redact(text)
+
+
+def _http_failure(status: int, body: bytes, where: str) -> SyncFailure:
+    if status == 401:
+        return SyncFailure("plex_unauthorized", "HTTP 401 from %s" % where)
+    text = body[:2000].decode("utf-8", "replace").lower()
+    if status == 503 and (where.startswith("/library") or "loading" in text or "starting" in text
+                          or "maintenance" in text):
+        return SyncFailure("plex_starting", "HTTP 503 from %s" % where)
+    if 300 <= status < 400:
+        return SyncFailure("plex_unavailable", "HTTP %d redirect from %s; set 'Plex URL' to the address it "
+                                               "redirects to" % (status, where))
+    if status >= 500:
+        return SyncFailure("plex_unavailable", "HTTP %d from %s" % (status, where))
+    return SyncFailure("plex_unavailable", "HTTP %d from %s; is 'Plex URL' the address of Plex?" % (status, where))
+
+
+def _version(body: bytes) -> Optional[str]:
+    """Plex's version from the /identity answer; raises ValueError when it is not Plex's XML."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        raise ValueError("not XML")
+    if root.tag != "MediaContainer":
+        raise ValueError("no MediaContainer")
+    return root.get("version")
+
+
+def probe(plex_url: str, token: str, connect_timeout: float = 5.0, read_timeout: float = 30.0,
+          verify_tls: bool = True, deep: bool = True, session=None) -> HealthResult:
+    """Ask Plex whether it is up (`/identity`) and, with `deep`, whether its library answers.
+
+    The token goes in the X-Plex-Token header, never in the URL, and redirects are not
+    followed (they would carry the header to another host). Never raises for a network or HTTP
+    problem: the answer is in the result's `error_class` and `detail`.
+    """
+    import requests  # here, not at the top: the hook must not pay for it
+
+    http = session or requests
+    base = (plex_url or "").rstrip("/")
+    headers = {"X-Plex-Token": token or "", "Accept": "application/xml"}
+
+    def get(path):
+        with warnings.catch_warnings():
+            # A user who switched TLS verification off knows; urllib3's warning per request is noise.
+            warnings.simplefilter("ignore")
+            return http.get(base + path, headers=headers, timeout=(connect_timeout, read_timeout),
+                            verify=verify_tls, allow_redirects=False)
+
+    def result(reachable, failure, version=None, latency=None):
+        return HealthResult(reachable, False, version, latency, failure.error_class, _scrub(failure.detail, token))
+
+    started = time.monotonic()
+    try:
+        answer = get("/identity")
+    except Exception as exc:  # requests raises many kinds; classify sorts them
+        return result(False, classify(exc))
+    latency = round((time.monotonic() - started) * 1000.0, 1)
+    if answer.status_code != 200:
+        return result(True, _http_failure(answer.status_code, answer.content, "/identity"), latency=latency)
+    try:
+        version = _version(answer.content)
+    except ValueError as exc:
+        return result(True, SyncFailure("plex_unavailable", "the address answered, but not like Plex (%s); "
+                                                            "check 'Plex URL'" % exc), latency=latency)
+    if not deep:
+        return HealthResult(True, True, version, latency, "", "")
+    try:
+        library = get("/library/sections")
+    except Exception as exc:
+        return result(True, classify(exc), version, latency)
+    if library.status_code != 200:
+        return result(True, _http_failure(library.status_code, library.content, "/library/sections"), version, latency)
+    return HealthResult(True, True, version, latency, "", "")
+
+
+class ProbeSchedule:
+    """When to probe Plex next, persisted in `<data_dir>/health.json`.
+
+    After k consecutive failures (probes or outage-failed jobs) the next probe is due
+    `intervals[k-1]` seconds later, the last interval repeating: 5, 10, 20, 40, 60, 60 s...
+    While Plex is healthy the next probe is `healthy_interval` away (jobs keep proving it is up).
+    """
+
+    def __init__(self, data_dir: str, intervals=DEFAULT_INTERVALS, healthy_interval: float = HEALTHY_INTERVAL,
+                 lock_timeout: float = 1.0):
+        if not intervals:
+            raise ValueError("at least one probe interval is needed")
+        self.intervals = tuple(float(i) for i in intervals)
+        self.healthy_interval = float(healthy_interval)
+        self.lock_timeout = lock_timeout
+        self.file = JsonFile(os.path.join(data_dir, FILE_NAME), default={},
+                             on_corrupt=lambda exc: log.warning("%s; health history starts afresh" % exc))
+
+    def status(self) -> dict:
+        """The stored record: last_probe_at, last_result, consecutive_failures, next_probe_at,
+        last_success_at, last_failure_at (missing keys: never happened)."""
+        try:
+            return self.file.read()
+        except OSError as exc:
+            log.warning("%s could not be read (%s)" % (FILE_NAME, exc.strerror or exc))
+            return {}
+
+    @property
+    def consecutive_failures(self) -> int:
+        value = self.status().get("consecutive_failures")
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+    def last_result(self) -> Optional[HealthResult]:
+        """The last active probe's result, or None when Plex was never probed."""
+        data = self.status().get("last_result")
+        return HealthResult.from_dict(data) if isinstance(data, dict) else None
+
+    def next_probe_at(self) -> float:
+        """When the next probe is due (0: now)."""
+        value = self.status().get("next_probe_at")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+    def due(self, now: float) -> bool:
+        """Is a probe due at `now`?"""
+        return now >= self.next_probe_at()
+
+    def interval_after(self, failures: int) -> float:
+        """Seconds to the next probe after `failures` consecutive failures."""
+        if failures <= 0:
+            return self.healthy_interval
+        return self.intervals[min(failures, len(self.intervals)) - 1]
+
+    def _save(self, fn) -> Optional[dict]:
+        def change(data):
+            old = data.get("consecutive_failures")
+            failures = int(old) if isinstance(old, (int, float)) and not isinstance(old, bool) else 0
+            fn(data, failures)
+            return data
+
+        try:
+            return self.file.update(change, timeout=self.lock_timeout)
+        except OSError as exc:
+            log.warning("%s could not be saved (%s)" % (FILE_NAME, exc.strerror or exc))
+            return None
+
+    def record(self, result: HealthResult, now: float) -> Optional[dict]:
+        """Store an active probe's result and schedule the next one."""
+        def fn(data, failures):
+            failures = 0 if result.healthy else failures + 1
+            data.update(last_probe_at=now, last_result=result.to_dict(), consecutive_failures=failures,
+                        next_probe_at=now + self.interval_after(failures))
+            data["last_success_at" if result.healthy else "last_failure_at"] = now
+
+        return self._save(fn)
+
+    def record_passive(self, success: bool, now: float) -> Optional[dict]:
+        """Count a job's outcome: `success` when it reached Plex; False only for outage failures.
+
+        A success while all is already well is written at most once per half healthy interval,
+        so a drain of 1,000 jobs does not rewrite this file 1,000 times.
+        """
+        status = self.status()
+        if success and not status.get("consecutive_failures"):
+            last = status.get("last_success_at")
+            if isinstance(last, (int, float)) and 0 <= now - last < self.healthy_interval / 2:
+                return None
+
+        def fn(data, failures):
+            failures = 0 if success else failures + 1
+            data.update(consecutive_failures=failures, next_probe_at=now + self.interval_after(failures))
+            data["last_success_at" if success else "last_failure_at"] = now
+
+        return self._save(fn)

@@ -1,0 +1,81 @@
+"""Tasks about Plex's availability: Health Check, Outage Summary, Recover Outage Jobs."""
+from __future__ import annotations
+
+import time
+
+from stashplugin import log
+from stashplugin.task import TaskError
+from worker.errors import DEFAULT_RECOVERABLE
+
+
+def _clock(ts) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _probe(ctx):
+    from worker.health import ProbeSchedule, probe
+
+    s = ctx.settings
+    result = probe(s.plex_url, s.plex_token, s.connect_timeout, s.read_timeout, not s.skip_tls_verify)
+    ProbeSchedule(ctx.data_dir).record(result, time.time())
+    return result
+
+
+def health_check(ctx) -> dict:
+    """Health Check: is Plex reachable and ready, how fast, and what PlexSync is doing about it."""
+    from worker.breaker import CircuitBreaker, FileBreakerStorage
+
+    result = _probe(ctx)
+    breaker = CircuitBreaker(FileBreakerStorage(ctx.data_dir))
+    summary = ctx.queue().summary()
+    lines = ["PlexSync health check",
+             "  " + result.describe(),
+             "  Sync: %s" % {"closed": "running normally", "open": "paused because Plex was down",
+                             "half_open": "about to check Plex again"}[breaker.state]]
+    if breaker.next_probe_at:
+        lines.append("  Next automatic check: %s" % _clock(breaker.next_probe_at))
+    lines.append("  Queue: %d pending, %d waiting for retry, %d in flight, %d dead-lettered"
+                 % (summary.pending, summary.waiting, summary.inflight, summary.dead))
+    if result.error_class == "plex_unauthorized":
+        lines.append("  Action: set a valid 'Plex token' in PlexSync's settings.")
+    elif not result.healthy:
+        lines.append("  Action: check that Plex is running and 'Plex URL' is right; queued changes wait safely.")
+    log.info("\n".join(lines))
+    return {"plex": result.to_dict(), "breaker": breaker.snapshot(), "queue": summary.to_dict()}
+
+
+def outage_summary(ctx) -> dict:
+    """Outage Summary: each recorded outage plus MTTR, MTBF and availability."""
+    from worker.outages import OutageHistory, render_summary
+
+    summary = OutageHistory(ctx.data_dir).summary()
+    log.info(render_summary(summary))
+    return summary
+
+
+def recover_outage_jobs(ctx) -> dict:
+    """Recover Outage Jobs: move dead-lettered changes that failed because Plex was down back to
+    the queue, once Plex is healthy. Idempotent: a second run finds nothing more to move."""
+    result = _probe(ctx)
+    if not result.healthy:
+        raise TaskError("Plex is not healthy yet (%s); run Recover Outage Jobs again once it is." % result.describe())
+    classes = set(DEFAULT_RECOVERABLE) | set(ctx.settings.recover_classes)
+    queue = ctx.queue()
+    dead = [j for j in queue.jobs("dead") if j.error_class in classes]
+    if not dead:
+        log.info("No dead-lettered changes from outages (%s) to recover." % ", ".join(sorted(classes)))
+        return {"recovered": 0, "skipped_deleted": 0, "skipped_queued": 0}
+    queued = {j.scene_id for j in queue.jobs() if j.state != "dead"}
+    existing = ctx.stash.find_scenes([j.scene_id for j in dead])
+    to_move, deleted, already = [], [], []
+    for job in dead:
+        if job.scene_id not in existing:
+            deleted.append(job.scene_id)
+        elif job.scene_id in queued:
+            already.append(job.scene_id)
+        else:
+            to_move.append(job.id)
+    moved = queue.requeue(to_move, source="recover")
+    log.info("Recovered %d dead-lettered change(s) into the queue; skipped %d deleted in Stash and %d already queued."
+             % (moved, len(deleted), len(already)))
+    return {"recovered": moved, "skipped_deleted": len(deleted), "skipped_queued": len(already)}

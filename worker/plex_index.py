@@ -1,0 +1,328 @@
+"""A persisted index of the files in Plex's movie libraries: file path -> Plex item.
+
+Finding a scene's Plex item by asking Plex costs a whole-library listing (Plex cannot search by
+file path), so the index pages each selected movie library once, keeps what it learned in
+`plex_index.json`, and afterwards asks only for items added since (`addedAt>>=`, one small
+request per library). Items that moved or were deleted are caught by `forget` (the writer found
+the item gone) and by a full rebuild once the index is older than `max_age` (default 24 h); so is
+a movie library created in Plex after the index was built (with 'Plex libraries' empty).
+
+File layout (compact JSON, about 120 bytes per item, so 50,000 items are ~6 MB and load in
+a few tenths of a second):
+
+    {"v": 1, "server": <machineIdentifier>, "libraries": [<configured names, casefolded>],
+     "built_at": <epoch>, "sections": {"<id>": {"title": ..., "locations": [...],
+        "refreshed_at": <max addedAt seen>, "items": {"<ratingKey>": [[files], [sizes], addedAt]}}}}
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import namedtuple
+from urllib.parse import urlencode
+
+from plexapi.exceptions import NotFound
+
+from stashplugin import log
+from sync.store import JsonFile
+from worker.errors import SyncFailure
+from worker.paths import loose_key, name_key, path_key
+
+FILE_NAME = "plex_index.json"
+FORMAT = 1
+PAGE_SIZE = 1000
+MAX_AGE = 24 * 3600.0
+
+# Rules in order of trust; `Matcher` ranks candidates by this order.
+RULES = ("exact", "loose", "name_size", "name")
+
+Candidate = namedtuple("Candidate", "rating_key section_id file size added_at")
+Lookup = namedtuple("Lookup", "rule candidates plex_path")
+
+
+def _log_corrupt(exc) -> None:
+    log.error("Plex path index: %s; it will be rebuilt from Plex." % exc)
+
+
+def _int(value, default=None):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _library_key(names) -> list:
+    return sorted({n.strip().casefold() for n in (names or []) if n and n.strip()})
+
+
+class PlexIndex:
+    """Stash-independent map of Plex movie files, persisted in `<data_dir>/plex_index.json`."""
+
+    def __init__(self, data_dir: str, max_age: float = MAX_AGE, clock=time.time):
+        self.data_dir = data_dir
+        self.max_age = max_age
+        self.clock = clock
+        self.requests = 0
+        self._file = JsonFile(os.path.join(data_dir, FILE_NAME), default={}, on_corrupt=_log_corrupt)
+        self._data = None
+        self._maps = {}
+        self._dirty = False
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict:
+        if self._data is None:
+            data = self._file.read()
+            if data.get("v") != FORMAT or not isinstance(data.get("sections"), dict):
+                data = {}              # an older layout: rebuilt, not an error
+            self._data = data
+        return self._data
+
+    def _changed(self) -> None:
+        self._maps = {}
+        self._dirty = True
+
+    def flush(self) -> None:
+        """Write pending changes (`forget`, refreshes) to disk; cheap when nothing changed."""
+        if not self._dirty or self._data is None:
+            return
+        os.makedirs(self.data_dir, exist_ok=True)
+        with self._file.lock:
+            self._file.write(self._data)
+        self._dirty = False
+
+    @property
+    def size(self) -> int:
+        """How many Plex items the index knows."""
+        return sum(len(s.get("items", {})) for s in self._state().get("sections", {}).values())
+
+    def sections(self) -> dict:
+        """{section id: title} of the libraries the index covers."""
+        return {int(sid): s.get("title", "") for sid, s in self._state().get("sections", {}).items()}
+
+    def locations(self, section_id) -> list:
+        """The folders Plex lists for a library (its Location paths)."""
+        return list(self._state().get("sections", {}).get(str(section_id), {}).get("locations", []))
+
+    def full_rebuild_needed(self, server=None, library_names=None) -> str:
+        """Why the index must be paged again from scratch, or "" when an incremental refresh will do.
+
+        Reasons: never built; built for another Plex server or another 'Plex libraries' setting;
+        older than `max_age` (files moved or deleted in Plex are only noticed by a full pass).
+        """
+        data = self._state()
+        if not data.get("sections"):
+            return "not built yet"
+        machine = getattr(server, "machineIdentifier", None) if server is not None else None
+        if machine and data.get("server") and machine != data.get("server"):
+            return "a different Plex server"
+        if library_names is not None and _library_key(library_names) != data.get("libraries", []):
+            return "the 'Plex libraries' setting changed"
+        age = self.clock() - float(data.get("built_at") or 0)
+        if age > self.max_age or age < -3600:
+            return "older than %d hours" % (self.max_age // 3600)
+        return ""
+
+    # ------------------------------------------------------------------ refresh
+    def refresh(self, server, library_names, progress=None, full=None) -> dict:
+        """Bring the index up to date with Plex; returns {"mode", "requests", "added"}.
+
+        `full=None` decides by `full_rebuild_needed`. An incremental refresh of an unchanged
+        library costs one small request per library and writes nothing. `progress(fraction)`
+        is called during a full build.
+        """
+        before = self.requests
+        reason = self.full_rebuild_needed(server, library_names) if full is None else ("requested" if full else "")
+        added = None
+        if not reason:
+            try:
+                added = self._incremental(server)
+            except NotFound:           # a library deleted in Plex answers 404
+                reason = "a library is gone"
+        if reason:
+            log.info("Reading Plex's movie libraries into the path index (%s)." % reason)
+            added = self._full(server, library_names, progress)
+            log.info("Plex path index: %d items from %d libraries in %d requests."
+                     % (self.size, len(self._state()["sections"]), self.requests - before))
+        self.flush()
+        return {"mode": "full" if reason else "incremental", "requests": self.requests - before, "added": added}
+
+    def _query(self, server, key: str):
+        self.requests += 1
+        return server.query(key)
+
+    def _select_sections(self, server, library_names) -> list:
+        root = self._query(server, "/library/sections")
+        found = []
+        for d in root.findall("Directory"):
+            found.append({"id": _int(d.get("key")), "type": d.get("type"), "title": d.get("title") or "",
+                          "locations": [loc.get("path") for loc in d.findall("Location") if loc.get("path")]})
+        movies = [s for s in found if s["type"] == "movie" and s["id"] is not None]
+        names = [n.strip() for n in (library_names or []) if n and n.strip()]
+        if not names:
+            if not movies:
+                raise SyncFailure("invalid_data", "Plex has no movie library; create one for your Stash files")
+            return movies
+        chosen, missing = [], []
+        for name in names:
+            hits = [s for s in found if s["title"] == name] or [s for s in found if s["title"].casefold() == name.casefold()]
+            if not hits:
+                missing.append(name)
+                continue
+            for s in hits:
+                if s["type"] != "movie":
+                    raise SyncFailure("invalid_data", "setting 'Plex libraries': '%s' is a %s library, PlexSync syncs "
+                                      "into movie libraries (%s)" % (s["title"], s["type"], _names(movies)))
+                if s not in chosen:
+                    chosen.append(s)
+        if missing:
+            raise SyncFailure("invalid_data", "setting 'Plex libraries' names %s, which Plex does not have; Plex's "
+                              "movie libraries are: %s" % (", ".join("'%s'" % n for n in missing), _names(movies)))
+        return chosen
+
+    def _page(self, server, section_id: int, filters: list, on_page=None):
+        """Yield (video element) of one library listing, PAGE_SIZE items per request."""
+        start = 0
+        while True:
+            params = [("type", "1")] + filters + [("sort", "addedAt"), ("X-Plex-Container-Start", str(start)),
+                                                  ("X-Plex-Container-Size", str(PAGE_SIZE))]
+            # Plex filter operators live in the key (`addedAt>>=`); urlencode would escape them twice.
+            query = "&".join(k + "=" + v if k.endswith((">>", "<<")) else urlencode([(k, v)]) for k, v in params)
+            root = self._query(server, "/library/sections/%d/all?%s" % (section_id, query))
+            videos = root.findall("Video")
+            for video in videos:
+                yield video
+            start += len(videos)
+            total = _int(root.get("totalSize"))
+            if on_page is not None and total:
+                on_page(start, total)
+            if len(videos) < PAGE_SIZE or (total is not None and start >= total):
+                return
+
+    def _full(self, server, library_names, progress) -> int:
+        chosen = self._select_sections(server, library_names)
+        sections = {}
+        for n, sec in enumerate(chosen):
+            items, newest = {}, 0
+
+            def on_page(done, total, n=n):
+                if progress is not None:
+                    progress((n + min(1.0, done / float(total))) / len(chosen))
+            for video in self._page(server, sec["id"], [], on_page):
+                rk, entry = _entry(video)
+                if rk is not None:
+                    items[str(rk)] = entry
+                    newest = max(newest, entry[2])
+            sections[str(sec["id"])] = {"title": sec["title"], "locations": sec["locations"],
+                                        "refreshed_at": newest, "items": items}
+        self._data = {"v": FORMAT, "server": getattr(server, "machineIdentifier", None),
+                      "libraries": _library_key(library_names), "built_at": self.clock(), "sections": sections}
+        self._changed()
+        return self.size
+
+    def _incremental(self, server) -> int:
+        fresh = []
+        for sid, sec in self._state()["sections"].items():
+            since = max(int(sec.get("refreshed_at") or 0) - 1, 0)
+            # `>>=` is "strictly after"; asking from one second earlier also catches items
+            # Plex added in the same second the last listing was read (already-known ones are skipped).
+            for video in self._page(server, int(sid), [("addedAt>>", str(since))]):
+                rk, entry = _entry(video)
+                if rk is not None and sec["items"].get(str(rk)) != entry:
+                    fresh.append((sid, str(rk), entry))
+        if fresh:
+            self._insert(fresh)
+            log.debug("Plex path index: %d new or changed items" % len(fresh))
+        return len(fresh)
+
+    def _insert(self, fresh: list) -> None:
+        sections = self._state()["sections"]
+        exact = self._map("exact")
+        for sid, rk, entry in fresh:
+            items = sections[sid]["items"]
+            # Plex holds a file in one item per library: an older item with the same file was
+            # deleted and re-added (a rescan), so it must not linger as a second candidate.
+            for f in entry[0]:
+                for c in exact.get(path_key(f), ()):
+                    other_rk, other_sid = c[0], c[1]
+                    if str(other_sid) == sid and str(other_rk) != rk:
+                        items.pop(str(other_rk), None)
+            items[rk] = entry
+            sections[sid]["refreshed_at"] = max(int(sections[sid].get("refreshed_at") or 0), entry[2])
+        self._changed()
+
+    def forget(self, rating_key) -> bool:
+        """Drop an item that turned out to be gone (or to hold another file); True if it was known.
+
+        Written to disk by the next `flush`.
+        """
+        rk = str(rating_key)
+        for sec in self._state().get("sections", {}).values():
+            if sec.get("items", {}).pop(rk, None) is not None:
+                self._changed()
+                return True
+        return False
+
+    # ------------------------------------------------------------------ lookup
+    def _map(self, kind: str) -> dict:
+        found = self._maps.get(kind)
+        if found is not None:
+            return found
+        keyfn = {"exact": path_key, "loose": loose_key, "name": name_key}[kind]
+        found = {}
+        for sid, sec in self._state().get("sections", {}).items():
+            section_id = int(sid)
+            for rk, (files, sizes, added) in sec.get("items", {}).items():
+                for i, f in enumerate(files):
+                    size = sizes[i] if i < len(sizes) else None
+                    # Plain tuples: building 50,000 named tuples would double the load time.
+                    found.setdefault(keyfn(f), []).append((int(rk), section_id, f, size, added))
+        self._maps[kind] = found
+        return found
+
+    def lookup(self, stash_path: str, mapper, size=None) -> Lookup:
+        """Plex items that may hold `stash_path`, and which rule found them.
+
+        Rules, most trusted first: "exact" (mapped path), "loose" (ignoring case), "name_size"
+        (same file name and size, any folder), "name" (same file name; sizes unknown, or known to
+        differ when no other same-named file is left).
+        An empty `candidates` with rule None means no rule matched.
+        """
+        plex_path = mapper.to_plex(stash_path)
+        for rule, key in (("exact", path_key(plex_path)), ("loose", loose_key(plex_path))):
+            hits = self._map(rule).get(key)
+            if hits:
+                return Lookup(rule, _unique(hits), plex_path)
+        hits = _unique(self._map("name").get(name_key(plex_path), []))
+        if not hits:
+            return Lookup(None, [], plex_path)
+        if size:
+            same = [c for c in hits if c.size == size]
+            if same:
+                return Lookup("name_size", same, plex_path)
+            # Prefer files whose size Plex did not report over ones that are known to differ.
+            hits = [c for c in hits if c.size is None] or hits
+        return Lookup("name", hits, plex_path)
+
+
+def _entry(video):
+    """(ratingKey, [files, sizes, addedAt]) of one listed <Video>."""
+    files, sizes = [], []
+    for media in video.findall("Media"):
+        for part in media.findall("Part"):
+            if part.get("file"):
+                files.append(part.get("file"))
+                sizes.append(_int(part.get("size")))
+    return _int(video.get("ratingKey")), [files, sizes, _int(video.get("addedAt"), 0)]
+
+
+def _unique(rows) -> list:
+    seen, out = set(), []
+    for row in rows:
+        if row[0] not in seen:
+            seen.add(row[0])
+            out.append(Candidate._make(row))
+    return out
+
+
+def _names(sections) -> str:
+    return ", ".join("'%s'" % s["title"] for s in sections) or "none"

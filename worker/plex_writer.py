@@ -1,0 +1,301 @@
+"""Write one Stash scene into its Plex item: one GET, at most one PUT, an upload only for a new cover.
+
+`PlexWriter.sync` reads the full item (`/library/metadata/{ratingKey}`: section listings truncate
+tags and omit locks), asks `metadata.diff_metadata` what differs, and sends every change in a
+single edit request. It then uploads the poster/background only when Stash's cover changed
+(`PosterMemo` remembers what each item last got). plexapi and requests exceptions propagate
+unchanged: the drain classifies them with `worker.errors.classify`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from urllib.parse import quote
+
+from sync.store import JsonFile
+from worker import metadata
+from worker.errors import SyncFailure
+
+# Our field keys -> the field/tag names Plex uses in edits and in <Field name=... locked=1/>.
+EDIT_NAMES = {
+    "title": "title", "titleSort": "titleSort", "summary": "summary", "tagline": "tagline",
+    "studio": "studio", "originallyAvailableAt": "originallyAvailableAt",
+    "actors": "actor", "genres": "genre", "collections": "collection",
+}
+_LOCK_NAMES = {name: key for key, name in EDIT_NAMES.items()}
+_LOCK_NAMES.update({"role": "actors", "thumb": "poster", "art": "art"})
+
+MOVIE_TYPE = 1  # plexapi.utils.searchType('movie')
+
+
+class WriteResult:
+    """What one `PlexWriter.sync` did (or, with dry_run, would do)."""
+
+    def __init__(self, desired_hash: str):
+        self.changed = []           # field keys sent to Plex
+        self.diff = {}              # field -> new value / {"add", "remove"}
+        self.skipped = {}           # field -> why Stash's value could not be used
+        self.unchanged = True       # nothing was (or would be) written
+        self.poster_uploaded = False
+        self.art_uploaded = False
+        self.plex_requests = 0
+        self.desired_hash = desired_hash
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def __repr__(self):
+        return "WriteResult(%r)" % self.to_dict()
+
+
+class PosterMemo:
+    """What PlexSync last sent to each Plex item, in `<data_dir>/poster_memo/NN.json`.
+
+    Per rating key: a hash of the cover URL and the sha1 of the poster/background uploaded (so an unchanged
+    cover is neither downloaded nor uploaded again) and `written`, the fingerprints of the field
+    values PlexSync wrote (so `preserve_plex_edits` can tell its own values from a person's).
+    Entries are spread over `SHARDS` small files: one file for a library of 20,000 items would be
+    megabytes rewritten after every synced scene. Each shard is read once per process; every
+    `set` is a locked read-modify-write of one shard.
+    """
+
+    FOLDER = "poster_memo"
+    SHARDS = 64
+
+    def __init__(self, data_dir: str, on_corrupt=None):
+        self.folder = os.path.join(data_dir, self.FOLDER)
+        self.on_corrupt = on_corrupt
+        self._files = {}
+        self._cache = {}
+
+    def _shard(self, key: str) -> str:
+        number = int(key) if key.isdigit() else zlib.crc32(key.encode("utf-8"))
+        return "%02d" % (number % self.SHARDS)
+
+    def _file(self, shard: str) -> JsonFile:
+        if shard not in self._files:
+            path = os.path.join(self.folder, shard + ".json")
+            self._files[shard] = JsonFile(path, default={}, on_corrupt=self.on_corrupt)
+        return self._files[shard]
+
+    def get(self, rating_key) -> dict:
+        """The entry for `rating_key` (a copy; {} when none)."""
+        key = str(rating_key)
+        shard = self._shard(key)
+        if shard not in self._cache:
+            self._cache[shard] = self._file(shard).read()
+        return json.loads(json.dumps(self._cache[shard].get(key) or {}))
+
+    def set(self, rating_key, entry: dict) -> None:
+        """Replace the entry for `rating_key` and write its shard durably."""
+        key = str(rating_key)
+        self._update(key, lambda memo: dict(memo, **{key: entry}))
+
+    def forget(self, rating_key) -> None:
+        """Drop an item's entry (its next sync uploads the cover again)."""
+        key = str(rating_key)
+        self._update(key, lambda memo: {k: v for k, v in memo.items() if k != key})
+
+    def _update(self, key: str, fn) -> None:
+        os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        shard = self._shard(key)
+        self._cache[shard] = self._file(shard).update(fn)
+
+
+def fetch_item(server, rating_key):
+    """The full Plex item (one GET of /library/metadata/{ratingKey}), never reloaded behind our back."""
+    try:
+        key = int(str(rating_key).strip())
+    except ValueError:
+        raise SyncFailure("invalid_data", "Plex rating key %r is not a number" % (rating_key,))
+    item = server.fetchItem(key)
+    # plexapi treats an item fetched without its include-parameters as partial and silently
+    # reloads it (another GET) the first time an attribute reads None or []. This object is
+    # complete for our fields, so switch that off.
+    item._autoReload = False
+    return item
+
+
+def read_item(item) -> dict:
+    """The current-values dict (see `worker.metadata`) of a plexapi Movie fetched by rating key."""
+    item._autoReload = False
+    when = item.originallyAvailableAt
+    files = [part.file for media in (item.media or []) for part in (media.parts or []) if part.file]
+    locked = set()
+    for field in item.fields or []:
+        if field.locked and field.name in _LOCK_NAMES:
+            locked.add(_LOCK_NAMES[field.name])
+    return {
+        "title": item.title or "",
+        "titleSort": item.titleSort or "",
+        "summary": item.summary or "",
+        "tagline": item.tagline or "",
+        "studio": item.studio or "",
+        "originallyAvailableAt": when.strftime("%Y-%m-%d") if when else "",
+        "actors": [t.tag for t in item.roles or [] if t.tag],
+        "genres": [t.tag for t in item.genres or [] if t.tag],
+        "collections": [t.tag for t in item.collections or [] if t.tag],
+        "locked": locked,
+        "file_stem": metadata.file_stem(files[0]) if files else "",
+    }
+
+
+def edit_params(changes: dict, current: dict, lock: bool) -> dict:
+    """plexapi's edit parameters for `changes` (what `editField`/`editTags` would put in a batch).
+
+    Scalars: `title.value=...` (+ `title.locked=1` when locking). Tags: Plex replaces a tag list
+    given with indexes (`genre[0].tag.tag=A`), so the full resulting list is sent when something
+    is added, and `genre[].tag.tag-=B,C` (names quoted once more, as plexapi does) removes.
+    A new date also sets `year`. Without `lock`, lock state is left as it is rather than unlocking
+    a field a person locked.
+    """
+    params = {}
+    for field, change in changes.items():
+        name = EDIT_NAMES[field]
+        if field in metadata.LIST_FIELDS:
+            removed = {n.casefold() for n in change["remove"]}
+            if change["add"]:
+                kept = [n for n in current.get(field) or [] if n.casefold() not in removed]
+                for i, tag in enumerate(kept + change["add"]):
+                    params["%s[%d].tag.tag" % (name, i)] = tag
+            if change["remove"]:
+                params["%s[].tag.tag-" % name] = ",".join(quote(str(n)) for n in change["remove"])
+        else:
+            params["%s.value" % name] = change
+        if lock:
+            params["%s.locked" % name] = 1
+        if field == "originallyAvailableAt":
+            # Plex lists and sorts movies by `year`, which it does not derive from an edited date.
+            params["year.value"] = change[:4]
+            if lock:
+                params["year.locked"] = 1
+    return params
+
+
+def _sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def _url_key(url: str) -> str:
+    # Only equality matters; a hash keeps any credential a URL might carry out of the memo file.
+    return _sha1(url.encode("utf-8", "surrogatepass"))[:16]
+
+
+class PlexWriter:
+    """Syncs scenes into Plex items through one plexapi `PlexServer` (created once per process).
+
+    `image_source(url) -> bytes` downloads a cover from Stash (e.g. `StashClient.image`); without
+    it images are not synced. `memo` (a `PosterMemo`) remembers covers and written values.
+    """
+
+    def __init__(self, server, settings, image_source=None, memo=None):
+        self.server = server
+        self.settings = settings
+        self.image_source = image_source
+        self.memo = memo
+
+    def sync(self, scene: dict, rating_key, dry_run: bool = False) -> WriteResult:
+        """Make the Plex item `rating_key` show `scene`; send only what differs.
+
+        Costs one GET, one PUT when a field differs, one POST per changed cover. With `dry_run`
+        only the GET is made and `result.diff` tells what would change.
+        """
+        desired = metadata.build_metadata(scene, self.settings)
+        result = WriteResult(metadata.metadata_hash(desired))
+        result.skipped = dict(desired.get("skipped") or {})
+        item = fetch_item(self.server, rating_key)
+        result.plex_requests += 1
+        if getattr(item, "TYPE", None) != "movie":
+            raise SyncFailure("invalid_data", "Plex item %s is a %s, not a movie" % (rating_key, getattr(item, "TYPE", "?")))
+        current = read_item(item)
+        entry = self.memo.get(rating_key) if self.memo is not None else {}
+        changes = metadata.diff_metadata(desired, current, self.settings, written=entry.get("written"))
+        result.diff = changes
+        result.changed = [f for f in metadata.FIELDS if f in changes]
+
+        if dry_run:
+            for kind in ("poster", "art"):
+                url = desired.get(kind + "_url")
+                if url and self.image_source is not None and entry.get(kind + "_source") != _url_key(url):
+                    result.diff[kind] = url
+            result.unchanged = not result.diff
+            return result
+
+        if changes:
+            self._send_edit(item, changes, current)
+            result.plex_requests += 1
+        written = metadata.written_after(desired, current, changes, entry.get("written"))
+        if self.memo is not None and written != entry.get("written"):
+            entry["written"] = written
+            self.memo.set(rating_key, entry)
+
+        for kind in ("poster", "art"):
+            if self._sync_image(item, kind, desired.get(kind + "_url"), entry, rating_key):
+                result.plex_requests += 1
+                setattr(result, kind + "_uploaded", True)
+        result.unchanged = not (changes or result.poster_uploaded or result.art_uploaded)
+        return result
+
+    def _send_edit(self, item, changes: dict, current: dict) -> None:
+        """One PUT with every change, as plexapi's saveEdits sends it.
+
+        Not `item.saveEdits()` itself: it finds the item's section through /library and
+        /library/sections first (two more GETs), and its tag mixins merge with the tags loaded
+        on the item instead of sending exactly the resulting list.
+        """
+        from plexapi import utils
+
+        section_id = item.librarySectionID
+        if section_id is None:
+            raise SyncFailure("invalid_data", "Plex item %s has no library section" % item.ratingKey)
+        params = {"type": MOVIE_TYPE, "id": item.ratingKey}
+        params.update(edit_params(changes, current, bool(self.settings.lock_fields)))
+        path = "/library/sections/%s/all%s" % (section_id, utils.joinArgs(params))
+        self.server.query(path, method=self.server._session.put)
+
+    def _sync_image(self, item, kind: str, url, entry: dict, rating_key) -> bool:
+        """Upload the cover as `kind` ("poster" or "art") when it changed; True when uploaded.
+
+        Stash's screenshot URL carries `?t=<updated>`: the same URL as last time means the same
+        cover, so nothing is downloaded. A new URL with the same bytes (sha1) is not uploaded.
+        """
+        if not url or self.image_source is None:
+            return False
+        if entry.get(kind + "_source") == _url_key(url) and entry.get(kind + "_sha1"):
+            return False
+        try:
+            data = self.image_source(url)
+        except SyncFailure:
+            raise
+        except Exception as exc:
+            raise SyncFailure("stash_unreachable", str(exc)[:200])
+        if not data:
+            return False
+        digest = _sha1(data)
+        uploaded = False
+        if digest != entry.get(kind + "_sha1"):
+            if kind == "poster":
+                item.uploadPoster(filepath=data)   # plexapi sends bytes as the POST body
+            else:
+                item.uploadArt(filepath=data)
+            uploaded = True
+        entry[kind + "_source"] = _url_key(url)
+        entry[kind + "_sha1"] = digest
+        if self.memo is not None:
+            self.memo.set(rating_key, entry)
+        return uploaded
+
+
+def trigger_scan(server, section_id, folder: str) -> None:
+    """Ask Plex to scan one folder of a section (what `section.update(path=folder)` sends).
+
+    Sent directly so it costs one request instead of three (plexapi looks the section up first).
+    """
+    from urllib.parse import quote_plus
+
+    key = "/library/sections/%s/refresh" % int(section_id)
+    if folder:
+        key += "?path=%s" % quote_plus(folder)
+    server.query(key)
