@@ -1,72 +1,13 @@
-"""Both emulators and the plugin installed in a fresh folder, wired together as in real life:
-Stash runs the plugin's hooks and tasks; the plugin talks to Plex over real HTTP."""
+"""End-to-end fixtures: the `world` of tests/world.py for each test."""
 from __future__ import annotations
-
-import sys
 
 import pytest
 
-from tests.emulators.plex import PlexEmulator
-from tests.emulators.stash import StashEmulator
-
-PLEX_TOKEN = "plex-secret-token-4f9a"
-STASH_PREFIX = "/data/videos"
-PLEX_PREFIX = "/media/movies"
-
-
-class World:
-    """A Stash and a Plex that share files under different mount points."""
-
-    def __init__(self, stash, plex, plugin_dir, section):
-        self.stash = stash
-        self.plex = plex
-        self.plugin_dir = plugin_dir
-        self.section = section
-
-    def add_scene(self, name: str, in_plex: bool = True, size: int = 1000, **fields) -> tuple:
-        """A scene in Stash and (optionally) its file in Plex; returns (scene_id, rating_key)."""
-        sid = self.stash.add_scene("%s/%s" % (STASH_PREFIX, name), size=size, **fields)
-        rk = self.plex.add_item(self.section, file="%s/%s" % (PLEX_PREFIX, name), size=size) if in_plex else None
-        return sid, rk
-
-    def configure(self, **settings):
-        current = dict(self.stash.plugin_settings)
-        current.update(settings)
-        self.stash.plugin_settings = current
-
-    def run_task(self, name: str, args=None, timeout: float = 120):
-        job = self.stash.run_task(name, args)
-        assert self.stash.wait_idle(timeout), "Stash's job queue did not finish"
-        return self.stash.task_run(job)
-
-    def graphql(self, query: str, variables=None):
-        import requests
-
-        conn = self.stash.server_connection()
-        cookie = conn["SessionCookie"]
-        resp = requests.post(self.stash.url + "/graphql", json={"query": query, "variables": variables or {}},
-                             cookies={cookie["Name"]: cookie["Value"]}, timeout=120)
-        body = resp.json()
-        assert not body.get("errors"), body
-        return body["data"]
-
-    def edit(self, scene_id, **fields):
-        """Save a scene the way Stash's UI does (sceneUpdate), which runs the hook synchronously."""
-        fields["id"] = str(scene_id)
-        return self.graphql("mutation($input: SceneUpdateInput!) { sceneUpdate(input: $input) { id } }",
-                            {"input": fields})
+from tests.world import PLEX_PREFIX, PLEX_TOKEN, STASH_PREFIX, World, start_world  # noqa: F401
 
 
 @pytest.fixture
 def world(plugin_dir):
-    plex = PlexEmulator(token=PLEX_TOKEN, quiet=True).start()
-    section = plex.add_section("Movies", locations=[PLEX_PREFIX], type="movie")
-    stash = StashEmulator(plugin_dir=plugin_dir, python=sys.executable, plugin_env={"PYTHONPATH": None}).start()
-    stash.plugin_settings = {"plex_url": plex.url, "plex_token": PLEX_TOKEN,
-                             "path_map": "%s=%s" % (STASH_PREFIX, PLEX_PREFIX),
-                             "recovery_rates": ""}
-    w = World(stash, plex, plugin_dir, section)
+    w = start_world(plugin_dir, recovery_rates="")
     yield w
-    stash.wait_idle(60)
-    stash.stop()
-    plex.stop()
+    w.stop()

@@ -1,0 +1,83 @@
+"""Both emulators and an installed plugin, wired together as in real life: Stash runs the plugin's
+hooks and tasks, the plugin talks to Plex over real HTTP. Used by the end-to-end tests and the demo."""
+from __future__ import annotations
+
+import sys
+import tempfile
+
+from tests.emulators.plex import PlexEmulator
+from tests.emulators.stash import StashEmulator
+from tests.package import install
+
+PLEX_TOKEN = "plex-secret-token-4f9a"
+STASH_PREFIX = "/data/videos"
+PLEX_PREFIX = "/media/movies"
+
+
+class World:
+    """A Stash and a Plex that share files under different mount points."""
+
+    def __init__(self, stash, plex, plugin_dir, section):
+        self.stash = stash
+        self.plex = plex
+        self.plugin_dir = plugin_dir
+        self.section = section
+
+    def add_scene(self, name: str, in_plex: bool = True, size: int = 1000, **fields) -> tuple:
+        """A scene in Stash and (optionally) its file in Plex; returns (scene_id, rating_key)."""
+        sid = self.stash.add_scene("%s/%s" % (STASH_PREFIX, name), size=size, **fields)
+        rk = self.plex.add_item(self.section, file="%s/%s" % (PLEX_PREFIX, name), size=size) if in_plex else None
+        return sid, rk
+
+    def named(self, kind: str, name: str) -> str:
+        """The id of the studio/performer/tag called `name`, created on first use."""
+        cache = self.__dict__.setdefault("_named", {})
+        if (kind, name) not in cache:
+            cache[(kind, name)] = getattr(self.stash, "add_" + kind)(name)
+        return cache[(kind, name)]
+
+    def configure(self, **settings):
+        current = dict(self.stash.plugin_settings)
+        current.update(settings)
+        self.stash.plugin_settings = current
+
+    def run_task(self, name: str, args=None, timeout: float = 120):
+        job = self.stash.run_task(name, args)
+        assert self.stash.wait_idle(timeout), "Stash's job queue did not finish"
+        return self.stash.task_run(job)
+
+    def graphql(self, query: str, variables=None):
+        import requests
+
+        conn = self.stash.server_connection()
+        cookie = conn["SessionCookie"]
+        resp = requests.post(self.stash.url + "/graphql", json={"query": query, "variables": variables or {}},
+                             cookies={cookie["Name"]: cookie["Value"]}, timeout=120)
+        body = resp.json()
+        assert not body.get("errors"), body
+        return body["data"]
+
+    def edit(self, scene_id, **fields):
+        """Save a scene the way Stash's UI does (sceneUpdate), which runs the hook synchronously."""
+        fields["id"] = str(scene_id)
+        return self.graphql("mutation($input: SceneUpdateInput!) { sceneUpdate(input: $input) { id } }",
+                            {"input": fields})
+
+
+
+    def stop(self):
+        self.stash.wait_idle(60)
+        self.stash.stop()
+        self.plex.stop()
+
+
+def start_world(plugin_dir: str = None, **settings) -> World:
+    """Install the plugin (into a temp folder unless given), start both emulators, configure it."""
+    plugin_dir = plugin_dir or install(tempfile.mkdtemp(prefix="plexsync-plugin-"))
+    plex = PlexEmulator(token=PLEX_TOKEN, quiet=True).start()
+    section = plex.add_section("Movies", locations=[PLEX_PREFIX], type="movie")
+    stash = StashEmulator(plugin_dir=plugin_dir, python=sys.executable, plugin_env={"PYTHONPATH": None}).start()
+    base = {"plex_url": plex.url, "plex_token": PLEX_TOKEN, "path_map": "%s=%s" % (STASH_PREFIX, PLEX_PREFIX)}
+    base.update(settings)
+    stash.plugin_settings = base
+    return World(stash, plex, plugin_dir, section)
