@@ -40,3 +40,105 @@ def runner(plugin_dir):
 
     # No PYTHONPATH: the installed copy must run on its own files, as in Stash.
     return PluginRunner(plugin_dir, python=sys.executable, env={"PYTHONPATH": None})
+
+
+# --- the secret scan -------------------------------------------------------------------------
+# Every plugin process any test runs is recorded; at the end of the session every stdout, stderr
+# and every file in every installed plugin's data folder is scanned for the Plex tokens and
+# Stash session cookies the tests used. A single hit fails the whole run.
+_SECRETS = set()
+_RUNS = []
+
+
+def register_secret(value) -> None:
+    if isinstance(value, str) and len(value) >= 6:
+        _SECRETS.add(value)
+
+
+def _install_recorders() -> None:
+    from tests.emulators import plugin_runner
+    from tests.emulators.plex import server as plex_server
+
+    original_wait = plugin_runner.PluginHandle.wait
+
+    def wait(self, timeout=None):
+        run = original_wait(self, timeout)
+        if run not in _RUNS:
+            _RUNS.append(run)
+            cookie = ((run.input or {}).get("server_connection") or {}).get("SessionCookie") or {}
+            register_secret(cookie.get("Value") if isinstance(cookie, dict) else None)
+        return run
+
+    plugin_runner.PluginHandle.wait = wait
+    original_init = plex_server.PlexEmulator.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        register_secret(self.token)
+
+    plex_server.PlexEmulator.__init__ = init
+
+
+def pytest_configure(config):
+    _install_recorders()
+    from tests.world import PLEX_TOKEN
+
+    register_secret(PLEX_TOKEN)
+
+
+def _data_files(root: str):
+    for dirpath, dirnames, filenames in os.walk(root):
+        parts = dirpath.replace("\\", "/").split("/")
+        if "data" in parts and ("PlexSync" in parts or any(p.startswith("plexsync-plugin-") for p in parts)):
+            for name in filenames:
+                yield os.path.join(dirpath, name)
+
+
+def find_leaks(runs, roots) -> list:
+    """Where a registered secret appears: plugin output, logs, or data files."""
+    leaks = []
+    secrets = sorted(_SECRETS)
+    for run in runs:
+        for label, text in (("stdout", run.stdout or ""), ("stderr", run.stderr or "")):
+            for secret in secrets:
+                if secret in text:
+                    leaks.append("%s of %s" % (label, " ".join(run.command[-1:])))
+    for root in roots:
+        for path in _data_files(root):
+            try:
+                blob = open(path, "rb").read()
+            except OSError:
+                continue
+            for secret in secrets:
+                if secret.encode("utf-8") in blob:
+                    leaks.append(path)
+    return leaks
+
+
+def pytest_sessionfinish(session, exitstatus):
+    roots = []
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None:
+        try:
+            roots.append(str(factory.getbasetemp()))
+        except Exception:
+            pass
+    import glob
+    import tempfile
+
+    roots.extend(glob.glob(os.path.join(tempfile.gettempdir(), "plexsync-plugin-*")))
+    leaks = sorted(set(find_leaks(_RUNS, roots)))
+    if leaks:
+        session.config._plexsync_leaks = leaks
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    leaks = getattr(config, "_plexsync_leaks", None)
+    if leaks:
+        terminalreporter.write_line("SECRET LEAK: a Plex token or Stash session appeared in %d place(s):" % len(leaks), red=True)
+        for leak in leaks[:20]:
+            terminalreporter.write_line("  " + leak, red=True)
+    else:
+        terminalreporter.write_line("secret scan: %d plugin runs and every data folder checked, no token or session found"
+                                    % len(_RUNS))
