@@ -297,6 +297,12 @@ class Drain:
             self.queue.release(job)
             self._stop_unauthorized()
             return
+        if failure.error_class == "invalid_settings":
+            # Every job would fail the same way: keep them all and say which setting to fix.
+            self.queue.release(job)
+            self.report.stopped = "a setting does not fit this Plex server"
+            self.report.error = "%s (%s)" % (failure.advice, failure.detail)
+            return
         if failure.error_class == "not_in_plex" and self.settings.skip_not_found:
             self.queue.ack(job)
             self.report.skipped += 1

@@ -20,6 +20,7 @@ ERROR_CLASSES = {
     "no_file": (False, False, "The scene has no file in Stash, so there is nothing to match in Plex."),
     "stash_unreachable": (True, False, "Stash did not answer; the change is retried."),
     "invalid_data": (False, False, "The scene's data could not be converted for Plex."),
+    "invalid_settings": (False, False, "A setting does not fit this Plex server; fix it and run Process Queue."),
     "internal": (True, False, "An unexpected error; turn on 'Debug logging' and report the log."),
 }
 

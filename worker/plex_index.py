@@ -160,7 +160,7 @@ class PlexIndex:
         names = [n.strip() for n in (library_names or []) if n and n.strip()]
         if not names:
             if not movies:
-                raise SyncFailure("invalid_data", "Plex has no movie library; create one for your Stash files")
+                raise SyncFailure("invalid_settings", "Plex has no movie library; create one for your Stash files")
             return movies
         chosen, missing = [], []
         for name in names:
@@ -170,12 +170,12 @@ class PlexIndex:
                 continue
             for s in hits:
                 if s["type"] != "movie":
-                    raise SyncFailure("invalid_data", "setting 'Plex libraries': '%s' is a %s library, PlexSync syncs "
+                    raise SyncFailure("invalid_settings", "setting 'Plex libraries': '%s' is a %s library, PlexSync syncs "
                                       "into movie libraries (%s)" % (s["title"], s["type"], _names(movies)))
                 if s not in chosen:
                     chosen.append(s)
         if missing:
-            raise SyncFailure("invalid_data", "setting 'Plex libraries' names %s, which Plex does not have; Plex's "
+            raise SyncFailure("invalid_settings", "setting 'Plex libraries' names %s, which Plex does not have; Plex's "
                               "movie libraries are: %s" % (", ".join("'%s'" % n for n in missing), _names(movies)))
         return chosen
 

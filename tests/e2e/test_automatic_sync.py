@@ -89,3 +89,18 @@ def test_wrong_plex_token_stops_the_drain_with_a_clear_error_and_keeps_the_chang
     world.configure(plex_token=world.plex.token)
     world.run_task("Process Queue")
     assert world.plex.item(rk)["title"] == "Needs token"
+
+
+def test_unknown_library_name_stops_the_drain_naming_the_setting_and_keeps_the_change(world):
+    sid, rk = world.add_scene("lib.mp4")
+    world.configure(plex_libraries="Movies, Home Videos")
+    world.run_task("View Queue Status")
+    world.edit(sid, title="Library check")
+    assert world.stash.wait_idle(120)
+    drain = [t for t in world.stash.task_runs if t.task_name == "Process Queue"][-1]
+    assert "Plex libraries" in drain.error and "Home Videos" in drain.error
+    status = world.run_task("View Queue Status")
+    assert status.output["queue"]["pending"] == 1 and status.output["queue"]["dead_lettered"] == 0
+    world.configure(plex_libraries="Movies")
+    world.run_task("Process Queue")
+    assert world.plex.item(rk)["title"] == "Library check"

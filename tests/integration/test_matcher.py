@@ -119,7 +119,7 @@ def test_unknown_library_name_gives_a_clear_error(plex, server, data_dir):
     with pytest.raises(SyncFailure) as err:
         Matcher(server, settings(plex, plex_libraries="Movies, Moovies"), data_dir).match(scene("/x/a.mp4"))
     text = str(err.value)
-    assert err.value.error_class == "invalid_data"
+    assert err.value.error_class == "invalid_settings"
     assert "'Plex libraries'" in text and "'Moovies'" in text and "'Movies', 'Clips'" in text
 
 
