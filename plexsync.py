@@ -169,10 +169,11 @@ def ensure_dependencies() -> None:
     try:
         from PythonDepManager import ensure_import  # type: ignore
     except ImportError:
-        sibling = os.path.join(os.path.dirname(HERE), "PythonDepManager")
-        if not os.path.isdir(sibling):
+        # Installed from a plugin source, it sits next to us in Stash's plugins folder.
+        plugins_folder = os.path.dirname(HERE)
+        if not os.path.isdir(os.path.join(plugins_folder, "PythonDepManager")):
             return
-        sys.path.append(sibling)
+        sys.path.append(plugins_folder)
         try:
             from PythonDepManager import ensure_import  # type: ignore
         except ImportError:
