@@ -21,6 +21,9 @@ _file = {"path": None, "max_bytes": 1_000_000, "backups": 2}
 _stream = {"err": None}
 
 _PATH_RE = re.compile(r"(?:[A-Za-z]:[\\/]|\\\\|/)(?:[^\s\"'<>|,;:]+[\\/])+[^\s\"'<>|,;:]*")
+# A quoted string holding a folder separator is taken whole: paths often contain spaces.
+_QUOTED_PATH_RE = re.compile(r"(?<![\w])([\"'])((?:[A-Za-z]:)?[^\"'\n]*[\\/][^\"'\n]*)\1")
+_paths = {}
 
 
 def add_secret(value) -> None:
@@ -56,12 +59,31 @@ def _placeholder(match) -> str:
     return "<path:%s%s>" % (digest, ext)
 
 
+def add_path(path) -> None:
+    """A file path that may appear in log lines (a scene's file): hidden whole when
+    `obfuscate_paths` is on, spaces and all."""
+    if _settings["obfuscate_paths"] and isinstance(path, str) and ("/" in path or "\\" in path):
+        _paths[path] = None
+
+
+class _Match:
+    def __init__(self, text):
+        self.text = text
+
+    def group(self, _n=0):
+        return self.text
+
+
 def redact(text) -> str:
     text = str(text)
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, "***")
     if _settings["obfuscate_paths"]:
+        for path in sorted(_paths, key=len, reverse=True):
+            if path in text:
+                text = text.replace(path, _placeholder(_Match(path)))
+        text = _QUOTED_PATH_RE.sub(lambda m: m.group(1) + _placeholder(_Match(m.group(2))) + m.group(1), text)
         text = _PATH_RE.sub(_placeholder, text)
     return text
 

@@ -258,6 +258,8 @@ class Drain:
             self.report.deleted += 1
             log.info("Scene %s no longer exists in Stash; its queued change was dropped." % sid)
             return
+        for file in scene.get("files") or ():
+            log.add_path(file.get("path"))  # hidden whole in logs when 'obfuscate_paths' is on
         title = scene.get("title") or (scene.get("files") or [{}])[0].get("basename") or sid
         try:
             result = self._write(scene)
