@@ -126,7 +126,10 @@ class Drain:
             return
         if not self._plex_allowed():
             return
-        total = max(1, self.queue.summary().pending)
+        summary = self.queue.summary()
+        total = max(1, summary.pending)
+        log.debug("Process Queue: %d due, %d waiting for retry, %d dead-lettered; breaker %s"
+                  % (summary.pending, summary.waiting, summary.dead, self.breaker.state))
         while not self.report.stopped:
             jobs = self.queue.lease(BATCH_SIZE, LEASE_SECONDS, owner="drain-%d" % os.getpid())
             if not jobs:
@@ -280,6 +283,7 @@ class Drain:
         from plexapi.exceptions import NotFound
 
         match = self.matcher.match(scene)
+        log.debug("Scene %s matches Plex item %s (%s)" % (scene.get("id"), match.rating_key, match.how))
         try:
             return self.writer.sync(scene, match.rating_key)
         except NotFound:

@@ -184,6 +184,7 @@ class Matcher:
         if found.rule is None and not self._refreshed:
             self._refresh_once()
             found, file = self._lookup(files)
+        log.add_path(found.plex_path)  # hidden whole in logs when 'obfuscate_paths' is on
         if found.rule is None:
             raise NotInPlex("no Plex item has the file %s (looked for %s in %s)"
                             % (file["path"], found.plex_path, self._where(found.plex_path)))

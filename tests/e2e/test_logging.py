@@ -1,0 +1,42 @@
+"""What a Stash user reads in the log: levels, debug detail on request, paths hidden on request."""
+from __future__ import annotations
+
+
+def _all_logs(world):
+    return [(lvl, msg) for t in world.stash.task_runs for lvl, msg in t.logs] + \
+           [(lvl, msg) for h in world.stash.hook_runs for lvl, msg in h.logs]
+
+
+def test_a_file_missing_from_plex_names_its_path_unless_paths_are_hidden(world):
+    sid, _ = world.add_scene("Summer Trip/missing file.mp4", in_plex=False)
+    world.configure(max_retries=1)
+    world.run_task("View Queue Status")
+    world.edit(sid, title="Not in Plex")
+    assert world.stash.wait_idle(120)
+    text = "\n".join(m for _, m in _all_logs(world))
+    assert "Summer Trip/missing file.mp4" in text  # visible by default: the user needs it to fix mapping
+
+    sid2, _ = world.add_scene("Summer Trip/also missing.mp4", in_plex=False)
+    world.configure(obfuscate_paths=True, debug_logging=True)
+    world.run_task("View Queue Status")
+    before = len(world.stash.task_runs)
+    world.edit(sid2, title="Hidden path")
+    assert world.stash.wait_idle(120)
+    later = [m for t in world.stash.task_runs[before:] for _, m in t.logs]
+    text = "\n".join(later)
+    assert "also missing" not in text and "/data/videos" not in text and "/media/movies" not in text
+    assert "<path:" in text
+    assert any(m.startswith("[debug]") for m in later)
+
+
+def test_dead_lettered_change_is_a_warning_and_retry_is_info(world):
+    sid, _ = world.add_scene("nowhere.mp4", in_plex=False)
+    world.configure(max_retries=2)
+    world.run_task("View Queue Status")
+    world.edit(sid, title="t")
+    assert world.stash.wait_idle(120)
+    logs = _all_logs(world)
+    assert any(lvl == "i" and "will be retried" in m for lvl, m in logs)
+    world.run_task("Process Queue")  # not due yet: waits for its backoff
+    status = world.run_task("View Queue Status")
+    assert status.output["queue"]["waiting_for_retry"] == 1
