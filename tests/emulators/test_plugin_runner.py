@@ -113,7 +113,7 @@ def test_kill_is_sigkill(runner, tmp_path):
 
 def test_child_holding_stdout_blocks_until_timeout(runner, tmp_path):
     # the plugin exits at once, but a grandchild inherited stdout: Stash reads to EOF, so it waits
-    run = runner.run({"mode": "detach", "sleep": 4}, conn(tmp_path), timeout=1.0)
+    run = runner.run({"mode": "detach", "sleep": 6}, conn(tmp_path), timeout=2.5)
     assert run.timed_out and run.stdout_held_open
     assert run.returncode == 0
     assert "stdout stayed open" in run.error

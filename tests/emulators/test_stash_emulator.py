@@ -357,3 +357,16 @@ def test_seed_20000_and_page_1000(stash):
     assert len(last["scenes"]) == 1000 and last["scenes"][-1]["id"] == ids[-1]
     beyond = gql(stash, q, {"f": {"page": 21, "per_page": 1000, "sort": "id"}}).json()["data"]["findScenes"]
     assert beyond["count"] == 20000 and beyond["scenes"] == []
+
+
+def test_plugin_process_talks_back_with_its_cookie(stash):
+    # a task whose process queues another task through GraphQL with the session cookie it was given
+    query = 'mutation { runPluginTask(plugin_id: "Echo", task_name: "Echo Task", args_map: {note: "child"}) }'
+    parent = stash.run_task("Echo Task", {"mode": "gql", "query": query})
+    assert wait_for(lambda: len(stash.task_runs) == 2) and stash.wait_idle(30)
+    first, child = stash.task_runs
+    assert first.id == parent and first.status == "finished"
+    assert first.output == {"data": {"runPluginTask": child.id}}
+    assert child.status == "finished" and child.args == {"note": "child", "mode": "echo"}
+    (req,) = [r for r in stash.requests if r.operation == "runPluginTask"]
+    assert req.client == "task" and req.ok

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 
@@ -23,6 +24,12 @@ def main(argv=None) -> int:
     parser.add_argument("--python", default=sys.executable, help="python used for python/python3 in exec")
     args = parser.parse_args(argv)
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)  # also when started in the background with SIGINT ignored
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, interrupt)
     stash = StashEmulator(plugin_dir=args.plugin_dir, api_key=args.api_key, port=args.port, python=args.python,
                           plugin_id=args.plugin_id)
     stash.start()

@@ -26,7 +26,7 @@ import re
 import struct
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -967,9 +967,6 @@ def scene_paths(base_url: str, rec: Dict[str, Any]) -> Dict[str, Optional[str]]:
         "caption": "%s/caption" % root,
     }
 
-
-def _scene_count_helper(scenes: Iterable[Dict[str, Any]], key: str, oid: int) -> int:
-    return sum(1 for s in scenes if oid in s[key])
 
 
 __all__ = ["StashData", "StashError", "make_jpeg", "format_time", "parse_timestamp", "to_timestamp", "parse_date",

@@ -58,7 +58,7 @@ from graphql import (GraphQLEnumType, GraphQLError, GraphQLInputObjectType, Grap
                      execute, parse, validate)
 
 from ..plugin_runner import PluginConfigError, PluginRun, PluginRunner
-from .data import StashData, StashError, ZERO_TIME, format_time, make_jpeg, now_ts, scene_paths
+from .data import StashData, StashError, ZERO_TIME, format_time, make_jpeg, scene_paths
 from .schema import load_schema
 
 STASH_VERSION = {"version": "v0.29.0", "hash": "0e1a2b3c4", "build_time": "2025-06-01 00:00:00"}
@@ -83,6 +83,9 @@ class RequestRecord:
         self.errors: List[Dict[str, Any]] = []
         self.blocked_seconds = 0.0  # time spent in post hooks during this request
         self.authenticated = False
+        # who sent it: "session" (server_connection's cookie), "apikey", "hook", "task",
+        # "operation" (runPluginOperation), or "" when unauthenticated
+        self.client = ""
 
     def __repr__(self) -> str:  # pragma: no cover
         return "RequestRecord(%s, status=%s, ok=%s)" % (self.operation, self.status, self.ok)
@@ -158,12 +161,6 @@ class _Context:
 
 
 # =========================================================================== defaults
-def _unwrap(t: Any) -> Any:
-    while isinstance(t, (GraphQLNonNull, GraphQLList)):
-        t = t.of_type
-    return t
-
-
 def default_value(t: Any) -> Any:
     """A valid value for a field the emulator does not model."""
     if not isinstance(t, GraphQLNonNull):
@@ -208,6 +205,12 @@ class _Server(ThreadingHTTPServer):
         self.connections: set = set()
         self.conn_lock = threading.Lock()
         super().__init__(addr, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
+            return  # a client went away: not worth a traceback
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -322,7 +325,8 @@ class StashEmulator:
         self.plugins_enabled = True
         self._plugin_config: Dict[str, Dict[str, Any]] = {}
         self._tokens: Dict[str, FrozenSet[Tuple[str, str]]] = {}
-        self._session_token = self._new_token(frozenset())
+        self._token_client: Dict[str, str] = {}
+        self._session_token = self._new_token(frozenset(), "session")
         self.requests: List[RequestRecord] = []
         self.hook_runs: List[HookRun] = []
         self.hook_skips: List[Tuple[str, str]] = []
@@ -401,9 +405,10 @@ class StashEmulator:
         return self.url + "/graphql"
 
     # ------------------------------------------------------------------ sessions
-    def _new_token(self, visited: FrozenSet[Tuple[str, str]]) -> str:
+    def _new_token(self, visited: FrozenSet[Tuple[str, str]], client: str = "session") -> str:
         token = secrets.token_urlsafe(24)
         self._tokens[token] = frozenset(visited)
+        self._token_client[token] = client
         return token
 
     @property
@@ -423,8 +428,8 @@ class StashEmulator:
             "PluginDir": self.plugin_dir,
         }
 
-    def _authenticate(self, handler: BaseHTTPRequestHandler, qs: Dict[str, List[str]]
-                      ) -> Optional[FrozenSet[Tuple[str, str]]]:
+    def _authenticate(self, handler: BaseHTTPRequestHandler, qs: Dict[str, List[str]],
+                      record: Optional[RequestRecord] = None) -> Optional[FrozenSet[Tuple[str, str]]]:
         raw = handler.headers.get("Cookie")
         if raw:
             try:
@@ -434,12 +439,23 @@ class StashEmulator:
             except CookieError:
                 morsel = None
             if morsel is not None and morsel.value in self._tokens:
+                if record is not None:
+                    record.client = self._token_client.get(morsel.value, "session")
                 return self._tokens[morsel.value]
         if self.api_key:
             key = handler.headers.get("ApiKey") or (qs.get("apikey") or [""])[0]
             if key and secrets.compare_digest(key, self.api_key):
+                if record is not None:
+                    record.client = "apikey"
                 return frozenset()
         return None
+
+    def reload_plugins(self) -> None:
+        """Re-read the plugin manifest (Stash's "Reload Plugins")."""
+        if self.runner is not None:
+            old = self.runner
+            self.runner = PluginRunner(old.plugin_dir, python=old.python, env=old.env, plugin_id=old.plugin_id,
+                                       cwd=old.cwd)
 
     # ------------------------------------------------------------------ plugin settings
     @property
@@ -639,7 +655,7 @@ class StashEmulator:
     def _execute_task(self, job: TaskRun) -> None:
         runner = self._require_runner()
         op = runner.task_config(job.task_name) if job.task_name is not None else None
-        token = self._new_token(job.visited)
+        token = self._new_token(job.visited, "task")
         with self._cond:
             if job._cancel:
                 job.status = "cancelled"
@@ -681,7 +697,7 @@ class StashEmulator:
             self.hook_skips.append((str(object_id), hook_type))
             return
         for hook in hooks:
-            token = self._new_token(ctx.visited | {key})
+            token = self._new_token(ctx.visited | {key}, "hook")
             hook_context: Dict[str, Any] = {"id": int(object_id), "type": hook_type, "input": hook_input}
             if input_fields:
                 hook_context["inputFields"] = list(input_fields)
@@ -690,8 +706,14 @@ class StashEmulator:
             rec = HookRun(str(object_id), hook_type, hook["name"], hook_input, list(input_fields or []))
             rec.args = args
             self.hook_runs.append(rec)
-            run = runner.run(args, self.server_connection(token), timeout=self.hook_timeout, operation=hook,
-                             cwd=self.config_dir)
+            try:
+                run = runner.run(args, self.server_connection(token), timeout=self.hook_timeout, operation=hook,
+                                 cwd=self.config_dir)
+            except (OSError, PluginConfigError) as exc:
+                # Stash logs "error executing post hooks" and the save still succeeds
+                rec.error = "error running plugin: %s" % exc
+                rec.done = True
+                return
             rec.run = run
             rec.blocked_seconds = run.wall_seconds
             rec.returncode = run.returncode
@@ -744,7 +766,7 @@ class StashEmulator:
         rec = RequestRecord(query, variables if isinstance(variables, dict) else {}, op_name)
         self.requests.append(rec)
         try:
-            visited = self._authenticate(handler, qs)
+            visited = self._authenticate(handler, qs, rec)
             if visited is None:
                 rec.status = 401
                 rec.errors = [{"message": "unauthorized"}]
@@ -1065,6 +1087,17 @@ class StashEmulator:
     def _q_findScenesByPathRegex(self, info: Any, filter: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:  # noqa
         return self._scenes_result(*self.data.find_scenes(filter, None, None, path_regex=True))
 
+    def _q_findFile(self, info: Any, id: Any = None, path: Optional[str] = None) -> Any:  # noqa: A002,N802
+        f = None
+        if id is not None:
+            f = self.data.files.get(int(id)) if str(id).isdigit() else None
+        elif path is not None:
+            f = next((x for x in list(self.data.files.values()) if x["path"] == path), None)
+        if f is None:
+            raise StashError("file not found")
+        owner = next((r for r in list(self.data.scenes.values()) if any(x["id"] == f["id"] for x in r["files"])), None)
+        return self._file_view(f, owner)
+
     def _q_allScenes(self, info: Any) -> List[Any]:  # noqa: N802
         return [self._scene_view(r) for r in sorted(list(self.data.scenes.values()), key=lambda r: r["id"])]
 
@@ -1290,7 +1323,7 @@ class StashEmulator:
 
     def _m_runPluginOperation(self, info: Any, plugin_id: str, args: Optional[Dict[str, Any]] = None) -> Any:  # noqa
         runner = self._check_plugin(plugin_id)
-        token = self._new_token(info.context.visited)
+        token = self._new_token(info.context.visited, "operation")
         run = runner.run(dict(args or {}), self.server_connection(token), timeout=self.hook_timeout,
                          cwd=self.config_dir)
         if run.error is not None:
@@ -1310,6 +1343,7 @@ class StashEmulator:
         return True
 
     def _m_reloadPlugins(self, info: Any) -> bool:  # noqa: N802
+        self.reload_plugins()
         return True
 
     def _m_setPluginsEnabled(self, info: Any, enabledMap: Dict[str, bool]) -> bool:  # noqa: N802,N803
