@@ -53,11 +53,27 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         raise
     os.close(fd)
     try:
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         _remove_quietly(tmp)
         raise
     fsync_dir(directory)
+
+
+def _replace(src: str, dst: str) -> None:
+    """os.replace, retried briefly on Windows, where a reader holding `dst` open blocks it."""
+    if os.name != "nt":
+        os.replace(src, dst)
+        return
+    delay = 0.005  # pragma: no cover - Windows only
+    for _ in range(40):  # pragma: no cover
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+    os.replace(src, dst)  # pragma: no cover
 
 
 def _remove_quietly(path: str) -> None:
