@@ -28,9 +28,13 @@ TASKS = {
     "health_check": ("worker.outage_tasks", "health_check", True),
     "outage_summary": ("worker.outage_tasks", "outage_summary", False),
     "recover_outage_jobs": ("worker.outage_tasks", "recover_outage_jobs", True),
+    "reconcile": ("reconcile.tasks", "reconcile", True),
+    "sync_all": ("reconcile.tasks", "sync_all", True),
 }
 
 RUNTIME_REQUIREMENTS = ("plexapi>=4.15", "requests>=2.28")
+# errno names that mean the data folder cannot take a write: disk full, quota, read-only, denied.
+DISK_ERRORS = ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM")
 
 
 class BadInput(Exception):
@@ -115,12 +119,14 @@ def run_hook(conn: dict, args: dict) -> tuple:
     return "queued", None
 
 
-def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = False) -> bool:
+def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = False,
+                 reconcile_interval: str = "never", reconcile_scope: str = "all") -> bool:
     """Should this invocation make sure a drain runs? (small file reads only)
 
     While Plex is known to be down a drain would only wait, so a new job does not ask for one;
     once the breaker's pause is over, any invocation asks, which is how a recovered Plex is
-    noticed without anyone pressing a button.
+    noticed without anyone pressing a button. A due automatic reconciliation also asks: the
+    drain runs it (reconcile/schedule.py decides from `reconcile.json`, one small read).
     """
     from sync.store import read_json_quiet
 
@@ -135,6 +141,11 @@ def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = 
         return enqueued or FileQueue(data_dir).has_due()
     if enqueued:
         return True
+    if reconcile_interval != "never":
+        from reconcile.schedule import auto_due
+
+        if auto_due(data_dir, reconcile_interval, reconcile_scope, now):
+            return True
     if check_queue and os.path.exists(os.path.join(data_dir, "queue.jsonl")):
         from sync.queue import FileQueue
 
@@ -146,7 +157,8 @@ def ensure_drain(conn: dict, plugin_dir: str, data_dir: str, settings, enqueued:
     """Ask Stash for a drain unless one is running or already requested (see sync/drain_marker.py)."""
     import time
 
-    if settings.pause_sync or not drain_wanted(data_dir, enqueued, time.time(), check_queue):
+    if settings.pause_sync or not drain_wanted(data_dir, enqueued, time.time(), check_queue,
+                                               settings.reconcile_interval, settings.reconcile_scope):
         return
     from sync.drain_marker import DrainMarker
 
@@ -244,10 +256,17 @@ def main(stdin=None, stdout=None) -> int:
         answer(stdout, error="PlexSync was interrupted; queued changes are kept and sync resumes on the next run.")
         return 130
     except Exception as exc:  # last resort: one clear line, the traceback at debug level
+        import errno
         import traceback
 
-        message = ("PlexSync failed unexpectedly (%s: %s); queued changes are kept. "
-                   "Turn on 'Debug logging' and report the log." % (type(exc).__name__, exc))
+        if isinstance(exc, OSError) and exc.errno in {getattr(errno, n, None) for n in DISK_ERRORS} - {None}:
+            # A full or read-only disk is the user's to fix, not a bug to report.
+            message = ("PlexSync could not write its files (%s%s); free some disk space or make the data "
+                       "folder writable (setting 'Data folder'); queued changes are kept."
+                       % (exc.strerror or exc, ": %s" % exc.filename if exc.filename else ""))
+        else:
+            message = ("PlexSync failed unexpectedly (%s: %s); queued changes are kept. "
+                       "Turn on 'Debug logging' and report the log." % (type(exc).__name__, exc))
         log.error(message)
         log.debug(traceback.format_exc())
         answer(stdout, error=message)

@@ -71,6 +71,10 @@ SPEC = {
     "recovery_step_seconds": ("float", 60.0, "Ramp step (s)", "Seconds spent at each step of the recovery ramp (1-3600). Default: 60."),
     "recover_error_classes": ("str", "", "Also recover",
                               "Extra dead-letter reasons that 'Recover Outage Jobs' moves back to the queue, comma-separated (e.g. plex_unavailable, plex_starting, not_in_plex). Default: empty = only plex_unreachable and plex_timeout."),
+    "reconcile_interval": ("str", "never", "Reconcile automatically",
+                           "How often PlexSync looks by itself for scenes that differ from Plex (edits no hook saw, items emptied or re-added in Plex) and queues them: never, hourly, daily or weekly. It runs inside a sync, never while Stash saves. Default: never."),
+    "reconcile_scope": ("str", "all", "Reconcile scope",
+                        "Which scenes 'Reconcile Now' and the automatic reconciliation look at: all, 24h (changed in Stash in the last 24 hours) or 7d (last 7 days). Default: all."),
     "data_dir": ("str", "", "Data folder",
                  "Where PlexSync keeps its queue and state files. Default: empty = the 'data' folder inside the plugin folder."),
     "debug_logging": ("bool", False, "Debug logging", "Log details of every step (at info level, marked [debug]). Default: off."),
@@ -91,7 +95,8 @@ RANGES = {
 # What the hook needs, cached by tasks (never secrets).
 HOOK_KEYS = ("pause_sync", "data_dir", "debug_logging", "obfuscate_paths", "trigger_plex_scan",
              "sync_title", "sync_summary", "sync_studio", "sync_date", "sync_performers", "sync_tags",
-             "sync_collection", "sync_poster", "sync_background", "sync_sort_title", "tagline_source")
+             "sync_collection", "sync_poster", "sync_background", "sync_sort_title", "tagline_source",
+             "reconcile_interval", "reconcile_scope")
 
 CACHE_NAME = "settings_cache.json"
 
@@ -190,6 +195,25 @@ def parse_error_classes(text: str) -> tuple:
     return names
 
 
+RECONCILE_INTERVALS = ("never", "hourly", "daily", "weekly")
+RECONCILE_SCOPES = ("all", "24h", "7d")
+# Spellings people type for the same choice.
+_CHOICE_ALIASES = {"": None, "off": "never", "none": "never", "1h": "hourly", "hour": "hourly", "day": "daily",
+                   "24 h": "24h", "1d": "24h", "week": "weekly", "7 d": "7d", "1w": "7d", "everything": "all"}
+
+
+def _choice(name: str, value: str, allowed: tuple) -> str:
+    """One of `allowed` (case-insensitive, a few aliases), the default when empty, else SettingsError."""
+    text = (value or "").strip().lower()
+    if text in _CHOICE_ALIASES:
+        text = _CHOICE_ALIASES[text]
+    if text is None:
+        return SPEC[name][1]
+    if text not in allowed:
+        raise SettingsError(name, "enter %s or %s (got %r)" % (", ".join(allowed[:-1]), allowed[-1], value))
+    return text
+
+
 def _check_url(url: str) -> str:
     from urllib.parse import urlsplit
 
@@ -238,12 +262,15 @@ class Settings:
             if values["tagline_source"] and values["tagline_source"].lower() not in ("code", "director"):
                 raise SettingsError("tagline_source", "enter code, director, or leave it empty")
             values["tagline_source"] = values["tagline_source"].lower()
+            values["reconcile_interval"] = _choice("reconcile_interval", values["reconcile_interval"], RECONCILE_INTERVALS)
+            values["reconcile_scope"] = _choice("reconcile_scope", values["reconcile_scope"], RECONCILE_SCOPES)
             values["recovery_rate_steps"] = parse_rates(values["recovery_rates"])
             values["recover_classes"] = parse_error_classes(values["recover_error_classes"])
         except SettingsError:
             if strict:
                 raise
             values["path_pairs"], values["tagline_source"] = [], ""
+            values["reconcile_interval"], values["reconcile_scope"] = "never", "all"
             values["recovery_rate_steps"], values["recover_classes"] = (2.0, 5.0, 10.0), ()
         if need_plex:
             values["plex_url"] = _check_url(values["plex_url"])

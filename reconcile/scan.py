@@ -1,0 +1,202 @@
+"""One pass over Stash and Plex that finds every gap: each side is paged once, joined in memory.
+
+Stash: `findScenes` in pages of `STASH_PAGE`, only the fields a sync writes, with an
+`updated_at` filter for scoped runs. Plex: each selected movie library listed once in pages
+(`/library/sections/N/all`), through the path index's own paging code (`ListingIndex`), which
+rebuilds `plex_index.json` on the way, so the drain that follows matches without asking Plex.
+Scenes are matched with the drain's `Matcher` (match cache, path mapping, filename fallback,
+strict mode), against the listing just read. Nothing here asks Plex about a single scene.
+"""
+from __future__ import annotations
+
+import time
+
+from stashplugin import log
+from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
+from worker.plex_index import PlexIndex
+from reconcile import gaps
+
+STASH_PAGE = 1000
+# What build_metadata reads, and nothing more: 20,000 scenes page in seconds.
+STASH_FIELDS = """
+  id title code details director date updated_at
+  files { path basename size }
+  paths { screenshot }
+  studio { name }
+  performers { name }
+  tags { name }
+"""
+# Plex listing is the first part of the progress bar, Stash paging the rest.
+PLEX_SHARE = 0.3
+
+
+def since_for(scope_seconds, now: float):
+    """Stash's `updated_at` filter value (RFC3339, UTC) for a scope, or None for every scene."""
+    if not scope_seconds:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - scope_seconds))
+
+
+def stash_pages(stash, since=None, fields: str = STASH_FIELDS, per_page: int = STASH_PAGE):
+    """Yield (count, scenes) per page of Stash's scenes (oldest id first), each scene once.
+
+    Stops when `count` scenes were seen or a page comes back empty; a Stash that caps page
+    sizes (older versions: 1000) is paged consistently because every request asks the same size.
+    """
+    page, seen = 1, set()
+    while True:
+        count, scenes = stash.scenes_page(page, per_page, updated_since=since, fields=fields)
+        fresh = [s for s in scenes if str(s.get("id")) not in seen]
+        seen.update(str(s.get("id")) for s in fresh)
+        yield count, fresh
+        if not fresh or len(seen) >= count:   # (a Stash that ignores paging must not loop forever)
+            return
+        page += 1
+
+
+class ListingIndex(PlexIndex):
+    """The path index, rebuilt by one full listing of each library, handing every listed item to
+    `on_item(section_id, video)` as it goes by.
+
+    After that listing, the matcher's "refresh once on a miss" is answered from memory: the
+    listing is seconds old, and asking again would cost a request per library.
+    """
+
+    def __init__(self, data_dir: str, on_item):
+        super().__init__(data_dir)
+        self.on_item = on_item
+        self.listed = False
+
+    def _page(self, server, section_id: int, filters: list, on_page=None):
+        for video in super()._page(server, section_id, filters, on_page):
+            self.on_item(section_id, video)
+            yield video
+
+    def refresh(self, server, library_names, progress=None, full=None) -> dict:
+        if self.listed and not full:
+            return {"mode": "incremental", "requests": 0, "added": 0}
+        result = super().refresh(server, library_names, progress, full=True)
+        self.listed = True
+        return result
+
+
+class Scan:
+    """Finds the gaps of one scope. Use once: `for scene, gap in scan.gaps(since): ...`.
+
+    `connect()` returns (plexapi server, request counter) and is called only when the scope holds
+    at least one scene. Counters for the report: `scenes_checked`, `plex_items`, `no_file`,
+    `stash_requests`, `plex_requests`.
+    """
+
+    def __init__(self, settings, stash, data_dir: str, connect=None, heartbeat=None, progress=None):
+        self.settings = settings
+        self.stash = stash
+        self.data_dir = data_dir
+        self._connect = connect
+        self.heartbeat = heartbeat or (lambda: None)
+        self.progress = progress or log.progress
+        self.server = None
+        self.counter = None
+        self.matcher = None
+        self.listed = {}                 # rating key -> gaps.listed_item(...)
+        self.scenes_in_scope = 0
+        self.scenes_checked = 0
+        self.plex_items = 0
+        self.no_file = 0
+        self._stash_before = stash.requests
+
+    @property
+    def stash_requests(self) -> int:
+        return self.stash.requests - self._stash_before
+
+    @property
+    def plex_requests(self) -> int:
+        return self.counter.total if self.counter is not None else 0
+
+    # ------------------------------------------------------------------ the pass
+    def gaps(self, since=None):
+        """Yield (scene, Gap) for every scene of the scope that is a gap (each scene once)."""
+        from sync.sync_state import SyncState
+        from worker.plex_writer import PosterMemo
+
+        done, state, memo = 0, {}, None
+        for count, scenes in stash_pages(self.stash, since):
+            self.scenes_in_scope = count
+            self.heartbeat()
+            if not count:
+                break
+            if self.server is None:
+                self._read_plex()
+                state = SyncState(self.data_dir, on_corrupt=_log_corrupt).read()
+                memo = PosterMemo(self.data_dir, on_corrupt=_log_corrupt)
+            for scene in scenes:
+                gap = self._check(scene, state, memo)
+                self.scenes_checked += 1
+                if gap is not None:
+                    yield scene, gap
+            done += len(scenes)
+            self.progress(PLEX_SHARE + (1 - PLEX_SHARE) * min(1.0, done / float(max(count, 1))))
+        if self.matcher is not None:
+            self.matcher.flush()
+        self.progress(1.0)
+
+    def _read_plex(self) -> None:
+        from worker.matcher import MatchCache, Matcher, settings_signature
+
+        self.server, self.counter = self._connect()
+        index = ListingIndex(self.data_dir, self._keep)
+
+        def on_progress(fraction):
+            self.heartbeat()
+            self.progress(PLEX_SHARE * fraction)
+        try:
+            index.refresh(self.server, self.settings.libraries, progress=on_progress)
+        except Exception as exc:  # noqa: BLE001 - one sentence for the user, whatever went wrong
+            from stashplugin.task import TaskError
+            from worker.errors import classify
+
+            raise TaskError("Reconciliation could not read Plex's libraries: %s" % classify(exc))
+        self.plex_items = len(self.listed)
+        # One write of the match cache at the end, not one per 200 new matches.
+        cache = MatchCache(self.data_dir, settings_signature(self.server, self.settings), flush_every=10 ** 9)
+        self.matcher = Matcher(self.server, self.settings, self.data_dir, index=index, cache=cache)
+
+    def _keep(self, section_id, video) -> None:
+        rk = video.get("ratingKey")
+        if rk is not None and rk.isdigit():
+            self.listed[int(rk)] = gaps.listed_item(video)
+
+    def _check(self, scene: dict, state: dict, memo):
+        from worker.metadata import build_metadata, metadata_hash
+
+        sid = str(scene.get("id"))
+        try:
+            rk = self._match(scene)
+        except NotInPlex as exc:
+            return gaps.missing(sid, exc.detail or str(exc), self.settings)
+        except AmbiguousMatch as exc:
+            return gaps.ambiguous(sid, exc.detail or str(exc))
+        except SyncFailure as exc:
+            if exc.error_class != "no_file":
+                raise
+            self.no_file += 1          # nothing to match: not a gap PlexSync can close
+            return None
+        desired = build_metadata(scene, self.settings)
+        written = memo.get(rk).get("written")
+        return gaps.detect(sid, desired, metadata_hash(desired), scene.get("updated_at"), state.get(sid),
+                           self.listed[rk], written, self.settings, rating_key=rk)
+
+    def _match(self, scene: dict) -> int:
+        """The rating key of the scene's item in the listing (a stale cached match is redone once)."""
+        match = self.matcher.match(scene)
+        listed = self.listed.get(match.rating_key)
+        if listed is None or not self.matcher.still_matches(match, listed["files"]):
+            self.matcher.invalidate(str(scene.get("id")), match.rating_key)
+            match = self.matcher.match(scene)
+            if match.rating_key not in self.listed:
+                raise NotInPlex("the Plex item matched before (%s) is gone" % match.rating_key)
+        return match.rating_key
+
+
+def _log_corrupt(exc) -> None:
+    log.error("%s; reconciliation goes on without it." % exc)
