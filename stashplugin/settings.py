@@ -290,7 +290,14 @@ def default_data_dir(plugin_dir: str) -> str:
 
 
 def resolve_data_dir(settings: Settings, plugin_dir: str) -> str:
-    return os.path.abspath(settings.data_dir) if settings.data_dir else default_data_dir(plugin_dir)
+    """The data folder: the setting (a relative one is inside the plugin folder, never the
+    process's working folder, which Stash does not define) or `<plugin folder>/data`."""
+    if not settings.data_dir:
+        return default_data_dir(plugin_dir)
+    path = os.path.expanduser(settings.data_dir)
+    if not os.path.isabs(path):
+        path = os.path.join(plugin_dir or ".", path)
+    return os.path.abspath(path)
 
 
 def read_hook_cache(plugin_dir: str) -> Settings:

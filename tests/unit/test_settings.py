@@ -122,3 +122,13 @@ def test_every_task_in_the_manifest_has_a_mode_the_entrypoint_knows():
         assert len(task["description"]) > 20
     destructive = [t for t in tasks if t["defaultArgs"]["mode"] in ("clear_queue", "clear_dlq", "purge_dlq")]
     assert destructive and all("Destructive" in t["description"] for t in destructive)
+
+
+def test_relative_data_folder_lives_inside_the_plugin_folder(tmp_path):
+    from stashplugin.settings import resolve_data_dir
+
+    plugin = str(tmp_path / "PlexSync")
+    assert resolve_data_dir(Settings.from_raw({"data_dir": "state"}), plugin) == os.path.join(plugin, "state")
+    assert resolve_data_dir(Settings.from_raw({}), plugin) == os.path.join(plugin, "data")
+    absolute = str(tmp_path / "elsewhere")
+    assert resolve_data_dir(Settings.from_raw({"data_dir": absolute}), plugin) == absolute
