@@ -15,6 +15,7 @@ from stashplugin import log
 from stashplugin.task import TaskError
 
 SAMPLE_SIZE = 20
+ENQUEUE_CHUNK = 500  # gaps written to the queue per fsync'd append
 SCOPE_WORDS = {"all": "all scenes", "24h": "scenes changed in the last 24 h", "7d": "scenes changed in the last 7 days"}
 
 
@@ -93,6 +94,7 @@ def run_reconciliation(ctx, scope: str = "all", only: tuple = (), dry_run: bool 
     scan = Scan(ctx.settings, ctx.stash, ctx.data_dir, connect=_connector(ctx.settings), heartbeat=heartbeat)
     queue = ctx.queue()
     queued = {j.scene_id for j in queue.jobs() if j.state in (PENDING, INFLIGHT)}
+    to_queue = []
     writer = None
     log.info("Reconciling %s%s%s…" % (SCOPE_WORDS[scope], " (%s only)" % ", ".join(only) if only else "",
                                       " — preview, nothing is queued" if dry_run else ""))
@@ -111,8 +113,11 @@ def run_reconciliation(ctx, scope: str = "all", only: tuple = (), dry_run: bool 
                 tally.already_queued += 1
             if not dry_run:
                 # No field list: like Sync All, the drain writes the whole scene from Stash.
-                queue.enqueue(gap.scene_id, (), source="reconcile")
+                to_queue.append(gap.scene_id)
                 queued.add(gap.scene_id)
+                if len(to_queue) >= ENQUEUE_CHUNK:
+                    queue.enqueue_many(to_queue, source="reconcile")
+                    del to_queue[:]
             tally.enqueued += 1
         else:
             tally.not_queued += 1
@@ -120,6 +125,8 @@ def run_reconciliation(ctx, scope: str = "all", only: tuple = (), dry_run: bool 
             if dry_run and writer is None:
                 writer = _preview_writer(ctx, scan)
             tally.sample.append(_sample(scan, writer, scene, gap, dry_run))
+    if to_queue:
+        queue.enqueue_many(to_queue, source="reconcile")
     report = _report(scope, only, dry_run, trigger, started, scan, tally)
     _log_report(report, tally)
     if not dry_run:
@@ -217,9 +224,9 @@ def sync_all(ctx) -> dict:
     queue = None if dry_run else ctx.queue()
     started, before, n, sample = time.time(), ctx.stash.requests, 0, []
     for count, scenes in stash_pages(ctx.stash, since_for(schedule.SCOPES[scope], started), "id title files { basename }"):
+        if queue is not None:
+            queue.enqueue_many([scene["id"] for scene in scenes], source="sync_all")
         for scene in scenes:
-            if queue is not None:
-                queue.enqueue(scene["id"], (), source="sync_all")
             n += 1
             if len(sample) < SAMPLE_SIZE:
                 sample.append({"scene_id": str(scene["id"]), "title": scene_title(scene)})

@@ -71,6 +71,15 @@ class JobQueue:
                "at": changed_at if changed_at is not None else now, "src": source, "t": now}
         self._append_only([rec])
 
+    def enqueue_many(self, scene_ids, fields=(), source="reconcile") -> int:
+        """Enqueue many scenes with one write (and, for the file queue, one fsync)."""
+        now = self.clock()
+        records = [{"op": "enq", "id": _new_id(), "scene": str(sid), "fields": sorted(set(fields)), "at": now,
+                    "src": source, "t": now} for sid in scene_ids]
+        if records:
+            self._append_only(records)
+        return len(records)
+
     def _append_only(self, records: list) -> None:
         with self._locked():
             self._commit(records)

@@ -131,7 +131,7 @@ class PlexIndex:
         is called during a full build.
         """
         before = self.requests
-        reason = self.full_rebuild_needed(server, library_names) if full is None else ("requested" if full else "")
+        reason = self.full_rebuild_needed(server, library_names) if full is None else ("a full rebuild was asked for" if full else "")
         added = None
         if not reason:
             try:

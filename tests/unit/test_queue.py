@@ -283,3 +283,12 @@ def test_reader_notices_compaction_by_another_process(tmp_path):
     a.compact()
     a.enqueue("99", ["title"])
     assert len(b.jobs()) == 11
+
+
+def test_enqueue_many_coalesces_like_single_enqueues(make_queue):
+    q = make_queue()
+    q.enqueue("1", ["title"])
+    assert q.enqueue_many(["1", "2", "3", "2"], source="reconcile") == 4
+    jobs = q.jobs(PENDING)
+    assert sorted(j.scene_id for j in jobs) == ["1", "2", "3"]
+    assert next(j for j in jobs if j.scene_id == "1").fields == ["title"]
