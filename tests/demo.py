@@ -137,13 +137,14 @@ def _story(world, short: bool) -> int:
 
     step(7, "View Queue Status — what a user sees at a glance:")
     status = world.run_task("View Queue Status")
-    for level, message in status.logs:
-        if message.startswith("PlexSync status"):
-            for line in message.splitlines():
-                say("     " + line)
+    block = [m for _, m in status.logs]
+    start = next((i for i, m in enumerate(block) if m.startswith("PlexSync status")), 0)
+    for line in block[start:]:
+        say("     " + line)
     say()
-    say("Demo finished: %d saves, %d hook runs, %d Stash jobs, %d requests to Plex."
-        % (len(world.stash.hook_runs), len(world.stash.hook_runs), len(world.stash.task_runs), len(world.plex.requests)))
+    slowest = max(h.blocked_seconds for h in world.stash.hook_runs) * 1000.0
+    say("Demo finished: %d saves in Stash (slowest hook %.0f ms), %d Stash jobs, %d requests to Plex."
+        % (len(world.stash.hook_runs), slowest, len(world.stash.task_runs), len(world.plex.requests)))
     return 0
 
 
