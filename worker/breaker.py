@@ -34,6 +34,7 @@ from worker.errors import SyncFailure
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 STATES = (CLOSED, OPEN, HALF_OPEN)
 FILE_NAME = "circuit_breaker.json"
+MAX_PAUSE = 60.0  # seconds: the longest pause between checks, as the settings promise
 
 # How each outage class reads in a log line ("Plex unreachable (connection refused) 5 times").
 _FAILURE_WORDS = {
@@ -404,6 +405,32 @@ class CircuitBreaker:
                     listener.state_change(self, transition)
                 except Exception as exc:  # a listener must never break the sync
                     log.debug("breaker listener failed: %s" % exc)
+
+
+def breaker_for(settings, data_dir: str, listeners=(), clock=time.time) -> CircuitBreaker:
+    """The breaker as the user's settings shape it; every process builds its own from the file."""
+    return CircuitBreaker(FileBreakerStorage(data_dir), threshold=settings.breaker_threshold,
+                          open_seconds=settings.breaker_open_seconds,
+                          max_open_seconds=max(MAX_PAUSE, settings.breaker_open_seconds),
+                          clock=clock, listeners=listeners)
+
+
+class OutageListener:
+    """Keeps the outage history (worker/outages.py) in step with the breaker.
+
+    An outage starts when the breaker opens and ends when it closes; `waiting()`, when given,
+    says how many changes were waiting then (the outage's "jobs affected").
+    """
+
+    def __init__(self, history, waiting=None):
+        self.history = history
+        self.waiting = waiting
+
+    def state_change(self, breaker, t: Transition) -> None:
+        if t.new == OPEN and t.old == CLOSED:
+            self.history.start(t.reason or "Plex did not answer", t.at)
+        elif t.new == CLOSED and t.old != CLOSED:
+            self.history.end(t.at, jobs_affected=self.waiting() if self.waiting is not None else None)
 
 
 class LogListener:

@@ -70,7 +70,7 @@ class Drain:
     """Everything one drain process needs, built once (one Plex connection, one Stash session)."""
 
     def __init__(self, ctx, clock=time.time, sleep=time.sleep):
-        from worker.breaker import CircuitBreaker, FileBreakerStorage, LogListener
+        from worker.breaker import LogListener, OutageListener, breaker_for
         from worker.outages import OutageHistory
         from worker.ratelimit import RateLimiter, RecoveryRamp
 
@@ -81,11 +81,8 @@ class Drain:
         self.clock = clock
         self.report = DrainReport()
         self.outages = OutageHistory(self.data_dir)
-        self.breaker = CircuitBreaker(FileBreakerStorage(self.data_dir),
-                                      threshold=self.settings.breaker_threshold,
-                                      open_seconds=self.settings.breaker_open_seconds,
-                                      max_open_seconds=max(60.0, self.settings.breaker_open_seconds),
-                                      clock=clock, listeners=[LogListener(), _OutageListener(self)])
+        self.breaker = breaker_for(self.settings, self.data_dir, clock=clock,
+                                   listeners=[LogListener(), OutageListener(self.outages, self._waiting)])
         self.ramp = RecoveryRamp.from_breaker(self.breaker, rates=self.settings.recovery_rate_steps,
                                               step_seconds=self.settings.recovery_step_seconds)
         self.limiter = RateLimiter(sleep=sleep)
@@ -96,6 +93,7 @@ class Drain:
         self.matcher = None
         self.writer = None
         self.sync_state = None
+        self.scanned_folders = set()  # folders Plex was asked to scan in this run (one request each)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> DrainReport:
@@ -126,6 +124,9 @@ class Drain:
             return
         if not self._plex_allowed():
             return
+        from reconcile.tasks import reconcile_if_due
+
+        reconcile_if_due(self)  # the automatic reconciliation, when due: its gaps are drained below
         summary = self.queue.summary()
         total = max(1, summary.pending)
         log.debug("Process Queue: %d due, %d waiting for retry, %d dead-lettered; breaker %s"
@@ -162,7 +163,7 @@ class Drain:
             when = self.breaker.next_probe_at
             self.report.stopped = "Plex is down; next check at %s" % time.strftime("%H:%M:%S", time.localtime(when))
             log.info("Plex is down (%s); %d change(s) wait safely. Next check at %s."
-                     % (self.breaker.last_reason or "no answer", self.queue.summary().pending,
+                     % (self.breaker.last_reason or "no answer", self._waiting(),
                         time.strftime("%H:%M:%S", time.localtime(when))))
             return False
         if state == HALF_OPEN:
@@ -217,7 +218,8 @@ class Drain:
                 log.warning("Plex could not be reached (%s); %d change(s) stay queued. %s"
                             % (failure.detail, self.queue.summary().pending, failure.advice))
             return False
-        self.breaker.record_success()
+        # Not a success for the breaker: a Plex still loading its database answers "/" and then
+        # fails every library request. Only a synced job or a deep health probe proves Plex is up.
         self.matcher = Matcher(self.server, self.settings, self.data_dir)
         self.writer = PlexWriter(self.server, self.settings, image_source=self.ctx.stash.image,
                                  memo=PosterMemo(self.data_dir))
@@ -309,25 +311,17 @@ class Drain:
             self.report.stopped = "a setting does not fit this Plex server"
             self.report.error = "%s (%s)" % (failure.advice, failure.detail)
             return
+        if failure.error_class == "not_in_plex":
+            self._scan_if_new(job, scene)
         if failure.error_class == "not_in_plex" and self.settings.skip_not_found:
             self.queue.ack(job)
             self.report.skipped += 1
             log.info("Scene %s \"%s\" is not in Plex; skipped ('Skip scenes not in Plex' is on)." % (sid, title))
             return
         message = log.redact(str(failure))[:500]
+        retry_at = self._outage_failure(failure) if failure.outage else None
         outcome = self.queue.nack(job, failure.error_class, message, max_retries=self.settings.max_retries,
-                                  permanent=not failure.transient)
-        if failure.outage:
-            self.breaker.record_failure(failure)
-            now = self.clock()
-            if self.ramp.active(now):
-                self.ramp.record_error(now)
-                self.ramp.back_off(now)
-                self.ramp.save_to(self.breaker)
-            from worker.breaker import CLOSED
-
-            if self.breaker.state != CLOSED:
-                self.report.stopped = "Plex stopped answering"
+                                  permanent=not failure.transient, retry_at=retry_at)
         if outcome == "dead":
             self.report.dead_lettered += 1
             log.warning("Scene %s \"%s\" moved to the dead-letter queue: %s" % (sid, title, message))
@@ -335,7 +329,74 @@ class Drain:
             self.report.failed += 1
             log.info("Scene %s \"%s\" will be retried: %s" % (sid, title, message))
 
+    def _scan_if_new(self, job, scene) -> None:
+        """'Ask Plex to scan new files': a scene Stash just added is not in Plex yet, so ask Plex
+        to scan the file's folder, once per change (a retry does not ask again)."""
+        if not (self.settings.trigger_plex_scan and job.source == "Scene.Create.Post" and job.attempts == 0):
+            return
+        files = [f for f in (scene or {}).get("files") or [] if isinstance(f, dict) and f.get("path")]
+        if not files or self.matcher is None:
+            return
+        from worker.plex_writer import trigger_scan
+
+        plex_path = self.matcher.mapper.to_plex(files[0]["path"])
+        cut = max(plex_path.rfind("/"), plex_path.rfind("\\"))
+        folder = plex_path[:cut] if cut > 0 else plex_path
+        if folder in self.scanned_folders:
+            return  # new scenes in the same folder: one scan finds them all
+        section = _section_holding(self.matcher.index, folder)
+        if section is None:
+            log.info("Scene %s is new, but %s is in none of Plex's library folders, so no scan was asked for; "
+                     "check 'Path mapping'." % (job.scene_id, folder))
+            return
+        try:
+            self.scanned_folders.add(folder)
+            trigger_scan(self.server, section, folder)
+        except Exception as exc:  # noqa: BLE001 - the job is retried either way
+            log.info("Scene %s is new and not in Plex yet; asking Plex to scan %s failed (%s)"
+                     % (job.scene_id, folder, classify(exc)))
+            return
+        log.info("Scene %s is new and not in Plex yet: asked Plex to scan %s" % (job.scene_id, folder))
+
+    def _outage_failure(self, failure):
+        """Count a failure that says Plex is down; returns when to retry the job (None: backoff)."""
+        from worker.breaker import CLOSED
+
+        self.breaker.record_failure(failure)
+        now = self.clock()
+        if self.breaker.state == CLOSED:
+            if self.ramp.active(now):  # errors while ramping up: start again from the slowest step
+                self.ramp.record_error(now)
+                self.ramp.back_off(now)
+                self.ramp.save_to(self.breaker)
+            return None
+        self.report.stopped = "Plex stopped answering"
+        # The job is not at fault: it is due again when Plex may be probed again, so the drain that
+        # finds Plex back sends it at once instead of leaving it to wait out its backoff.
+        return self.breaker.next_probe_at
+
     # -- bookkeeping ---------------------------------------------------------------------
+    def _waiting(self) -> int:
+        """Changes not yet in Plex (pending, waiting for a retry, in flight): an outage's toll."""
+        summary = self.queue.summary()
+        return summary.pending + summary.waiting + summary.inflight
+
+    def reclaim_abandoned(self) -> int:
+        """Give back the jobs a stopped drain left in flight (Stash's Cancel is a SIGKILL).
+
+        Call with `drain.lock` held: only the lock holder leases, so any lease still running was
+        taken by a drain that is gone, and waiting for it to expire would hold those changes back
+        for LEASE_SECONDS. Returns how many jobs were given back.
+        """
+        now = self.clock()
+        abandoned = [j for j in self.queue.jobs("inflight")
+                     if j.lease_until > now and str(j.lease_owner).startswith("drain-")]
+        for job in abandoned:
+            self.queue.release(job)
+        if abandoned:
+            log.info("Picked up %d change(s) left in flight by a drain that was stopped." % len(abandoned))
+        return len(abandoned)
+
     def _heartbeat(self, force: bool = False) -> None:
         now = self.clock()
         if force or now - self._last_heartbeat >= HEARTBEAT_SECONDS:
@@ -360,20 +421,17 @@ class Drain:
         SyncStats(self.data_dir).record_run(self.report.to_dict())
 
 
-class _OutageListener:
-    """Keeps outages.json in step with the breaker."""
+def _section_holding(index, folder: str):
+    """The id of the Plex library whose folders hold `folder`, or None."""
+    from worker.paths import loose_key
 
-    def __init__(self, drain: Drain):
-        self.drain = drain
-
-    def state_change(self, breaker, t) -> None:
-        from worker.breaker import CLOSED, OPEN
-
-        if t.new == OPEN and t.old == CLOSED:
-            self.drain.outages.start(t.reason or "Plex did not answer", t.at)
-        elif t.new == CLOSED:
-            waiting = self.drain.queue.summary()
-            self.drain.outages.end(t.at, jobs_affected=waiting.pending + waiting.waiting + waiting.inflight)
+    want = loose_key(folder)
+    for section_id in sorted(index.sections()):
+        for location in index.locations(section_id):
+            root = loose_key(location).rstrip("/")
+            if root and (want == root or want.startswith(root + "/")):
+                return section_id
+    return None
 
 
 def _duration(seconds: float) -> str:
@@ -392,9 +450,13 @@ def process_queue(ctx) -> dict:
         log.info("Another PlexSync drain is running; it picks up the new changes.")
         return {"skipped": "another drain is running"}
     try:
-        report = Drain(ctx).run()
+        drain = Drain(ctx)
+        drain.reclaim_abandoned()
+        report = drain.run()
     finally:
         lock.release()
+    # While it runs the bar stays short of full (more changes may arrive); now the run is done.
+    log.progress(1.0)
     log.info(report.line())
     if report.error:
         raise TaskError(report.error)

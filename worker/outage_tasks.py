@@ -13,20 +13,37 @@ def _clock(ts) -> str:
 
 
 def _probe(ctx):
+    """Probe Plex once and let the circuit breaker hear the answer; returns (result, breaker).
+
+    A probe is evidence like any other: a healthy Plex ends a pause at once (the drain request
+    every task makes when it ends then sends what waits, instead of waiting for the next
+    scheduled check), and a Plex that is down counts toward pausing sync like a failed job.
+    """
+    from worker.breaker import LogListener, OutageListener, breaker_for
     from worker.health import ProbeSchedule, probe
+    from worker.outages import OutageHistory
 
     s = ctx.settings
     result = probe(s.plex_url, s.plex_token, s.connect_timeout, s.read_timeout, not s.skip_tls_verify)
     ProbeSchedule(ctx.data_dir).record(result, time.time())
-    return result
+    queue = ctx.queue()
+
+    def waiting() -> int:
+        summary = queue.summary()
+        return summary.pending + summary.waiting + summary.inflight
+
+    listeners = [LogListener(), OutageListener(OutageHistory(ctx.data_dir), waiting)]
+    breaker = breaker_for(s, ctx.data_dir, listeners=listeners)
+    if result.healthy:
+        breaker.record_success()
+    elif result.outage:
+        breaker.record_failure(result.failure())
+    return result, breaker
 
 
 def health_check(ctx) -> dict:
     """Health Check: is Plex reachable and ready, how fast, and what PlexSync is doing about it."""
-    from worker.breaker import CircuitBreaker, FileBreakerStorage
-
-    result = _probe(ctx)
-    breaker = CircuitBreaker(FileBreakerStorage(ctx.data_dir))
+    result, breaker = _probe(ctx)
     summary = ctx.queue().summary()
     lines = ["PlexSync health check",
              "  " + result.describe(),
@@ -56,7 +73,7 @@ def outage_summary(ctx) -> dict:
 def recover_outage_jobs(ctx) -> dict:
     """Recover Outage Jobs: move dead-lettered changes that failed because Plex was down back to
     the queue, once Plex is healthy. Idempotent: a second run finds nothing more to move."""
-    result = _probe(ctx)
+    result, _breaker = _probe(ctx)
     if not result.healthy:
         raise TaskError("Plex is not healthy yet (%s); run Recover Outage Jobs again once it is." % result.describe())
     classes = set(DEFAULT_RECOVERABLE) | set(ctx.settings.recover_classes)

@@ -22,6 +22,10 @@ def _age(seconds: float) -> str:
 def collect_status(ctx, now: float | None = None) -> dict:
     now = now if now is not None else time.time()
     summary = ctx.queue().summary()
+    # Read the state files first: reading one that is damaged moves it aside, and the list of
+    # quarantined files below must already show it in this same report.
+    plex = _plex_status(ctx.data_dir, now)
+    sync = _sync_status(ctx.data_dir)
     return {
         "queue": {
             "pending": summary.pending,
@@ -34,8 +38,8 @@ def collect_status(ctx, now: float | None = None) -> dict:
         },
         "quarantined_files": quarantined_files(ctx.data_dir),
         "paused": bool(ctx.settings.pause_sync),
-        "plex": _plex_status(ctx.data_dir, now),
-        "sync": _sync_status(ctx.data_dir),
+        "plex": plex,
+        "sync": sync,
         "reconcile": read_json_quiet(os.path.join(ctx.data_dir, "reconcile.json")) or None,
     }
 
