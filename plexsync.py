@@ -96,6 +96,10 @@ def run_hook(conn: dict, args: dict) -> tuple:
     data_dir = resolve_data_dir(settings, plugin_dir)
     if hook_type == "Scene.Create.Post":
         fields = relevant_create_fields(hook_input, settings)
+        if not fields and settings.trigger_plex_scan:
+            # Stash sends new scenes with no input; the user asked for Plex to scan new files,
+            # so queue it: the drain asks Plex to scan the folder, then syncs the scene.
+            fields = ["file"]
         if not fields:
             ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=False)
             return "ignored: new scene without metadata (reconciliation picks it up once Plex has it)", None

@@ -65,6 +65,52 @@ class Job:
         return isinstance(other, Job) and self.to_dict() == other.to_dict()
 
 
+# Record key -> the kind of value it must hold. A journal line that parses as JSON but carries a
+# value of the wrong type (damage that kept the syntax) would otherwise be applied and break every
+# later comparison; rejecting it here makes it an unreadable record, which the journal salvages.
+_NUMBER, _TEXT, _TEXTS = 1, 2, 3
+_KINDS = dict.fromkeys(("t", "at", "until", "next", "enqueued_at", "changed_at", "next_attempt_at", "lease_until",
+                        "first_failure_at", "last_failure_at", "dead_at"), _NUMBER)
+_KINDS.update(dict.fromkeys(("id", "scene", "scene_id", "source", "src", "owner", "lease_owner", "cls", "msg",
+                             "error_class", "error_message"), _TEXT))
+_KINDS.update(dict.fromkeys(("ids", "fields"), _TEXTS))
+_NUMBER_TYPES = (int, float)  # compared with type(): bool is not a number here
+_REQUIRED = {"enq": ("id", "scene", "t"), "lease": ("ids", "until"), "ack": ("id",), "nack": ("id", "next", "t"),
+             "dead": ("id", "t"), "requeue": ("id",), "drop": ("ids",), "job": ("id", "scene_id")}
+
+
+def _texts(value) -> bool:
+    return type(value) is list and all(type(v) is str for v in value)
+
+
+def check_record(rec: dict) -> None:
+    """Raise ValueError unless `rec` has its required keys and every known key the right type."""
+    op = rec.get("op")
+    for key in _REQUIRED.get(op, ()):
+        if key not in rec:
+            raise ValueError("queue record %r without %r" % (op, key))
+    for key, value in rec.items():
+        kind = _KINDS.get(key)
+        if kind is None:
+            continue
+        if kind == _NUMBER:
+            ok = type(value) in _NUMBER_TYPES
+        elif kind == _TEXT:
+            ok = type(value) is str
+        else:
+            ok = _texts(value)
+        if not ok:
+            raise ValueError("queue record %r with a bad %r" % (op, key))
+    if op == "job":
+        attempts = rec.get("attempts", 0)
+        if type(attempts) is not int or attempts < 0 or rec.get("state", PENDING) not in (PENDING, INFLIGHT, DEAD):
+            raise ValueError("queue record 'job' with a bad state or attempt count")
+    elif op == "lease" and "absorb" in rec:
+        absorb = rec["absorb"]
+        if type(absorb) is not dict or not all(_texts(v) for v in absorb.values()):
+            raise ValueError("queue record 'lease' with a bad 'absorb'")
+
+
 def _merge_into(target: Job, other: Job) -> None:
     """Fold `other`'s change into `target`: union of fields, newest change time, oldest enqueue."""
     target.fields = sorted(set(target.fields) | set(other.fields))
@@ -92,9 +138,11 @@ class QueueState:
 
     # -- applying ------------------------------------------------------------------------
     def apply(self, rec: dict) -> None:
+        """Apply one record; ValueError when it is not a well-formed record (damage)."""
         handler = getattr(self, "_op_" + str(rec.get("op")), None)
         if handler is None:
             raise ValueError("unknown queue record %r" % rec.get("op"))
+        check_record(rec)
         handler(rec)
 
     def _op_header(self, rec):
@@ -222,5 +270,6 @@ class QueueState:
     def _op_drop(self, rec):
         for job_id in rec.get("ids", ()):
             job = self.jobs.get(job_id)
-            if job is not None and job.state != INFLIGHT:
+            # A job whose lease ran out belongs to no drain any more: it is as pending as any.
+            if job is not None and (job.state != INFLIGHT or job.lease_until <= rec.get("t", 0)):
                 self._remove(job)

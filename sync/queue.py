@@ -171,7 +171,8 @@ class JobQueue:
 
     def clear_pending(self) -> int:
         """Drop every pending job (not the ones a running drain holds). Returns how many."""
-        return self._drop(lambda job: job.state == PENDING)
+        now = self.clock()
+        return self._drop(lambda job: job.state == PENDING or (job.state == INFLIGHT and job.lease_until <= now))
 
     def clear_dead(self) -> int:
         return self._drop(lambda job: job.state == DEAD)

@@ -292,3 +292,12 @@ def test_enqueue_many_coalesces_like_single_enqueues(make_queue):
     jobs = q.jobs(PENDING)
     assert sorted(j.scene_id for j in jobs) == ["1", "2", "3"]
     assert next(j for j in jobs if j.scene_id == "1").fields == ["title"]
+
+
+def test_clear_pending_also_drops_jobs_whose_drain_is_gone(make_queue):
+    q = make_queue()
+    q.enqueue("1", ["title"])
+    q.lease(1, 30)
+    make_queue.clock.advance(31)  # the drain died: its lease ran out
+    assert q.clear_pending() == 1
+    assert q.jobs() == []
