@@ -216,6 +216,23 @@ def check_dependencies() -> None:
                         % (", ".join(missing), os.path.basename(sys.executable) or "python3"))
 
 
+def precompile() -> None:
+    """Write the bytecode of PlexSync's modules once, so hooks never compile source.
+
+    Python writes it by itself on first import, except where PYTHONDONTWRITEBYTECODE is set or
+    the first import happened elsewhere; compiling costs a hook several times its own run time.
+    Tasks are not time-critical, so they make sure it is there (unchanged files are skipped).
+    """
+    try:
+        import compileall
+
+        for folder in ("sync", "stashplugin", "worker", "reconcile"):
+            compileall.compile_dir(os.path.join(HERE, folder), quiet=2, maxlevels=0)
+        compileall.compile_file(os.path.join(HERE, "plexsync.py"), quiet=2)
+    except Exception as exc:  # a read-only plugin folder only costs speed
+        log.debug("Could not precompile PlexSync's modules (%s)" % exc)
+
+
 def run_task(conn: dict, args: dict) -> tuple:
     from stashplugin.settings import SettingsError
     from stashplugin.stash import StashError
@@ -226,6 +243,7 @@ def run_task(conn: dict, args: dict) -> tuple:
         known = ", ".join(sorted(TASKS))
         raise BadInput("unknown task mode %r; known modes: %s" % (mode, known))
     module_name, func_name, need_plex = TASKS[mode]
+    precompile()
     try:
         check_dependencies()
         ctx = load_context(conn, args, need_plex)

@@ -8,7 +8,6 @@ A background drain (no Stash reading stderr) writes the same lines to a size-cap
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
@@ -51,6 +50,8 @@ def configure(debug: bool | None = None, obfuscate_paths: bool | None = None,
 
 
 def _placeholder(match) -> str:
+    import hashlib  # only when hiding paths: the hook should not pay for it
+
     path = match.group(0)
     digest = hashlib.sha1(path.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     ext = os.path.splitext(path)[1]

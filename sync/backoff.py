@@ -1,8 +1,6 @@
 """Retry timing: capped exponential backoff with full jitter (pure functions)."""
 from __future__ import annotations
 
-import random
-
 BASE_DELAY = 5.0       # seconds before the first retry, on average
 MAX_DELAY = 3600.0     # never wait more than an hour between attempts
 
@@ -14,11 +12,15 @@ def backoff_bounds(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELA
     return (high / 2.0, high)
 
 
-def backoff_delay(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY, rand=random.random) -> float:
+def backoff_delay(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY, rand=None) -> float:
     """Seconds to wait before retrying: uniform in `backoff_bounds` ("equal jitter").
 
     Half the window is fixed so retries always back off; the other half is random so that many
     jobs failing together (Plex went down) do not come back in lock-step.
     """
+    if rand is None:
+        import random  # not at the top: the hook imports this module but never retries
+
+        rand = random.random
     low, high = backoff_bounds(attempt, base, cap)
     return low + (high - low) * rand()
