@@ -89,11 +89,26 @@ def ask_stash_to_drain(server_connection: dict, timeout: float = 3.0) -> str:
         answer = json.loads(payload.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return "Stash's answer was not JSON"
-    if not isinstance(answer, dict) or answer.get("errors") or not (answer.get("data") or {}).get("runPluginTask"):
-        errors = answer.get("errors") if isinstance(answer, dict) else None
-        message = errors[0].get("message") if errors and isinstance(errors[0], dict) else "no job id"
-        return "Stash refused the task (%s)" % message
-    return ""
+    return _refusal(answer)
+
+
+def _refusal(answer) -> str:
+    """"" when `answer` is a GraphQL result carrying a job id, else why the task was refused."""
+    if not isinstance(answer, dict):
+        return "Stash refused the task (an answer that is not a GraphQL result)"
+    errors = answer.get("errors")
+    data = answer.get("data")
+    job = data.get("runPluginTask") if isinstance(data, dict) else None
+    if not errors and job not in (None, "", False):
+        return ""
+    message = "no job id"
+    if isinstance(errors, list) and errors:
+        first = errors[0]
+        message = first.get("message") if isinstance(first, dict) else first
+    elif errors:
+        message = errors
+    text = " ".join(str(message).split())[:200] or "no reason given"
+    return "Stash refused the task (%s)" % text
 
 
 def start_background_drain(server_connection: dict, plugin_dir: str) -> str:

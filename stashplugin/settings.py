@@ -221,11 +221,11 @@ def _check_url(url: str) -> str:
         raise SettingsError("plex_url", "enter your Plex server's address, e.g. http://192.168.1.10:32400")
     if "://" not in url:
         url = "http://" + url
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        port = -1
+    except ValueError:  # e.g. unbalanced [ ] of an IPv6 address, or a port that is not a number
+        raise SettingsError("plex_url", "enter an address like http://192.168.1.10:32400 (http or https, a host, an optional port)")
     if parts.scheme not in ("http", "https") or not parts.hostname or port == -1 or (port is not None and not 0 < port < 65536):
         raise SettingsError("plex_url", "enter an address like http://192.168.1.10:32400 (http or https, a host, an optional port)")
     return url.rstrip("/")
