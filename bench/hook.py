@@ -41,6 +41,8 @@ def hook_payload(server_connection: dict, scene_id: int, sent: dict) -> bytes:
 def _env() -> dict:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the installed plugin runs on its own files, as in Stash
+    # Stash does not set this; a user's Python keeps the plugin's bytecode after its first run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

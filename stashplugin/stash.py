@@ -75,10 +75,14 @@ class StashClient:
             body = resp.json()
         except ValueError:
             raise StashError("Stash answered HTTP %d with something that is not JSON; check Stash's log." % resp.status_code)
-        if body.get("errors"):
-            first = body["errors"][0]
-            message = first.get("message") if isinstance(first, dict) else str(first)
-            raise StashError("Stash rejected a query: %s" % message)
+        if not isinstance(body, dict):
+            raise StashError("Stash answered HTTP %d with something that is not a GraphQL result; check Stash's log."
+                             % resp.status_code)
+        errors = body.get("errors")
+        if errors:
+            first = errors[0] if isinstance(errors, list) else errors
+            message = first.get("message") if isinstance(first, dict) else first
+            raise StashError("Stash rejected a query: %s" % " ".join(str(message).split())[:300])
         if resp.status_code >= 400 or not isinstance(body.get("data"), dict):
             raise StashError("Stash answered HTTP %d without data; check Stash's log." % resp.status_code)
         return body["data"]
@@ -86,8 +90,9 @@ class StashClient:
     def plugin_settings(self) -> dict:
         data = self.query("query PlexSyncSettings($ids: [ID!]) { configuration { plugins(include: $ids) } }",
                           {"ids": [PLUGIN_ID]})
-        plugins = (data.get("configuration") or {}).get("plugins") or {}
-        settings = plugins.get(PLUGIN_ID) or {}
+        configuration = data.get("configuration")
+        plugins = configuration.get("plugins") if isinstance(configuration, dict) else None
+        settings = plugins.get(PLUGIN_ID) if isinstance(plugins, dict) else None
         return settings if isinstance(settings, dict) else {}
 
     def find_scenes(self, ids) -> dict:
@@ -99,8 +104,11 @@ class StashClient:
             "query PlexSyncScenes($ids: [ID!], $filter: FindFilterType) {"
             " findScenes(ids: $ids, filter: $filter) { scenes {%s} } }" % SCENE_FIELDS,
             {"ids": ids, "filter": {"per_page": -1}})
-        scenes = (data.get("findScenes") or {}).get("scenes") or []
-        return {str(s["id"]): s for s in scenes}
+        result = data.get("findScenes")
+        scenes = result.get("scenes") if isinstance(result, dict) else None
+        if not isinstance(scenes, list):
+            raise StashError("Stash answered findScenes without a list of scenes; check Stash's log.")
+        return {str(s["id"]): s for s in scenes if isinstance(s, dict) and s.get("id") is not None}
 
     def scenes_page(self, page: int, per_page: int, updated_since: str | None = None, fields: str = SCENE_FIELDS) -> tuple:
         """One page of scenes, oldest id first; returns (count, scenes)."""

@@ -109,6 +109,9 @@ def classify(exc: BaseException) -> SyncFailure:
         if status == 404:
             return SyncFailure("not_in_plex", "HTTP 404")
         return SyncFailure("plex_rejected", "HTTP %d" % status)
+    if name == "ParseError" or "xml" in type(exc).__module__.lower():
+        # A truncated or garbled answer: Plex (or a proxy in front of it) is in trouble.
+        return SyncFailure("plex_unavailable", "Plex's answer could not be read")
     if plex_exc is not None and isinstance(exc, plex_exc.NotFound):
         return SyncFailure("not_in_plex", "not found")
     if isinstance(exc, (ValueError, TypeError, UnicodeError)):

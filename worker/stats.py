@@ -20,9 +20,12 @@ class SyncStats:
     def record_run(self, run: dict) -> None:
         """Add one drain's figures to the totals and keep it as the last run."""
         def change(value):
-            totals = value.get("totals") or {}
+            totals = value.get("totals")
+            totals = dict(totals) if isinstance(totals, dict) else {}
             for name in COUNTERS:
-                totals[name] = int(totals.get(name, 0)) + int(run.get(name, 0))
+                old = totals.get(name, 0)
+                old = old if isinstance(old, int) and not isinstance(old, bool) and old >= 0 else 0  # damaged: restart
+                totals[name] = old + int(run.get(name, 0))
             jobs = int(run.get("synced", 0)) + int(run.get("unchanged", 0))
             if jobs:
                 value["last_sync_at"] = run.get("ended_at")
