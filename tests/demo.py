@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from tests.world import PLEX_PREFIX, start_world
+from tests.world import PLEX_PREFIX, start_world, wait_for
 
 SCENES = [
     ("sunrise.mp4", "Sunrise over the Bay", "Harbor Films", ["Ana Lima"], ["Nature", "Sea"]),
@@ -33,13 +33,11 @@ def step(n: int, text: str) -> None:
     say("%d. %s" % (n, text))
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+def wait_until(predicate, timeout: float) -> bool:
+    try:
+        return bool(wait_for(predicate, timeout))
+    except AssertionError:
+        return False
 
 
 def plex_title(world, rk) -> str:

@@ -2,8 +2,10 @@
 hooks and tasks, the plugin talks to Plex over real HTTP. Used by the end-to-end tests and the demo."""
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
+import time
 
 from tests.emulators.plex import PlexEmulator
 from tests.emulators.stash import StashEmulator
@@ -69,6 +71,24 @@ class World:
         self.stash.wait_idle(60)
         self.stash.stop()
         self.plex.stop()
+
+
+def data_dir(world) -> str:
+    """The installed plugin's data folder (its default location)."""
+    return os.path.join(world.plugin_dir, "data")
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "a condition"):
+    """Poll `predicate` until it is truthy and return its value; fail after `timeout` seconds
+    (a bound on waiting, not a claim about speed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("gave up waiting for %s" % what)
+        time.sleep(0.05)
 
 
 def start_world(plugin_dir: str = None, **settings) -> World:

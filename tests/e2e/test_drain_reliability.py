@@ -12,23 +12,8 @@ from sync.drain_marker import drain_running
 from sync.queue import FileQueue
 from tests.e2e.test_tasks import assert_no_secrets
 from tests.emulators.plugin_runner import PluginRunner
-from tests.world import PLEX_PREFIX, start_world
+from tests.world import PLEX_PREFIX, data_dir, start_world, wait_for
 from tests.package import install
-
-
-def data_dir(world) -> str:
-    return os.path.join(world.plugin_dir, "data")
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "a condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("gave up waiting for %s" % what)
-        time.sleep(0.05)
 
 
 def puts_by_item(world) -> dict:

@@ -17,26 +17,11 @@ import pytest
 from sync.queue import FileQueue
 from sync.store import read_json_quiet
 from tests.e2e.test_tasks import assert_no_secrets
-
-
-def data_dir(world) -> str:
-    return os.path.join(world.plugin_dir, "data")
+from tests.world import data_dir, wait_for
 
 
 def breaker(world) -> dict:
     return read_json_quiet(os.path.join(data_dir(world), "circuit_breaker.json"))
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "a condition"):
-    """Poll `predicate` until it is truthy; fail after `timeout` seconds (a bound, not a claim)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("gave up waiting for %s" % what)
-        time.sleep(0.05)
 
 
 def apply_settings(world, **settings) -> None:
