@@ -20,6 +20,8 @@ from worker.errors import SyncFailure, classify
 BATCH_SIZE = 25
 LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 5.0
+LINGER_SECONDS = 1.0       # how long an emptied drain waits for the next change of a burst
+LINGER_POLL_SECONDS = 0.1
 
 
 class DrainReport:
@@ -86,6 +88,7 @@ class Drain:
         self.ramp = RecoveryRamp.from_breaker(self.breaker, rates=self.settings.recovery_rate_steps,
                                               step_seconds=self.settings.recovery_step_seconds)
         self.limiter = RateLimiter(sleep=sleep)
+        self._sleep = sleep
         self.marker = DrainMarker(self.data_dir, clock=clock)
         self._last_heartbeat = 0.0
         self.server = None
@@ -101,6 +104,8 @@ class Drain:
         try:
             while True:
                 self._drain_due()
+                if not self.report.stopped and self._linger():
+                    continue
                 # Clear the marker first, then look once more: a hook that enqueued after our
                 # last lease either is seen here or finds no marker and requests a new drain.
                 self.marker.clear()
@@ -110,6 +115,22 @@ class Drain:
         finally:
             self._finish()
         return self.report
+
+    def _linger(self) -> bool:
+        """Wait a moment for more changes before stopping; True when some arrived.
+
+        A bulk edit in Stash runs its hooks one after another, a few per second. Without this
+        pause the drain would often empty the queue between two hooks, stop, and the next hook
+        would queue a new drain: a burst would cost a Stash job per gap instead of one. The
+        marker stays fresh meanwhile, so the hooks of the burst do not ask for another drain.
+        """
+        deadline = self.clock() + LINGER_SECONDS
+        self._heartbeat(force=True)
+        while self.clock() < deadline:
+            if self._has_due():
+                return True
+            self._sleep(LINGER_POLL_SECONDS)
+        return False
 
     def _has_due(self) -> bool:
         summary = self.queue.summary()
