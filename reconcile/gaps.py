@@ -124,8 +124,10 @@ def parse_time(value):
         text = text[:-1] + "+00:00"
     if "." in text:                      # Python 3.9 wants exactly 3 or 6 fraction digits
         head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits):]
+        count = 0
+        while count < len(rest) and rest[count].isdigit():
+            count += 1
+        digits, zone = rest[:count], rest[count:]
         text = head + "." + (digits + "000000")[:6] + zone
     try:
         when = datetime.fromisoformat(text)
