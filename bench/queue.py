@@ -9,7 +9,6 @@ Also timed: the first read of the journal by a new process (a drain starting on 
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time
 

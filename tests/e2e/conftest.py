@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.world import PLEX_PREFIX, PLEX_TOKEN, STASH_PREFIX, World, start_world  # noqa: F401
+from tests.world import start_world
 
 
 @pytest.fixture

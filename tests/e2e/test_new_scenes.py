@@ -17,7 +17,7 @@ def test_new_scene_makes_plex_scan_its_folder_when_asked(world):
     world.run_task("View Queue Status")  # tasks refresh the settings the hook reads
     world.plex.scan_hook = lambda section, path: world.plex.add_item(
         section, file="/media/movies/new/fresh.mp4", size=1000)
-    sid = world.stash.create_scene_via_scan("%s/new/fresh.mp4" % STASH_PREFIX, title="")
+    world.stash.create_scene_via_scan("%s/new/fresh.mp4" % STASH_PREFIX, title="")
     assert world.stash.wait_idle(120)
     assert world.stash.hook_runs[-1].output == "queued"
     assert any(path and path.rstrip("/").endswith("/media/movies/new") for _, path in world.plex.scans)

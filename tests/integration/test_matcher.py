@@ -8,20 +8,12 @@ import pytest
 from plexapi.server import PlexServer
 
 from stashplugin.settings import Settings
-from tests.emulators.plex import PlexEmulator
 from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.matcher import Matcher
 from worker.plex_index import PlexIndex
 
 TOKEN = "matcher-token-4f9a"
 LONG_AGO = int(time.time()) - 30 * 86400
-
-
-@pytest.fixture
-def plex():
-    emulator = PlexEmulator(token=TOKEN, quiet=True).start()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture

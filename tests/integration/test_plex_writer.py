@@ -5,20 +5,12 @@ import pytest
 from plexapi.server import PlexServer
 
 from stashplugin.settings import Settings
-from tests.emulators.plex import PlexEmulator
 from worker.errors import classify
 from worker.plex_writer import PlexWriter, PosterMemo, fetch_item, read_item, trigger_scan
 
 TOKEN = "writer-test-token-5f1c"
 FILE = "/media/videos/Clip One.mp4"
 COVER = "http://stash.local:9999/scene/7/screenshot?t=1700000000"
-
-
-@pytest.fixture
-def plex():
-    emulator = PlexEmulator(token=TOKEN, quiet=True).start()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture

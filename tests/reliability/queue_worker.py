@@ -2,7 +2,6 @@
 each operation *after* it returned, so the parent knows what was acknowledged."""
 from __future__ import annotations
 
-import os
 import random
 import sys
 import time

@@ -1,7 +1,6 @@
 """Many processes and SIGKILL at random moments: every acknowledged change is accounted for."""
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
