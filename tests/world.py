@@ -43,6 +43,12 @@ class World:
         current.update(settings)
         self.stash.plugin_settings = current
 
+    def apply(self, **settings):
+        """Change PlexSync's settings in Stash the way a user does, and let the hooks see them:
+        hooks read the settings the last task cached, so run one (View Queue Status changes nothing)."""
+        self.configure(**settings)
+        self.run_task("View Queue Status")
+
     def run_task(self, name: str, args=None, timeout: float = 120):
         job = self.stash.run_task(name, args)
         assert self.stash.wait_idle(timeout), "Stash's job queue did not finish"

@@ -78,8 +78,7 @@ def test_deleted_scene_is_acknowledged_not_retried(world):
 
 def test_wrong_plex_token_stops_the_drain_with_a_clear_error_and_keeps_the_change(world):
     sid, rk = world.add_scene("token.mp4")
-    world.configure(plex_token="wrong-token-123")
-    world.run_task("View Queue Status")
+    world.apply(plex_token="wrong-token-123")
     world.edit(sid, title="Needs token")
     assert world.stash.wait_idle(120)
     drain = [t for t in world.stash.task_runs if t.task_name == "Process Queue"][-1]
@@ -93,8 +92,7 @@ def test_wrong_plex_token_stops_the_drain_with_a_clear_error_and_keeps_the_chang
 
 def test_unknown_library_name_stops_the_drain_naming_the_setting_and_keeps_the_change(world):
     sid, rk = world.add_scene("lib.mp4")
-    world.configure(plex_libraries="Movies, Home Videos")
-    world.run_task("View Queue Status")
+    world.apply(plex_libraries="Movies, Home Videos")
     world.edit(sid, title="Library check")
     assert world.stash.wait_idle(120)
     drain = [t for t in world.stash.task_runs if t.task_name == "Process Queue"][-1]

@@ -27,8 +27,7 @@ def puts_by_item(world) -> dict:
 
 def queue_backlog(world, count: int, prefix: str) -> list:
     """`count` scenes edited while sync is paused: a backlog waiting for one drain."""
-    world.configure(pause_sync=True)
-    world.run_task("View Queue Status")
+    world.apply(pause_sync=True)
     scenes = [world.add_scene("%s%02d.mp4" % (prefix, i)) for i in range(count)]
     for i, (sid, _rk) in enumerate(scenes):
         world.edit(sid, title="%s %02d" % (prefix, i))
@@ -117,8 +116,7 @@ def test_a_refused_drain_task_falls_back_to_a_background_drain_that_does_not_hol
 
 
 def test_new_scenes_not_yet_in_plex_ask_plex_to_scan_their_folder_once(world):
-    world.configure(trigger_plex_scan=True, max_retries=10)
-    world.run_task("View Queue Status")
+    world.apply(trigger_plex_scan=True, max_retries=10)
     names = ("fresh-a.mp4", "fresh-b.mp4")
     ids = [world.add_scene("new-folder/" + n, in_plex=False, title="Fresh %s" % n)[0] for n in names]
     folder = "%s/new-folder" % PLEX_PREFIX
@@ -147,8 +145,7 @@ def test_new_scenes_not_yet_in_plex_ask_plex_to_scan_their_folder_once(world):
 
 
 def test_edits_of_scenes_missing_from_plex_never_trigger_a_scan(world):
-    world.configure(trigger_plex_scan=True)
-    world.run_task("View Queue Status")
+    world.apply(trigger_plex_scan=True)
     sid, _ = world.add_scene("elsewhere/missing.mp4", in_plex=False)
     world.edit(sid, title="Only an update")
     assert world.stash.wait_idle(120)

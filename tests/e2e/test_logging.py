@@ -9,16 +9,14 @@ def _all_logs(world):
 
 def test_a_file_missing_from_plex_names_its_path_unless_paths_are_hidden(world):
     sid, _ = world.add_scene("Summer Trip/missing file.mp4", in_plex=False)
-    world.configure(max_retries=1)
-    world.run_task("View Queue Status")
+    world.apply(max_retries=1)
     world.edit(sid, title="Not in Plex")
     assert world.stash.wait_idle(120)
     text = "\n".join(m for _, m in _all_logs(world))
     assert "Summer Trip/missing file.mp4" in text  # visible by default: the user needs it to fix mapping
 
     sid2, _ = world.add_scene("Summer Trip/also missing.mp4", in_plex=False)
-    world.configure(obfuscate_paths=True, debug_logging=True)
-    world.run_task("View Queue Status")
+    world.apply(obfuscate_paths=True, debug_logging=True)
     before = len(world.stash.task_runs)
     world.edit(sid2, title="Hidden path")
     assert world.stash.wait_idle(120)
@@ -31,8 +29,7 @@ def test_a_file_missing_from_plex_names_its_path_unless_paths_are_hidden(world):
 
 def test_dead_lettered_change_is_a_warning_and_retry_is_info(world):
     sid, _ = world.add_scene("nowhere.mp4", in_plex=False)
-    world.configure(max_retries=2)
-    world.run_task("View Queue Status")
+    world.apply(max_retries=2)
     world.edit(sid, title="t")
     assert world.stash.wait_idle(120)
     logs = _all_logs(world)

@@ -13,8 +13,7 @@ def test_scan_created_scene_is_left_to_reconciliation_by_default(world):
 
 
 def test_new_scene_makes_plex_scan_its_folder_when_asked(world):
-    world.configure(trigger_plex_scan=True, max_retries=3)
-    world.run_task("View Queue Status")  # tasks refresh the settings the hook reads
+    world.apply(trigger_plex_scan=True, max_retries=3)
     world.plex.scan_hook = lambda section, path: world.plex.add_item(
         section, file="/media/movies/new/fresh.mp4", size=1000)
     world.stash.create_scene_via_scan("%s/new/fresh.mp4" % STASH_PREFIX, title="")

@@ -24,12 +24,6 @@ def breaker(world) -> dict:
     return read_json_quiet(os.path.join(data_dir(world), "circuit_breaker.json"))
 
 
-def apply_settings(world, **settings) -> None:
-    """Change PlexSync's settings in Stash; any task run hands them to the hook's cache."""
-    world.configure(**settings)
-    world.run_task("View Queue Status")
-
-
 def invoke_when_probe_due(world):
     """Wait until the breaker's pause is over, then glance at View Queue Status, as a user might.
 
@@ -73,7 +67,7 @@ def puts_by_item(world) -> dict:
 # -- the whole outage, end to end -------------------------------------------------------------
 
 def test_changes_made_while_plex_is_down_reach_plex_by_themselves_when_it_returns(world):
-    apply_settings(world, breaker_threshold=2, breaker_open_seconds=1)
+    world.apply(breaker_threshold=2, breaker_open_seconds=1)
     scenes = [world.add_scene("down%02d.mp4" % i) for i in range(30)]
     unrelated, _ = world.add_scene("unrelated.mp4")
 
@@ -138,7 +132,7 @@ def test_changes_made_while_plex_is_down_reach_plex_by_themselves_when_it_return
 # -- the breaker's state lives in a file: restarts, damage ------------------------------------
 
 def test_a_restart_during_an_outage_keeps_sync_paused(world):
-    apply_settings(world, breaker_threshold=1, breaker_open_seconds=600)
+    world.apply(breaker_threshold=1, breaker_open_seconds=600)
     first, _ = world.add_scene("first.mp4")
     second, _ = world.add_scene("second.mp4")
     world.plex.set_fault("503")
@@ -163,7 +157,7 @@ def test_a_restart_during_an_outage_keeps_sync_paused(world):
 
 
 def test_a_damaged_breaker_file_means_closed_with_a_warning_and_is_kept_aside(world):
-    apply_settings(world, breaker_threshold=1, breaker_open_seconds=600)
+    world.apply(breaker_threshold=1, breaker_open_seconds=600)
     sid, rk = world.add_scene("damaged.mp4")
     world.plex.set_fault("down")
     world.edit(sid, title="Before the damage")
@@ -189,7 +183,7 @@ def test_a_damaged_breaker_file_means_closed_with_a_warning_and_is_kept_aside(wo
 # -- what counts as down -----------------------------------------------------------------------
 
 def test_plex_still_loading_its_database_is_down_until_the_library_answers(world):
-    apply_settings(world, breaker_threshold=2, breaker_open_seconds=1)
+    world.apply(breaker_threshold=2, breaker_open_seconds=1)
     (a, rk_a), (b, rk_b) = world.add_scene("load-a.mp4"), world.add_scene("load-b.mp4")
     world.plex.set_fault("db_loading")  # /identity answers, the library does not
     world.edit(a, title="Loading A")
@@ -219,7 +213,7 @@ def test_plex_still_loading_its_database_is_down_until_the_library_answers(world
     ("503", 0.0, "plex_unavailable"),
 ])
 def test_slow_or_failing_plex_counts_toward_pausing_sync(world, mode, delay, error_class):
-    apply_settings(world, breaker_threshold=1, breaker_open_seconds=1, read_timeout=1)
+    world.apply(breaker_threshold=1, breaker_open_seconds=1, read_timeout=1)
     sid, rk = world.add_scene("%s.mp4" % mode)
     world.plex.set_fault(mode, delay=delay)
     world.edit(sid, title="Through a %s Plex" % mode)
@@ -235,7 +229,7 @@ def test_slow_or_failing_plex_counts_toward_pausing_sync(world, mode, delay, err
 
 
 def test_a_refused_token_is_not_an_outage(world):
-    apply_settings(world, breaker_threshold=1)
+    world.apply(breaker_threshold=1)
     sid, rk = world.add_scene("token.mp4")
     world.plex.set_fault("401")
     world.edit(sid, title="Needs a token")
@@ -257,7 +251,7 @@ def test_a_refused_token_is_not_an_outage(world):
 # -- graduated recovery ------------------------------------------------------------------------
 
 def test_backlog_after_an_outage_ramps_up_along_the_configured_curve(world):
-    apply_settings(world, breaker_threshold=1, breaker_open_seconds=1, recovery_rates="2,5",
+    world.apply(breaker_threshold=1, breaker_open_seconds=1, recovery_rates="2,5",
                    recovery_step_seconds=2)
     scenes = [world.add_scene("ramp%02d.mp4" % i) for i in range(40)]
     world.plex.set_fault("down")
@@ -307,7 +301,7 @@ def queue_snapshot(world) -> list:
 
 
 def test_recover_outage_jobs_requeues_once_plex_is_healthy_and_a_second_run_changes_nothing(world):
-    apply_settings(world, pause_sync=True)  # keep the queue still while we look at it
+    world.apply(pause_sync=True)  # keep the queue still while we look at it
     scenes = {name: world.add_scene("%s.mp4" % name, title="Recovered %s" % name)
               for name in ("down", "timeout", "deleted", "queued", "ambiguous")}
     for name, cls in (("down", "plex_unreachable"), ("timeout", "plex_timeout"), ("deleted", "plex_unreachable"),
@@ -332,7 +326,7 @@ def test_recover_outage_jobs_requeues_once_plex_is_healthy_and_a_second_run_chan
     assert second.output["recovered"] == 0
     assert queue_snapshot(world) == after_first, "a second run must change nothing"
 
-    apply_settings(world, pause_sync=False)  # this task run also asks for the drain
+    world.apply(pause_sync=False)  # this task run also asks for the drain
     assert world.stash.wait_idle(120)
     for name in ("down", "timeout", "queued"):
         assert world.plex.item(scenes[name][1])["title"] == "Recovered %s" % name
@@ -344,7 +338,7 @@ def test_recover_outage_jobs_requeues_once_plex_is_healthy_and_a_second_run_chan
 
 
 def test_health_check_that_finds_plex_back_resumes_sync_without_waiting_for_the_next_check(world):
-    apply_settings(world, breaker_threshold=1, breaker_open_seconds=600)
+    world.apply(breaker_threshold=1, breaker_open_seconds=600)
     sid, rk = world.add_scene("health.mp4")
     world.plex.set_fault("down")
     world.edit(sid, title="Back with the health check")

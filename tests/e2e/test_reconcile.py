@@ -114,8 +114,7 @@ def test_due_auto_reconcile_runs_in_a_drain_started_by_any_invocation(world):
 
 def test_auto_reconcile_is_not_run_by_the_hook_nor_again_before_it_is_due(world):
     (a, a_rk), (b, b_rk), _ = synced_library(world)
-    world.configure(reconcile_interval="hourly")
-    world.run_task("View Queue Status")
+    world.apply(reconcile_interval="hourly")
     assert world.stash.wait_idle(120)
     first = record(world)["last_run_at"]
     world.stash.update_scene(b, title="Changed behind PlexSync's back")

@@ -48,8 +48,7 @@ def dead_letter(world, sid, error_class="plex_unreachable", clock=time.time) -> 
 
 
 def paused(world) -> None:
-    world.configure(pause_sync=True)
-    world.run_task("View Queue Status")
+    world.apply(pause_sync=True)
 
 
 def assert_no_secrets(world) -> None:
