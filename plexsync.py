@@ -129,8 +129,9 @@ def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = 
 
     While Plex is known to be down a drain would only wait, so a new job does not ask for one;
     once the breaker's pause is over, any invocation asks, which is how a recovered Plex is
-    noticed without anyone pressing a button. A due automatic reconciliation also asks: the
-    drain runs it (reconcile/schedule.py decides from `reconcile.json`, one small read).
+    noticed without anyone pressing a button. So does a retry that a stopped drain left for
+    later (its time is in the drain marker), and a due automatic reconciliation: the drain runs
+    it (reconcile/schedule.py decides from `reconcile.json`, one small read).
     """
     from sync.store import read_json_quiet
 
@@ -145,6 +146,10 @@ def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = 
         return enqueued or FileQueue(data_dir).has_due()
     if enqueued:
         return True
+    from sync.drain_marker import MARKER_NAME, retry_due
+
+    if retry_due(read_json_quiet(os.path.join(data_dir, MARKER_NAME)), now):
+        return True  # a change that failed earlier is due for its retry
     if reconcile_interval != "never":
         from reconcile.schedule import auto_due
 

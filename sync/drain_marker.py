@@ -14,6 +14,9 @@ drainer decides the queue is empty". The rules:
   and requests a new drain: one of the two always happens, so nothing waits for a next edit.
 * A marker nobody refreshed for `STALE_AFTER` seconds (a requested task that never started,
   e.g. it was cancelled) no longer holds hooks back.
+* A drain that stops with a retry still to come (a change that failed, a refused connection)
+  leaves an "idle" marker with `retry_at`; it holds nobody back, and the first invocation after
+  `retry_at` asks for a drain (`retry_due`) - a hook for an ignored edit included.
 """
 from __future__ import annotations
 
@@ -27,6 +30,13 @@ from sync.store import atomic_write_bytes
 MARKER_NAME = "drain_request.json"
 DRAIN_LOCK_NAME = "drain.lock"
 STALE_AFTER = 120.0  # seconds: a queued Stash task normally starts well within this
+IDLE = "idle"        # no drain running or requested; `retry_at` says when one is next wanted
+
+
+def retry_due(marker: dict, now: float) -> bool:
+    """Does this marker (as read, e.g. by `read_json_quiet`) say a retry is due by `now`?"""
+    retry_at = marker.get("retry_at")
+    return marker.get("state") == IDLE and isinstance(retry_at, (int, float)) and now >= retry_at
 
 
 class DrainMarker:
@@ -45,9 +55,11 @@ class DrainMarker:
             return {}
 
     def is_fresh(self, now: float | None = None) -> bool:
+        """Is a drain running or requested (so a new request would be a duplicate)?"""
         now = self.clock() if now is None else now
-        stamp = self.read().get("at")
-        return isinstance(stamp, (int, float)) and 0 <= now - stamp < STALE_AFTER
+        value = self.read()
+        stamp = value.get("at")
+        return (value.get("state") != IDLE and isinstance(stamp, (int, float)) and 0 <= now - stamp < STALE_AFTER)
 
     def claim_request(self) -> bool:
         """True when this caller should send a drain request (and it has been recorded).
@@ -75,12 +87,26 @@ class DrainMarker:
         except FileNotFoundError:
             pass
 
+    def remember_retry(self, retry_at: float) -> None:
+        """A stopped drain leaves the time of its next retry (see the module's rules). Skipped when
+        a hook has requested a new drain meanwhile: that request must stand."""
+        if not self.lock.acquire(timeout=0):
+            return
+        try:
+            if os.path.exists(self.path):
+                return
+            self._write(IDLE, retry_at=float(retry_at))
+        finally:
+            self.lock.release()
+
     def withdraw(self) -> None:
         """A request that could not be delivered: let the next hook try again."""
         self.clear()
 
-    def _write(self, state: str) -> None:
-        data = json.dumps({"state": state, "at": self.clock(), "pid": os.getpid()}).encode("utf-8")
+    def _write(self, state: str, **extra) -> None:
+        value = {"state": state, "at": self.clock(), "pid": os.getpid()}
+        value.update(extra)
+        data = json.dumps(value).encode("utf-8")
         atomic_write_bytes(self.path, data)
 
 

@@ -86,6 +86,7 @@ def _story(world, short: bool) -> int:
 
     step(3, "No button pressed: the hook asked Stash to run 'Process Queue' as a normal Stash job.")
     ok = wait_until(lambda: all(plex_title(world, s[1]) == s[2] for s in scenes), 60)
+    world.stash.wait_idle(60)  # the drain lingers a moment for more edits before it ends
     for sid, rk, title, *_ in scenes[:4]:
         item = world.plex.item(rk)
         say("     Plex item %-3s title=%r studio=%r genres=%s" % (rk, item["title"], item["studio"], item["genres"]))

@@ -8,6 +8,7 @@ logging is a listener.
     OPEN      --open period elapsed (lazily)-->   HALF_OPEN
     HALF_OPEN --success-->                        CLOSED  (the recovery ramp starts)
     HALF_OPEN --outage failure-->                 OPEN    (open period x2, capped)
+    CLOSED    --`trip`: N errors in one recovery ramp-->  OPEN  (a Plex that flaps while recovering)
 
 Only failures whose error class says Plex is down (`SyncFailure.outage`) count; a 401, an
 ambiguous match or a file not yet in Plex says nothing about Plex being up or down and leaves the
@@ -350,6 +351,19 @@ class CircuitBreaker:
             data["last_reason"] = reason
             data["last_error_class"] = failure.error_class
             _STATE_OBJECTS[data["state"]].failure(cb, data, failure, now)
+
+        self._apply(event)
+
+    def trip(self, reason: str) -> None:
+        """Open a CLOSED breaker now, whatever the consecutive-failure count: the drain does this
+        when errors keep coming back during the recovery ramp although some jobs succeed."""
+        reason = log.redact(reason)[:300]
+
+        def event(cb, data, now):
+            if data["state"] == CLOSED:
+                data["last_reason"] = reason
+                data["failure_count"] = 0  # the reason says how many; not "N times in a row"
+                cb._move(data, OPEN, now)
 
         self._apply(event)
 

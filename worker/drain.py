@@ -22,6 +22,7 @@ LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 5.0
 LINGER_SECONDS = 1.0       # how long an emptied drain waits for the next change of a burst
 LINGER_POLL_SECONDS = 0.1
+RETRY_WAIT_SECONDS = 10.0  # a retry due within this is waited for; a later one is left to the next invocation
 
 
 class DrainReport:
@@ -97,6 +98,8 @@ class Drain:
         self.writer = None
         self.sync_state = None
         self.scanned_folders = set()  # folders Plex was asked to scan in this run (one request each)
+        self.hold_until = 0.0         # no new attempt to connect to Plex before this (a failed connection's backoff)
+        self.hold_reason = ""
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> DrainReport:
@@ -109,33 +112,70 @@ class Drain:
                 # Clear the marker first, then look once more: a hook that enqueued after our
                 # last lease either is seen here or finds no marker and requests a new drain.
                 self.marker.clear()
-                if self.report.stopped or not self._has_due():
+                if self.report.stopped or not self._work_now():
                     break
                 self._heartbeat(force=True)
+            self._remember_retry()
         finally:
             self._finish()
         return self.report
 
     def _linger(self) -> bool:
-        """Wait a moment for more changes before stopping; True when some arrived.
+        """Wait a moment for more work before stopping; True when some is due.
 
         A bulk edit in Stash runs its hooks one after another, a few per second. Without this
         pause the drain would often empty the queue between two hooks, stop, and the next hook
         would queue a new drain: a burst would cost a Stash job per gap instead of one. The
         marker stays fresh meanwhile, so the hooks of the burst do not ask for another drain.
+
+        A retry due within RETRY_WAIT_SECONDS (a change that failed once, a connection that was
+        refused once) is waited for too, so one hiccup of Plex does not leave a change behind
+        until the next edit; a later one is remembered for the next invocation (`_remember_retry`).
         """
-        deadline = self.clock() + LINGER_SECONDS
+        now = self.clock()
+        self._has_due()
+        deadline = now + LINGER_SECONDS
+        soon = [t for t in (self.report.next_retry_at, self.hold_until) if t and t - now <= RETRY_WAIT_SECONDS]
+        if soon:
+            deadline = max(deadline, max(soon) + LINGER_POLL_SECONDS)
+            log.debug("Waiting %.0f s for a retry before stopping" % (deadline - now))
+        polls = int((deadline - now) / LINGER_POLL_SECONDS) + 2  # bounded even if the clock stands still
         self._heartbeat(force=True)
-        while self.clock() < deadline:
-            if self._has_due():
+        while polls > 0 and self.clock() < deadline:
+            if self._work_now():
                 return True
             self._sleep(LINGER_POLL_SECONDS)
+            self._heartbeat()
+            polls -= 1
         return False
+
+    def _work_now(self) -> bool:
+        """Is a job due and may Plex be tried now?"""
+        return self.clock() >= self.hold_until and self._has_due()
 
     def _has_due(self) -> bool:
         summary = self.queue.summary()
         self.report.next_retry_at = summary.next_due_at or None
         return summary.pending > 0
+
+    def _remember_retry(self) -> None:
+        """Leave the time of the next retry where every invocation looks (the drain marker), so
+        the first hook or task after it asks for a drain, even an edit PlexSync ignores.
+
+        Not while Plex is known to be down (the breaker's next probe plays that part), paused, or
+        stopped by a setting the user must fix (a drain then would only fail again)."""
+        from worker.breaker import CLOSED
+
+        if self.report.error or self.settings.pause_sync or self.breaker.state != CLOSED:
+            return
+        now = self.clock()
+        if self.hold_until > now and not self.report.stopped:
+            self.report.stopped = "%s; trying again at %s" % (
+                self.hold_reason, time.strftime("%H:%M:%S", time.localtime(self.hold_until)))
+        due = self._has_due()
+        when = [t for t in (self.report.next_retry_at, self.hold_until if due else 0) if t and t > now]
+        if when:
+            self.marker.remember_retry(min(when))
 
     def _drain_due(self) -> None:
         if self.settings.pause_sync:
@@ -233,11 +273,19 @@ class Drain:
                 self.queue.release(job)
             if failure.error_class == "plex_unauthorized":
                 self._stop_unauthorized()
+                return False
+            from sync.backoff import backoff_delay
+            from worker.breaker import CLOSED
+
+            self.breaker.record_failure(failure)
+            reason = "Plex could not be reached (%s)" % failure.detail
+            if self.breaker.state == CLOSED:
+                # Not yet an outage: try again after a backoff (waited for in `_linger` when short).
+                self.hold_until = self.clock() + backoff_delay(self.breaker.failure_count)
+                self.hold_reason = reason
             else:
-                self.breaker.record_failure(failure)
-                self.report.stopped = "Plex could not be reached (%s)" % failure.detail
-                log.warning("Plex could not be reached (%s); %d change(s) stay queued. %s"
-                            % (failure.detail, self.queue.summary().pending, failure.advice))
+                self.report.stopped = reason
+            log.warning("%s; %d change(s) stay queued. %s" % (reason, self.queue.summary().pending, failure.advice))
             return False
         # Not a success for the breaker: a Plex still loading its database answers "/" and then
         # fails every library request. Only a synced job or a deep health probe proves Plex is up.
@@ -383,14 +431,22 @@ class Drain:
         """Count a failure that says Plex is down; returns when to retry the job (None: backoff)."""
         from worker.breaker import CLOSED
 
+        from worker.breaker import describe_failure
+
         self.breaker.record_failure(failure)
         now = self.clock()
         if self.breaker.state == CLOSED:
-            if self.ramp.active(now):  # errors while ramping up: start again from the slowest step
-                self.ramp.record_error(now)
+            if not self.ramp.active(now):
+                return None
+            # Errors while ramping up: start again from the slowest step; if they keep coming
+            # (a Plex that flaps, failing between successes), pause sync again.
+            self.ramp.record_error(now)
+            if not self.ramp.should_reopen(self.breaker.threshold):
                 self.ramp.back_off(now)
                 self.ramp.save_to(self.breaker)
-            return None
+                return None
+            self.breaker.trip("%s; %d errors while sync was resuming"
+                              % (describe_failure(failure), self.ramp.errors_in_ramp))
         self.report.stopped = "Plex stopped answering"
         # The job is not at fault: it is due again when Plex may be probed again, so the drain that
         # finds Plex back sends it at once instead of leaving it to wait out its backoff.

@@ -2,8 +2,9 @@
 
 Order of evidence: the persisted match cache (zero requests; the writer's GET of the item
 verifies it and calls `invalidate` when it is wrong), then the Plex path index (zero requests on
-a hit; at most one incremental refresh per process on a miss, because a scene's file may have
-been scanned into Plex after the index was read).
+a hit; on a miss, one incremental refresh - at most one every REFRESH_EVERY seconds, because a
+scene's file may have been scanned into Plex after the index was read, also while a drain runs
+and waits for a retry).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.paths import PathMapper, loose_key, path_key
 from worker.plex_index import RULES, PlexIndex
 
+REFRESH_EVERY = 2.0  # seconds between incremental refreshes of the path index on a miss
 CACHE_NAME = "match_cache.json"
 CACHE_FORMAT = 1
 
@@ -160,7 +162,7 @@ class Matcher:
         self.index = index if index is not None else PlexIndex(data_dir)
         self.cache = cache if cache is not None else MatchCache(data_dir, settings_signature(server, settings))
         self._index_checked = False    # full-rebuild check done in this process
-        self._refreshed = False        # incremental refresh done in this process (at most once)
+        self._refreshed_at = None      # when this process last refreshed the index on a miss
 
     @property
     def requests(self) -> int:
@@ -181,8 +183,8 @@ class Matcher:
             return cached
         self._ensure_index()
         found, file = self._lookup(files)
-        if found.rule is None and not self._refreshed:
-            self._refresh_once()
+        if found.rule is None and self._may_refresh():
+            self._refresh()
             found, file = self._lookup(files)
         log.add_path(found.plex_path)  # hidden whole in logs when 'obfuscate_paths' is on
         if found.rule is None:
@@ -239,10 +241,13 @@ class Matcher:
             self.index.refresh(self.server, self.settings.libraries)
         self._index_checked = True
 
-    def _refresh_once(self) -> None:
+    def _may_refresh(self) -> bool:
         # Not counting a full build: a file may be scanned into Plex while a long drain runs.
+        return self._refreshed_at is None or time.monotonic() - self._refreshed_at >= REFRESH_EVERY
+
+    def _refresh(self) -> None:
         self.index.refresh(self.server, self.settings.libraries)
-        self._refreshed = True
+        self._refreshed_at = time.monotonic()
 
     def _lookup(self, files: list):
         """The best rule over the scene's files; the primary (first) file wins ties."""

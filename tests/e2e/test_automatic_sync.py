@@ -1,6 +1,11 @@
 """A change saved in Stash reaches Plex with no button pressed, and the save waits only for the hook."""
 from __future__ import annotations
 
+import json
+import os
+
+from tests.world import data_dir, wait_for
+
 
 def _plex(world, rk):
     return world.plex.item(rk)
@@ -102,3 +107,39 @@ def test_unknown_library_name_stops_the_drain_naming_the_setting_and_keeps_the_c
     world.configure(plex_libraries="Movies")
     world.run_task("Process Queue")
     assert world.plex.item(rk)["title"] == "Library check"
+
+
+# -- a hiccup of Plex ------------------------------------------------------------------------
+
+def test_a_change_plex_refused_once_arrives_without_another_edit(world):
+    sid, rk = world.add_scene("hiccup.mp4")
+    world.plex.fail_next(1, status=500, method="PUT")
+    world.edit(sid, title="After one refusal")
+    assert world.stash.wait_idle(120)
+    assert _plex(world, rk)["title"] == "After one refusal"
+    (task,) = world.stash.task_runs  # the drain waited for the retry itself: nobody ran anything
+    assert task.output["synced"] == 1 and task.output["failed"] == 1
+    assert any("will be retried" in m for _, m in task.logs)
+
+
+def test_a_connection_refused_once_is_tried_again_by_the_same_drain(world):
+    world.apply(breaker_threshold=5)
+    sid, rk = world.add_scene("refused.mp4")
+    breaker_file = os.path.join(data_dir(world), "circuit_breaker.json")
+
+    def failures():
+        try:
+            with open(breaker_file) as fh:
+                return json.load(fh).get("failure_count", 0)
+        except (OSError, ValueError):
+            return 0
+
+    world.plex.set_fault("down")
+    world.edit(sid, title="Through a refused connection")
+    wait_for(lambda: failures() >= 1, timeout=120, what="the drain to find Plex refusing connections")
+    world.plex.set_fault(None)
+    assert world.stash.wait_idle(120)
+    assert _plex(world, rk)["title"] == "Through a refused connection"
+    drains = [t for t in world.stash.task_runs if t.task_name == "Process Queue"]
+    assert len(drains) == 1 and drains[0].error is None
+    assert drains[0].output["synced"] == 1

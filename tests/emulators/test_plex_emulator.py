@@ -421,6 +421,29 @@ def test_fail_next(plex, movies, server):
     assert plex.count(status=503) == 2 and plex.count(status=500) == 1
 
 
+def test_fail_next_can_pick_the_method(plex, movies, server):
+    plex.add_item(movies, file='/media/movies/a.mp4', title='Alpha')
+    plex.fail_next(1, status=500, method='PUT')
+    assert server.query('/identity') is not None  # a GET is not the one picked
+    item = server.library.section('Movies').all()[0]
+    with pytest.raises(BadRequest):
+        item.editTitle('Refused once')
+    item.editTitle('Accepted')
+    assert plex.count(method='PUT', status=500) == 1
+    assert server.fetchItem(item.ratingKey).title == 'Accepted'
+
+
+def test_fail_next_can_pick_the_item(plex, movies, server):
+    a = plex.add_item(movies, file='/media/movies/a.mp4', title='Alpha')
+    b = plex.add_item(movies, file='/media/movies/b.mp4', title='Bravo')
+    plex.fail_next(1, status=500, item=b)
+    server.fetchItem(a).editTitle('Alpha edited')  # another item's requests pass
+    with pytest.raises(BadRequest):
+        server.fetchItem(b)  # GET /library/metadata/<b> is about b
+    server.fetchItem(b).editTitle('Bravo edited')
+    assert [plex.item(a)['title'], plex.item(b)['title']] == ['Alpha edited', 'Bravo edited']
+
+
 def test_unknown_mode_is_rejected(plex):
     with pytest.raises(ValueError):
         plex.set_fault('sideways')

@@ -215,6 +215,26 @@ def test_opening_clears_a_running_recovery_ramp():
     assert breaker.recovered_at is None and breaker.ramp_errors == 0
 
 
+def test_trip_pauses_a_recovering_plex_that_keeps_failing(capsys):
+    clock = Clock()
+    breaker = make(clock=clock, open_seconds=5, listeners=[LogListener()])
+    open_breaker(breaker)
+    clock.t += 5
+    breaker.allow_request()
+    breaker.record_success()
+    breaker.record_failure(REFUSED)  # one failure of five: still closed
+    capsys.readouterr()
+    breaker.trip("Plex answered with a server error (HTTP 500); 5 errors while sync was resuming")
+    assert breaker.state == OPEN and breaker.next_probe_at == clock.t + 5
+    assert breaker.recovered_at is None and breaker.ramp_errors == 0
+    assert stash_log(capsys) == [("w", "Plex answered with a server error (HTTP 500); 5 errors while sync was "
+                                       "resuming — pausing sync for 5 s; changes keep being queued")]
+    opened_at = breaker.opened_at
+    clock.t += 1
+    breaker.trip("again")  # already open: the pause is not lengthened
+    assert breaker.opened_at == opened_at
+
+
 def test_listeners_hear_each_transition_once():
     clock = Clock()
     rec = Recorder()

@@ -143,6 +143,16 @@ class _Response:
         self.content_type = content_type
 
 
+def _item_of(path: str, params) -> Optional[str]:
+    """The rating key a request is about, if any: /library/metadata/<key>[/...] or ?id=<key>."""
+    if path.startswith('/library/metadata/'):
+        return path[len('/library/metadata/'):].split('/', 1)[0]
+    for key, value, *_ in params:
+        if key == 'id':
+            return value
+    return None
+
+
 def _error_page(status: int, text: str) -> _Response:
     body = f'<html><head><title>{text}</title></head><body><h1>{status} {text}</h1></body></html>'
     return _Response(status, body.encode(), 'text/html')
@@ -282,7 +292,7 @@ class PlexEmulator:
         self._fault_lock = threading.Lock()
         self._mode: Optional[str] = None
         self._delay = 0.0
-        self._fail_next: List[int] = []
+        self._fail_next: List[Tuple[int, Optional[str], Optional[str]]] = []
         self._httpd: Optional[_HTTPServer] = None
         self._thread: Optional[threading.Thread] = None
         self._conns: set = set()
@@ -379,10 +389,14 @@ class PlexEmulator:
     def fault(self) -> Optional[str]:
         return self._mode
 
-    def fail_next(self, n: int, status: int = 503) -> None:
-        """Answer the next `n` requests with `status` (before any other check)."""
+    def fail_next(self, n: int, status: int = 503, method: Optional[str] = None,
+                  item: Optional[int] = None) -> None:
+        """Answer the next `n` requests with `status`, before any other check; when given, only
+        requests with `method` and only those about the item `item` (a rating key, in the path
+        `/library/metadata/<key>...` or as the `id` of a section edit)."""
+        rule = (int(status), method.upper() if method else None, None if item is None else str(item))
         with self._fault_lock:
-            self._fail_next.extend([int(status)] * int(n))
+            self._fail_next.extend([rule] * int(n))
 
     # ------------------------------------------------------------------ request log
     @property
@@ -464,7 +478,11 @@ class PlexEmulator:
     def _respond(self, method: str, path: str, params: List[Tuple[str, str, bool]], headers: Any,
                  body: bytes) -> _Response:
         with self._fault_lock:
-            forced = self._fail_next.pop(0) if self._fail_next else None
+            forced = None
+            for i, (status, only, item) in enumerate(self._fail_next):
+                if (only is None or only == method.upper()) and (item is None or item == _item_of(path, params)):
+                    forced = self._fail_next.pop(i)[0]
+                    break
         if forced is not None:
             return _error_page(forced, _reason(forced))
         mode, delay = self._mode, self._delay
