@@ -4,7 +4,9 @@ Order of evidence: the persisted match cache (zero requests; the writer's GET of
 verifies it and calls `invalidate` when it is wrong), then the Plex path index (zero requests on
 a hit; on a miss, one incremental refresh - at most one every REFRESH_EVERY seconds, because a
 scene's file may have been scanned into Plex after the index was read, also while a drain runs
-and waits for a retry).
+and waits for a retry). A file that was moved or renamed inside Plex keeps its item and its
+addedAt, so no incremental refresh finds its new path: a miss that survives the refresh pages the
+libraries again, once per process and only when the index is older than REBUILD_ON_MISS_AFTER.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from worker.paths import PathMapper, loose_key, path_key
 from worker.plex_index import RULES, PlexIndex
 
 REFRESH_EVERY = 2.0  # seconds between incremental refreshes of the path index on a miss
+REBUILD_ON_MISS_AFTER = 900.0  # seconds: an index at least this old is paged again on a miss
 CACHE_NAME = "match_cache.json"
 CACHE_FORMAT = 1
 
@@ -163,6 +166,7 @@ class Matcher:
         self.cache = cache if cache is not None else MatchCache(data_dir, settings_signature(server, settings))
         self._index_checked = False    # full-rebuild check done in this process
         self._refreshed_at = None      # when this process last refreshed the index on a miss
+        self._rebuilt = False          # full rebuild on a miss done in this process (at most once)
 
     @property
     def requests(self) -> int:
@@ -185,6 +189,11 @@ class Matcher:
         found, file = self._lookup(files)
         if found.rule is None and self._may_refresh():
             self._refresh()
+            found, file = self._lookup(files)
+        if found.rule is None and not self._rebuilt and self.index.age() >= REBUILD_ON_MISS_AFTER:
+            self._rebuilt = True
+            self.index.refresh(self.server, self.settings.libraries,
+                               full="a scene's file was not in it; files may have moved in Plex")
             found, file = self._lookup(files)
         log.add_path(found.plex_path)  # hidden whole in logs when 'obfuscate_paths' is on
         if found.rule is None:

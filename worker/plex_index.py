@@ -4,8 +4,10 @@ Finding a scene's Plex item by asking Plex costs a whole-library listing (Plex c
 file path), so the index pages each selected movie library once, keeps what it learned in
 `plex_index.json`, and afterwards asks only for items added since (`addedAt>>=`, one small
 request per library). Items that moved or were deleted are caught by `forget` (the writer found
-the item gone) and by a full rebuild once the index is older than `max_age` (default 24 h); so is
-a movie library created in Plex after the index was built (with 'Plex libraries' empty).
+the item gone), by the matcher's full rebuild when a scene's file is missing from an index older
+than a few minutes (worker/matcher.py), and by a full rebuild once the index is older than
+`max_age` (default 24 h); so is a movie library created in Plex after the index was built
+(with 'Plex libraries' empty).
 
 File layout (compact JSON, about 120 bytes per item, so 50,000 items are ~6 MB and load in
 a few tenths of a second):
@@ -103,6 +105,11 @@ class PlexIndex:
         """The folders Plex lists for a library (its Location paths)."""
         return list(self._state().get("sections", {}).get(str(section_id), {}).get("locations", []))
 
+    def age(self) -> float:
+        """Seconds since the last full build (infinite when never built)."""
+        built = self._state().get("built_at")
+        return self.clock() - float(built) if isinstance(built, (int, float)) else float("inf")
+
     def full_rebuild_needed(self, server=None, library_names=None) -> str:
         """Why the index must be paged again from scratch, or "" when an incremental refresh will do.
 
@@ -126,12 +133,16 @@ class PlexIndex:
     def refresh(self, server, library_names, progress=None, full=None) -> dict:
         """Bring the index up to date with Plex; returns {"mode", "requests", "added"}.
 
-        `full=None` decides by `full_rebuild_needed`. An incremental refresh of an unchanged
+        `full=None` decides by `full_rebuild_needed`; `full` may be the reason, as a string, for
+        the log line. An incremental refresh of an unchanged
         library costs one small request per library and writes nothing. `progress(fraction)`
         is called during a full build.
         """
         before = self.requests
-        reason = self.full_rebuild_needed(server, library_names) if full is None else ("a full rebuild was asked for" if full else "")
+        if full is None:
+            reason = self.full_rebuild_needed(server, library_names)
+        else:
+            reason = (full if isinstance(full, str) else "a full rebuild was asked for") if full else ""
         added = None
         if not reason:
             try:

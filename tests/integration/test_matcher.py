@@ -267,3 +267,23 @@ def test_corrupt_index_is_moved_aside_and_rebuilt(plex, server, data_dir, capsys
     assert Matcher(server, settings(plex), data_dir).match(scene("/media/a.mp4")).rating_key == wanted
     assert any(n.startswith("plex_index.json.corrupt-") for n in os.listdir(data_dir))
     assert "Plex path index" in capsys.readouterr().err
+
+
+def test_a_file_moved_inside_plex_is_found_again_by_paging_an_older_index(plex, server, data_dir):
+    movies = plex.add_section("Movies", ["/media/videos"])
+    rk = add_old(plex, movies, "/media/videos/old folder/clip.mp4", 20, 1)
+    add_old(plex, movies, "/media/videos/newer.mp4", 30, 2)  # scanned later: the incremental refresh's start
+    s = settings(plex, path_map="/data=/media/videos")
+    Matcher(server, s, data_dir).match(scene("/data/old folder/clip.mp4", 20))  # builds the index
+    # The user moves and renames the file; Plex keeps the item (same key, same addedAt), Stash follows.
+    plex.update_item(rk, file="/media/videos/new folder/clip, renamed.mp4")
+    moved = scene("/data/new folder/clip, renamed.mp4", 20)
+    before = listings(plex)
+    with pytest.raises(NotInPlex):  # an index built moments ago is not paged again for a miss
+        Matcher(server, s, data_dir).match(moved)
+    assert listings(plex) == before + 1  # the incremental refresh only
+
+    later = time.time() + 16 * 60
+    match = Matcher(server, s, data_dir, index=PlexIndex(data_dir, clock=lambda: later)).match(moved)
+    assert (match.rating_key, match.how) == (rk, "exact")
+    assert PlexIndex(data_dir, clock=lambda: later).age() == 0  # rebuilt: the next misses cost no pass
