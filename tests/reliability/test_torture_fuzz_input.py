@@ -27,7 +27,7 @@ from tests.package import install
 from tests.reliability import torture_summary
 from tests.reliability.inprocess import answer_problems, load_entrypoint, run_main
 
-pytestmark = pytest.mark.torture
+pytestmark = [pytest.mark.torture, pytest.mark.usefixtures("no_retry_wait")]
 
 FUZZ = settings(max_examples=scaled(60, 1500), deadline=None, derandomize=not os.environ.get("PLEXSYNC_TORTURE"),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,

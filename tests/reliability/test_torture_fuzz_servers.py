@@ -22,7 +22,7 @@ from tests.reliability.garbage_server import GarbageProxy, http_answer
 from tests.reliability.inprocess import answer_problems, load_entrypoint, run_main
 from tests.world import PLEX_TOKEN, start_world
 
-pytestmark = pytest.mark.torture
+pytestmark = [pytest.mark.torture, pytest.mark.usefixtures("no_retry_wait")]
 
 FAST = settings(max_examples=scaled(40, 600), deadline=None, derandomize=not os.environ.get("PLEXSYNC_TORTURE"),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
