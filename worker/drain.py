@@ -429,9 +429,7 @@ class Drain:
 
     def _outage_failure(self, failure):
         """Count a failure that says Plex is down; returns when to retry the job (None: backoff)."""
-        from worker.breaker import CLOSED
-
-        from worker.breaker import describe_failure
+        from worker.breaker import CLOSED, describe_failure
 
         self.breaker.record_failure(failure)
         now = self.clock()
