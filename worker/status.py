@@ -89,6 +89,9 @@ def render_status(status: dict) -> str:
     line = "  Queue: %d pending, %d in flight, %d waiting for retry" % (q["pending"], q["in_flight"], q["waiting_for_retry"])
     if q["oldest_pending_age_seconds"] is not None and waiting:
         line += " (oldest %s)" % _age(q["oldest_pending_age_seconds"])
+    if q["waiting_for_retry"] and q.get("next_retry_at"):
+        # Said so the user does not press anything: the first edit or task after it starts the retry.
+        line += "; next retry %s" % ("now" if q["next_retry_at"] <= now else "in %s" % _age(q["next_retry_at"] - now))
     lines.append(line)
     if q["dead_lettered"]:
         reasons = ", ".join("%s %d" % (k or "unknown", v) for k, v in sorted(q["dead_by_reason"].items()))

@@ -2,6 +2,7 @@
 without anyone editing it again, and a Plex that keeps failing while sync resumes is paused again."""
 from __future__ import annotations
 
+import re
 import time
 
 import plexsync
@@ -10,6 +11,7 @@ from sync.drain_marker import DrainMarker
 from tests.world import wait_for
 from worker.breaker import OPEN, breaker_for
 from worker.errors import SyncFailure
+from worker.status import collect_status, render_status
 
 
 def test_a_short_backoff_is_waited_for_by_the_drain_itself(lib):
@@ -33,6 +35,9 @@ def test_a_later_retry_is_left_where_the_next_invocation_finds_it(lib, monkeypat
     assert (report["failed"], report["synced"]) == (1, 0)
     retry_at = report["next_retry_at"]
     assert retry_at and DrainMarker(lib.data_dir).read()["retry_at"] == retry_at
+    status = render_status(collect_status(lib.ctx()))
+    assert re.search(r"Queue: 0 pending, 0 in flight, 1 waiting for retry \(oldest \d+ s\); next retry (now|in \d+ s)", status), status
+    assert "All good: nothing to do." in status  # nothing for the user to press
 
     # Before its time no invocation asks for a drain; after it, any does (an ignored edit too).
     assert plexsync.drain_wanted(lib.data_dir, False, retry_at - 1) is False
