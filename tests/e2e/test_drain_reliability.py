@@ -132,7 +132,9 @@ def test_new_scenes_not_yet_in_plex_ask_plex_to_scan_their_folder_once(world):
     for sid in ids:  # what the hook records for Scene.Create.Post when the new scene carries metadata
         queue.enqueue(sid, ["title"], source="Scene.Create.Post")
     first = world.run_task("Process Queue")
-    assert first.output["failed"] == 2  # not in Plex yet: retried, not dead-lettered
+    # Not in Plex yet: retried, not dead-lettered (the second scene may already find its file:
+    # the scan the first one asked for has added it by then).
+    assert first.output["failed"] >= 1 and first.output["dead_lettered"] == 0
     assert world.plex.scans == [(world.section, folder)], "one scan per folder, not one per scene"
     assert any("asked Plex to scan" in m for _, m in first.logs), first.logs
 

@@ -26,8 +26,10 @@ def test_a_short_backoff_is_waited_for_by_the_drain_itself(lib):
 
 
 def test_a_later_retry_is_left_where_the_next_invocation_finds_it(lib, monkeypatch):
-    # A retry further away than the drain is willing to wait (here: any) is not waited for.
+    # A retry further away than the drain is willing to wait (here: any) is not waited for; and no
+    # linger either, so a slow machine cannot reach the retry's time while the drain still runs.
     monkeypatch.setattr(worker.drain, "RETRY_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(worker.drain, "LINGER_SECONDS", 0.0)
     sid, rk = lib.add("later.mp4", title="Refused, then later")
     lib.ctx().queue().enqueue(sid, ["title"])
     lib.plex.fail_next(1, status=500, method="PUT")
