@@ -9,14 +9,9 @@ from sync.store import quarantined_files, read_json_quiet
 
 
 def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 90:
-        return "%d s" % seconds
-    if seconds < 5400:
-        return "%d min" % round(seconds / 60)
-    if seconds < 172800:
-        return "%.1f h" % (seconds / 3600)
-    return "%.1f days" % (seconds / 86400)
+    from worker.outages import plain_duration  # one way of saying a duration, everywhere
+
+    return plain_duration(seconds)
 
 
 def collect_status(ctx, now: float | None = None) -> dict:
