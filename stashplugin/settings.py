@@ -101,6 +101,15 @@ HOOK_KEYS = ("pause_sync", "data_dir", "debug_logging", "obfuscate_paths", "trig
 CACHE_NAME = "settings_cache.json"
 
 
+def unset_switches(raw: dict) -> dict:
+    """The switches that are on by default but absent from Stash's stored settings, with their
+    defaults. Stash shows an absent switch as off, so these would look off while PlexSync acts
+    as if they were on; `stashplugin.task` stores them so the settings page tells the truth."""
+    raw = raw if isinstance(raw, dict) else {}
+    return {name: default for name, (kind, default, _d, _t) in SPEC.items()
+            if kind == "bool" and default is True and raw.get(name) is None}
+
+
 class SettingsError(ValueError):
     """A setting has a value PlexSync cannot use; the message names it and says what to put there."""
 

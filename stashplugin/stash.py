@@ -95,6 +95,12 @@ class StashClient:
         settings = plugins.get(PLUGIN_ID) if isinstance(plugins, dict) else None
         return settings if isinstance(settings, dict) else {}
 
+    def configure_plugin(self, values: dict) -> None:
+        """Replace PlexSync's stored settings with `values` (Stash's configurePlugin replaces the
+        whole map, so pass every setting, not only the changed ones)."""
+        self.query("mutation PlexSyncConfigure($id: ID!, $input: Map!) { configurePlugin(plugin_id: $id, input: $input) }",
+                   {"id": PLUGIN_ID, "input": values})
+
     def find_scenes(self, ids) -> dict:
         """Scenes by id (one request for a batch); a deleted scene is simply absent."""
         ids = [str(i) for i in ids]

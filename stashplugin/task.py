@@ -51,6 +51,23 @@ class TaskContext:
         return self.data_dir
 
 
+def store_switch_defaults(stash, raw: dict) -> None:
+    """Store the default of every on-by-default switch the user never touched, so Stash's
+    settings page shows it on, as PlexSync treats it. Best effort: the sync never depends on it."""
+    from stashplugin.settings import unset_switches
+
+    missing = unset_switches(raw)
+    if not missing:
+        return
+    try:
+        stash.configure_plugin(dict(raw, **missing))
+    except Exception as exc:  # noqa: BLE001 - an older Stash, a read-only API key: only the display suffers
+        log.debug("Could not store the default switch values in Stash's settings (%s)" % exc)
+        return
+    log.info("Stored the defaults of PlexSync's switches you have not set yet (%s), so Stash's settings "
+             "page shows them as PlexSync uses them." % ", ".join(sorted(missing)))
+
+
 def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskContext:
     """Fetch and validate settings from Stash (one GraphQL request) and build the task context."""
     from stashplugin.stash import StashClient
@@ -62,6 +79,7 @@ def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskCo
         log.add_secret(settings.plex_token)
     log.configure(debug=settings.debug_logging, obfuscate_paths=settings.obfuscate_paths)
     ctx = TaskContext(server_connection, args, settings, stash)
+    store_switch_defaults(stash, raw)
     try:
         write_hook_cache(ctx.plugin_dir, settings)
     except OSError as exc:

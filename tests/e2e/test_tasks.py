@@ -228,3 +228,25 @@ def test_clear_match_cache_forgets_matches_and_the_next_sync_matches_again(world
 
 def test_every_task_in_the_manifest_is_covered_here(world):
     assert set(world.stash.runner.tasks) >= set(TASKS)
+
+
+def test_switches_nobody_touched_are_stored_so_stash_shows_them_as_plexsync_uses_them(world):
+    from stashplugin.settings import unset_switches
+
+    untouched = sorted(unset_switches({}))
+    assert "sync_title" in untouched and "lock_fields" in untouched and "pause_sync" not in untouched
+    fresh = {k: v for k, v in world.stash.plugin_settings.items() if k not in untouched}
+    fresh["sync_tags"] = False  # the one switch this user did set: off
+    world.stash.plugin_settings = fresh
+    run = world.run_task("View Queue Status")
+    readable(run)
+    stored = world.stash.plugin_settings
+    assert all(stored[k] is True for k in untouched if k != "sync_tags"), stored
+    assert stored["sync_tags"] is False, "a switch the user set is kept"
+    assert {k: stored[k] for k in fresh} == fresh, "every other setting is kept as it was"
+    assert set(stored) == set(fresh) | set(untouched), "nothing else is added (off-by-default switches show right)"
+    assert any("Stored the defaults" in m for _, m in run.logs)
+
+    again = world.run_task("View Queue Status")
+    assert not any("Stored the defaults" in m for _, m in again.logs), "stored once, not on every task"
+    assert_no_secrets(world)
