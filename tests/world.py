@@ -84,6 +84,20 @@ def data_dir(world) -> str:
     return os.path.join(world.plugin_dir, "data")
 
 
+def dead_letter(world, sid, error_class: str = "plex_unreachable", clock=time.time) -> None:
+    """Leave a change in the dead-letter queue as a drain does after its last failed attempt."""
+    from sync.queue import FileQueue
+
+    queue = FileQueue(data_dir(world), clock=clock)
+    queue.enqueue(sid, ["title"])
+    leased = queue.lease(100, 300.0, owner="drain-test")
+    for other in leased:
+        if other.scene_id != str(sid):
+            queue.release(other)
+    (job,) = [j for j in leased if j.scene_id == str(sid)]
+    assert queue.nack(job, error_class, "failed in an earlier run", max_retries=1) == "dead"
+
+
 def wait_for(predicate, timeout: float = 60.0, what: str = "a condition"):
     """Poll `predicate` until it is truthy and return its value; fail after `timeout` seconds
     (a bound on waiting, not a claim about speed)."""

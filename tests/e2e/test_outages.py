@@ -17,7 +17,7 @@ import pytest
 from sync.queue import FileQueue
 from sync.store import read_json_quiet
 from tests.e2e.test_tasks import assert_no_secrets
-from tests.world import data_dir, wait_for
+from tests.world import data_dir, dead_letter, wait_for
 
 
 def breaker(world) -> dict:
@@ -283,18 +283,6 @@ def test_backlog_after_an_outage_ramps_up_along_the_configured_curve(world):
 
 
 # -- dead-lettered outage jobs -----------------------------------------------------------------
-
-def dead_letter(world, sid, error_class: str) -> None:
-    """Leave a change in the dead-letter queue as a drain does after its last failed attempt."""
-    queue = FileQueue(data_dir(world))
-    queue.enqueue(sid, ["title"])
-    leased = queue.lease(100, 300.0, owner="drain-test")
-    for other in leased:
-        if other.scene_id != str(sid):
-            queue.release(other)
-    (job,) = [j for j in leased if j.scene_id == str(sid)]
-    assert queue.nack(job, error_class, "failed during an earlier outage", max_retries=1) == "dead"
-
 
 def queue_snapshot(world) -> list:
     return sorted((j.scene_id, j.state, j.error_class) for j in FileQueue(data_dir(world)).jobs())

@@ -7,7 +7,7 @@ import os
 import time
 
 from sync.queue import FileQueue
-from tests.world import PLEX_TOKEN
+from tests.world import PLEX_TOKEN, dead_letter
 
 TASKS = ("Process Queue", "View Queue Status", "Health Check", "Outage Summary", "Recover Outage Jobs",
          "Clear Pending Queue", "Clear Dead Letter Queue", "Purge Old DLQ Entries", "Clear Match Cache")
@@ -34,17 +34,6 @@ def readable(run) -> None:
     assert lines, "the task logged nothing a person could read"
     for line in lines:
         assert not line.lstrip().startswith(("{", "[")), line
-
-
-def dead_letter(world, sid, error_class="plex_unreachable", clock=time.time) -> None:
-    q = queue(world, clock)
-    q.enqueue(sid, ["title"])
-    leased = q.lease(100, 300.0, owner="drain-test")
-    for other in leased:
-        if other.scene_id != str(sid):
-            q.release(other)
-    (job,) = [j for j in leased if j.scene_id == str(sid)]
-    q.nack(job, error_class, "failed in an earlier run", max_retries=1)
 
 
 def paused(world) -> None:
