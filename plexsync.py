@@ -32,7 +32,6 @@ TASKS = {
     "sync_all": ("reconcile.tasks", "sync_all", True),
 }
 
-RUNTIME_REQUIREMENTS = ("plexapi>=4.15", "requests>=2.28")
 # errno names that mean the data folder cannot take a write: disk full, quota, read-only, denied.
 DISK_ERRORS = ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM")
 
@@ -185,40 +184,20 @@ def ensure_drain(conn: dict, plugin_dir: str, data_dir: str, settings, enqueued:
         log.debug("Stash could not queue the drain task (%s); syncing in the background instead" % problem)
 
 
-def ensure_dependencies() -> None:
-    """Install/activate runtime packages through PythonDepManager when Stash has it."""
+def check_dependencies(plugin_dir: str) -> None:
+    """Make plexapi and requests importable before anything imports them (stashplugin.dependencies
+    says how: already there, PythonDepManager, or pip --target into the data folder)."""
+    from stashplugin.dependencies import MissingPackages, ensure_packages
+    from stashplugin.settings import read_hook_cache, resolve_data_dir
+    from stashplugin.task import TaskError
+
+    # The settings are not known yet (reading them needs requests); the data folder the last task
+    # saw is in the hook's settings cache.
+    data_dir = resolve_data_dir(read_hook_cache(plugin_dir), plugin_dir)
     try:
-        from PythonDepManager import ensure_import  # type: ignore
-    except ImportError:
-        # Installed from a plugin source, it sits next to us in Stash's plugins folder.
-        plugins_folder = os.path.dirname(HERE)
-        if not os.path.isdir(os.path.join(plugins_folder, "PythonDepManager")):
-            return
-        sys.path.append(plugins_folder)
-        try:
-            from PythonDepManager import ensure_import  # type: ignore
-        except ImportError:
-            return
-    ensure_import(*RUNTIME_REQUIREMENTS)
-
-
-def check_dependencies() -> None:
-    try:
-        ensure_dependencies()
-    except Exception as exc:  # PythonDepManager failing must not hide the clear message below
-        log.debug("PythonDepManager could not install dependencies: %s" % exc)
-    missing = []
-    for module, package in (("plexapi", "plexapi"), ("requests", "requests")):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(package)
-    if missing:
-        from stashplugin.task import TaskError
-
-        raise TaskError("PlexSync needs the Python package(s) %s: install the PythonDepManager plugin in Stash, "
-                        "or run: %s -m pip install -r requirements.txt (in the plugin folder)"
-                        % (", ".join(missing), os.path.basename(sys.executable) or "python3"))
+        ensure_packages(plugin_dir, data_dir)
+    except MissingPackages as exc:
+        raise TaskError(str(exc))
 
 
 def precompile() -> None:
@@ -240,8 +219,7 @@ def precompile() -> None:
 
 def run_task(conn: dict, args: dict) -> tuple:
     from stashplugin.settings import SettingsError
-    from stashplugin.stash import StashError
-    from stashplugin.task import TaskError, load_context
+    from stashplugin.task import TaskError
 
     mode = args.get("mode")
     if not isinstance(mode, str) or mode not in TASKS:
@@ -250,7 +228,14 @@ def run_task(conn: dict, args: dict) -> tuple:
     module_name, func_name, need_plex = TASKS[mode]
     precompile()
     try:
-        check_dependencies()
+        check_dependencies(plugin_dir_of(conn))
+    except TaskError as exc:
+        return None, str(exc)
+    # Only now: stashplugin.stash imports requests.
+    from stashplugin.stash import StashError
+    from stashplugin.task import load_context
+
+    try:
         ctx = load_context(conn, args, need_plex)
         module = __import__(module_name, fromlist=[func_name])
         output = getattr(module, func_name)(ctx)

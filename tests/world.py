@@ -111,12 +111,19 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "a condition"):
         time.sleep(0.05)
 
 
-def start_world(plugin_dir: str = None, **settings) -> World:
-    """Install the plugin (into a temp folder unless given), start both emulators, configure it."""
-    plugin_dir = plugin_dir or install(tempfile.mkdtemp(prefix="plexsync-plugin-"))
+def start_world(plugin_dir: str = None, python: str = sys.executable, plugin_env: dict = None, **settings) -> World:
+    """Install the plugin (into a temp folder unless given), start both emulators, configure it.
+
+    `python` is the interpreter Stash finds (a bare one to test the dependency bootstrap);
+    `plugin_env` changes the plugin processes' environment (PYTHONPATH is removed by default:
+    the installed copy must run on its own files, as in Stash)."""
+    # A folder of its own: Stash puts the folder above the plugin's on PYTHONPATH.
+    plugin_dir = plugin_dir or install(os.path.join(tempfile.mkdtemp(prefix="plexsync-plugin-"), "PlexSync"))
     plex = PlexEmulator(token=PLEX_TOKEN, quiet=True).start()
     section = plex.add_section("Movies", locations=[PLEX_PREFIX], type="movie")
-    stash = StashEmulator(plugin_dir=plugin_dir, python=sys.executable, plugin_env={"PYTHONPATH": None}).start()
+    env = {"PYTHONPATH": None}
+    env.update(plugin_env or {})
+    stash = StashEmulator(plugin_dir=plugin_dir, python=python, plugin_env=env).start()
     base = {"plex_url": plex.url, "plex_token": PLEX_TOKEN, "path_map": "%s=%s" % (STASH_PREFIX, PLEX_PREFIX)}
     base.update(settings)
     stash.plugin_settings = base

@@ -432,12 +432,26 @@ class PluginRunner:
         return cmd
 
     def environment(self) -> Dict[str, str]:
+        """The plugin's environment: ours with ``self.env`` applied (the Stash process's own
+        environment), plus what Stash adds for a Python plugin.
+
+        Stash (pkg/plugin/raw.go, rawPluginTask.Start; pkg/python/env.go, AppendPythonPath) runs
+        a manifest whose exec starts with exactly ``python`` or ``python3`` with PYTHONPATH set to
+        the folder *above* the plugin's folder (``filepath.Dir(filepath.Dir(<manifest path>))``):
+        the plugins folder for a plugin installed by hand, ``<plugins>/community`` for one
+        installed from the Community source. A PYTHONPATH Stash itself has comes first.
+        """
         env = dict(os.environ)
         for key, value in self.env.items():
             if value is None:
                 env.pop(key, None)
             else:
                 env[key] = str(value)
+        exec_cmd = [str(a) for a in (self.manifest.get("exec") or [])]
+        if exec_cmd and exec_cmd[0] in ("python", "python3"):  # python.IsPythonCommand
+            above = os.path.dirname(os.path.dirname(os.path.abspath(self.manifest_path)))
+            current = env.get("PYTHONPATH")
+            env["PYTHONPATH"] = above if current is None else "%s%s%s" % (current, os.pathsep, above)
         return env
 
     def start(self, args: Dict[str, Any], server_connection: Dict[str, Any], operation: Optional[Dict[str, Any]] = None,
