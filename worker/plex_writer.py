@@ -9,6 +9,7 @@ unchanged: the drain classifies them with `worker.errors.classify`.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import zlib
@@ -148,8 +149,8 @@ def edit_params(changes: dict, current: dict, lock: bool) -> dict:
     Scalars: `title.value=...` (+ `title.locked=1` when locking). Tags: Plex replaces a tag list
     given with indexes (`genre[0].tag.tag=A`), so the full resulting list is sent when something
     is added, and `genre[].tag.tag-=B,C` (names quoted once more, as plexapi does) removes.
-    A new date also sets `year`. Without `lock`, lock state is left as it is rather than unlocking
-    a field a person locked.
+    A date is `originallyAvailableAt` alone, as plexapi's `editOriginallyAvailable` sends it (no
+    `year`). Without `lock`, lock state is left as it is rather than unlocking a field a person locked.
     """
     params = {}
     for field, change in changes.items():
@@ -166,11 +167,6 @@ def edit_params(changes: dict, current: dict, lock: bool) -> dict:
             params["%s.value" % name] = change
         if lock:
             params["%s.locked" % name] = 1
-        if field == "originallyAvailableAt":
-            # Plex lists and sorts movies by `year`, which it does not derive from an edited date.
-            params["year.value"] = change[:4]
-            if lock:
-                params["year.locked"] = 1
     return params
 
 
@@ -277,9 +273,11 @@ class PlexWriter:
         uploaded = False
         if digest != entry.get(kind + "_sha1"):
             if kind == "poster":
-                item.uploadPoster(filepath=data)   # plexapi sends bytes as the POST body
+                # A file-like object: plexapi sends its bytes as the POST body on every version
+                # from 4.15 (raw bytes only from 4.17.2, utils.openOrRead).
+                item.uploadPoster(filepath=io.BytesIO(data))
             else:
-                item.uploadArt(filepath=data)
+                item.uploadArt(filepath=io.BytesIO(data))
             uploaded = True
         entry[kind + "_source"] = _url_key(url)
         entry[kind + "_sha1"] = digest

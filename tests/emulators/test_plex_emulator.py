@@ -148,9 +148,11 @@ def test_fetch_item_exposes_media_part_file_and_size(plex, movies, server):
 
 def test_listing_truncates_tags_and_omits_field_locks(plex, movies, server):
     rk = plex.add_item(movies, file='/media/movies/a.mp4', genres=['g1', 'g2', 'g3', 'g4', 'g5'],
-                       actors=['a1', 'a2', 'a3', 'a4'], locked={'title'})
+                       actors=['a1', 'a2', 'a3', 'a4'], collections=['c1', 'c2', 'c3'], locked={'title'})
     listed = server.library.section('Movies').all()[0]
-    assert [g.tag for g in listed.genres] == ['g1', 'g2', 'g3']
+    # As real Plex: genres and collections cut at 2, roles at 3 (see LISTING_TAG_LIMITS).
+    assert [g.tag for g in listed.genres] == ['g1', 'g2']
+    assert [c.tag for c in listed.collections] == ['c1', 'c2']
     assert [r.tag for r in listed.roles] == ['a1', 'a2', 'a3']
     listing = ElementTree.fromstring(raw_get(plex, '/library/sections/1/all').content)
     assert listing.find('Video/Field') is None
@@ -196,6 +198,38 @@ def test_batch_edit_round_trips(plex, movies, server):
     assert snap['actors'] == ['Ann', 'Bob', 'Cy']
     assert snap['collections'] == ['Studio X'] and snap['labels'] == ['synced']
     assert snap['updatedAt'] > before
+
+
+def test_every_edit_plexapi_sends_for_a_movie_is_accepted(plex, movies, server):
+    from tests.emulators.plex.model import MOVIE_EDIT_FIELDS, MOVIE_EDIT_LOCKS, MOVIE_EDIT_TAGS
+
+    rk = plex.add_item(movies, file='/media/movies/a.mp4')
+    item = server.fetchItem(rk)
+    item.batchEdits()
+    item.editTitle('T').editSortTitle('T').editOriginalTitle('O').editEditionTitle('E').editSummary('S')
+    item.editTagline('L').editStudio('St').editContentRating('R').editOriginallyAvailable('2020-02-02')
+    item.editUserRating(8).editCriticRating(7).editAudienceRating(6).editAddedAt('2020-01-01')
+    for tag in ('genre', 'collection', 'label', 'director', 'writer', 'producer', 'country'):
+        item.editTags(tag, ['x'])
+        item.editTags(tag, ['y'], remove=True)
+    item.lockPoster().lockArt().lockTheme()
+    item.saveEdits()
+    edit = next(r for r in plex.requests if r.method == 'PUT')
+    assert edit.status == 200
+    sent = {k.split('[')[0].split('.')[0] for k in edit.query} - {'type', 'id'}
+    assert sent == set(MOVIE_EDIT_FIELDS) | (set(MOVIE_EDIT_TAGS) - {'actor'}) | set(MOVIE_EDIT_LOCKS)
+    snap = plex.item(rk)
+    assert snap['originallyAvailableAt'] == '2020-02-02' and snap['year'] == 2020
+
+
+@pytest.mark.parametrize('param', ['year.value', 'year.locked', 'colour.value', 'mood[0].tag.tag',
+                                   'genres[0].tag.tag', 'actor[0].tagging.text', 'title'])
+def test_an_edit_parameter_plexapi_never_sends_is_refused(plex, movies, server, param):
+    rk = plex.add_item(movies, file='/media/movies/a.mp4', title='Kept')
+    item = server.fetchItem(rk)
+    with pytest.raises(BadRequest):
+        item.edit(**{'title.value': 'Changed', param: '2020'})
+    assert plex.item(rk)['title'] == 'Kept'  # nothing of a refused edit is applied
 
 
 def test_indexed_tags_replace_and_dash_removes(plex, movies, server):
@@ -401,13 +435,21 @@ def test_db_loading_answers_root_but_not_library(plex, movies):
 def test_401_mode_and_wrong_token(plex, movies):
     with pytest.raises(Unauthorized):
         PlexServer(plex.url, 'wrong-token', timeout=5)
-    assert raw_get(plex, '/identity', **{'X-Plex-Token': ''}).status_code == 401
-    assert requests.get(plex.url + '/identity', timeout=5).status_code == 401
-    assert requests.get(plex.url + f'/identity?X-Plex-Token={TOKEN}', timeout=5).status_code == 200
+    assert raw_get(plex, '/library/sections', **{'X-Plex-Token': ''}).status_code == 401
+    assert requests.get(plex.url + '/library/sections', timeout=5).status_code == 401
+    assert requests.get(plex.url + f'/library/sections?X-Plex-Token={TOKEN}', timeout=5).status_code == 200
     plex.set_fault('401')
     with pytest.raises(Unauthorized):
         PlexServer(plex.url, TOKEN, timeout=5)
     assert plex.count(status=401) == 4
+
+
+def test_identity_answers_without_a_token(plex):
+    # Real Plex answers /identity to anyone; only the library needs the token.
+    answer = requests.get(plex.url + '/identity', timeout=5)
+    assert answer.status_code == 200
+    assert ElementTree.fromstring(answer.content).get('machineIdentifier') == plex.machine_identifier
+    assert raw_get(plex, '/identity', **{'X-Plex-Token': 'wrong'}).status_code == 200
 
 
 def test_fail_next(plex, movies, server):
@@ -455,13 +497,13 @@ def test_request_log_counts_everything(plex, movies, server, capfd):
     plex.quiet = False
     server.query('/identity')
     assert raw_get(plex, '/no/such/endpoint').status_code == 404
-    assert requests.get(plex.url + '/identity', timeout=5).status_code == 401
+    assert requests.get(plex.url + '/library', timeout=5).status_code == 401
     records = plex.requests
     assert [(r.method, r.path, r.status) for r in records] == [
-        ('GET', '/identity', 200), ('GET', '/no/such/endpoint', 404), ('GET', '/identity', 401)]
+        ('GET', '/identity', 200), ('GET', '/no/such/endpoint', 404), ('GET', '/library', 401)]
     assert all(r.time > 0 and r.duration is not None and r.duration >= 0 for r in records)
     assert records[0].headers['X-Plex-Token'] == '***'
-    assert plex.count(path_prefix='/identity') == 2
+    assert plex.count(path_prefix='/identity') == 1
     assert plex.count(method='GET', status=404) == 1
     assert '/no/such/endpoint' in capfd.readouterr().err
     plex.clear_log()

@@ -9,7 +9,9 @@ import pytest
 
 from tests.emulators.plugin_runner import (PluginConfigError, PluginRunner, parse_log_line, parse_plugin_output)
 
-ECHO_DIR = Path(__file__).resolve().parent / "fixtures" / "echo_plugin"
+from tests.emulators.echo_plugin import echo_plugin_dir, write_echo_plugin  # noqa: E402
+
+ECHO_DIR = echo_plugin_dir()
 
 
 def conn(tmp_path):
@@ -30,7 +32,7 @@ def records(tmp_path):
 def test_manifest_tasks_hooks_and_command(runner):
     assert runner.plugin_id == "Echo"
     assert runner.tasks["Echo Task"] == {"mode": "echo"}
-    assert runner.tasks["Slow Task"] == {"mode": "echo", "sleep": 0.6}
+    assert runner.tasks["Slow Task"] == {"mode": "echo", "sleep": 0.6}  # the manifest as written
     assert runner.hooks["Scene.Update.Post"] == ["Echo scene hook"]
     assert runner.hooks["Scene.Create.Post"] == ["Echo scene hook"]
     cmd = runner.command()
@@ -94,8 +96,8 @@ def test_err_log_level_and_bad_progress(tmp_path):
 def test_manifest_selection_errors(tmp_path):
     with pytest.raises(PluginConfigError, match="no plugin manifest"):
         PluginRunner(tmp_path)
-    shutil.copy(ECHO_DIR / "Echo.yml", tmp_path / "A.yml")
-    shutil.copy(ECHO_DIR / "Echo.yml", tmp_path / "B.yml")
+    write_echo_plugin(tmp_path, "A")
+    write_echo_plugin(tmp_path, "B")
     with pytest.raises(PluginConfigError, match="several plugin manifests"):
         PluginRunner(tmp_path)
     assert PluginRunner(tmp_path, plugin_id="b").plugin_id == "B"
@@ -124,3 +126,27 @@ def test_child_holding_stdout_delays_the_answer(runner, tmp_path):
     run = runner.run({"mode": "detach", "sleep": 1.0}, conn(tmp_path), timeout=30)
     assert not run.timed_out and run.error is None and run.output == "detached"
     assert run.wall_seconds >= 1.0  # blocked until the grandchild closed the pipe
+
+
+def _env_plugin(folder, exec0="python3"):
+    folder.mkdir(parents=True)
+    (folder / "Env.yml").write_text("name: Env\nexec:\n  - %s\n  - \"{pluginDir}/env.py\"\ninterface: raw\n" % exec0)
+    (folder / "env.py").write_text("import json, os, sys\nsys.stdin.read()\n"
+                                   "print(json.dumps({'output': os.environ.get('PYTHONPATH')}))\n")
+    return folder
+
+
+def test_python_plugins_get_the_folder_above_theirs_on_pythonpath(tmp_path):
+    # Stash: pkg/plugin/raw.go (rawPluginTask.Start) + pkg/python/env.go (AppendPythonPath).
+    plugin = _env_plugin(tmp_path / "plugins" / "community" / "Env")
+    above = str((tmp_path / "plugins" / "community").resolve())
+    bare = PluginRunner(plugin, env={"PYTHONPATH": None}).run({}, conn(tmp_path))
+    assert bare.output == above
+    theirs = PluginRunner(plugin, env={"PYTHONPATH": "/stash/own"}).run({}, conn(tmp_path))
+    assert theirs.output == "/stash/own" + os.pathsep + above
+
+
+def test_only_python_and_python3_commands_get_pythonpath(tmp_path):
+    plugin = _env_plugin(tmp_path / "plugins" / "Env", exec0=sys.executable)
+    run = PluginRunner(plugin, env={"PYTHONPATH": None}).run({}, conn(tmp_path))
+    assert run.output is None  # python.IsPythonCommand is exactly "python" or "python3"

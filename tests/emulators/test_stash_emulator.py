@@ -10,7 +10,9 @@ from stashapi.stashapp import StashInterface
 from tests.emulators.stash import StashEmulator, load_schema
 from tests.emulators.stash import schema as schema_mod
 
-ECHO_DIR = Path(__file__).resolve().parent / "fixtures" / "echo_plugin"
+from tests.emulators.echo_plugin import echo_plugin_dir  # noqa: E402
+
+ECHO_DIR = echo_plugin_dir()
 ECHO_SLEEP = 0.4
 
 
@@ -261,8 +263,12 @@ def test_run_plugin_task_once_with_logs_and_progress(stash):
     assert job["description"] == "Running plugin task: Echo Task"
     # args_map (Stash >= 0.25) and a defaultArgs override
     r = gql(stash, 'mutation { runPluginTask(plugin_id: "Echo", task_name: "Echo Task", args_map: {mode: "fail"}) }')
-    assert stash.wait_idle(30) and stash.task_run(r.json()["data"]["runPluginTask"]).status == "failed"
+    # Stash only logs a plugin's error; the job itself is FINISHED (internal/manager/task_plugin.go).
+    failed_job = r.json()["data"]["runPluginTask"]
+    assert stash.wait_idle(30) and stash.task_run(failed_job).status == "finished"
     assert stash.task_runs[-1].error == "echo failed on purpose"
+    assert ("e", "Plugin returned error: echo failed on purpose") in stash.log
+    assert s.find_job(failed_job) is None or s.find_job(failed_job)["status"] == "FINISHED"
     bad = gql(stash, 'mutation { runPluginTask(plugin_id: "Echo", task_name: "Nope") }').json()
     assert "no task with name Nope" in bad["errors"][0]["message"]
 
@@ -276,6 +282,7 @@ def test_tasks_run_one_at_a_time(stash):
     assert stash.wait_idle(30)
     a, b = stash.task_run(first), stash.task_run(second)
     assert a.status == b.status == "finished" and b.started >= a.ended
+    assert a.args["sleep"] == "0.6"  # defaultArgs arrive as strings, as Stash's map[string]string
 
 
 def test_stop_job_kills_the_task(stash):

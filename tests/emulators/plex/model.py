@@ -51,6 +51,34 @@ TEXT_FIELDS = ('title', 'titleSort', 'summary', 'tagline', 'studio', 'originally
                'contentRating', 'originalTitle', 'editionTitle')
 INT_FIELDS = ('year', 'addedAt', 'duration')
 
+# THE TABLE OF EDIT PARAMETERS a movie edit may carry; any other parameter is answered 400 (the
+# emulator is stricter than we know real Plex to be, so that PlexSync sends only what plexapi sends).
+# Source: plexapi/mixins.py `MovieEditMixins` (plexapi 4.15-4.18): `EditFieldMixin.editField` sends
+# `<field>.value` and `<field>.locked` for each field below; `EditTagsMixin.editTags`/`_tagHelper`
+# send `<tag>[<i>].tag.tag`, `<tag>[].tag.tag-` (removal) and `<tag>.locked`; the lock mixins
+# (`PosterLockMixin`, `ArtLockMixin`, `ThemeLockMixin`) send `thumb.locked`, `art.locked`, `theme.locked`.
+# To accept a new edit, add one row here (and render the value in server.py if it should show).
+MOVIE_EDIT_FIELDS = {
+    # field: how its value is checked ('text', 'date', 'number', 'int')
+    'title': 'text',                    # TitleMixin.editTitle
+    'titleSort': 'text',                # SortTitleMixin.editSortTitle
+    'originalTitle': 'text',            # OriginalTitleMixin.editOriginalTitle
+    'editionTitle': 'text',             # EditionTitleMixin.editEditionTitle
+    'summary': 'text',                  # SummaryMixin.editSummary
+    'tagline': 'text',                  # TaglineMixin.editTagline
+    'studio': 'text',                   # StudioMixin.editStudio
+    'contentRating': 'text',            # ContentRatingMixin.editContentRating
+    'originallyAvailableAt': 'date',    # OriginallyAvailableMixin.editOriginallyAvailable (no `year`)
+    'userRating': 'number',             # UserRatingMixin.editUserRating
+    'rating': 'number',                 # CriticRatingMixin.editCriticRating
+    'audienceRating': 'number',         # AudienceRatingMixin.editAudienceRating
+    'addedAt': 'int',                   # AddedAtMixin.editAddedAt
+}
+MOVIE_EDIT_TAGS = (
+    'genre', 'collection', 'label', 'director', 'writer', 'producer', 'country',  # the *Mixin.add/remove*
+    'actor',  # not a plexapi mixin for movies; Plex's own cast tags (`Role`, filter `actor=`), sent by PlexSync
+)
+MOVIE_EDIT_LOCKS = ('thumb', 'art', 'theme')  # PosterLockMixin, ArtLockMixin, ThemeLockMixin
 MOVIE_TYPE = 1
 _DATE_RE = re.compile(r'^(\d{4})-(\d{2})-(\d{2})')
 _TAG_EDIT_RE = re.compile(r'^([A-Za-z]+)\[(\d*)\]\.tag\.tag(-?)$')
@@ -500,9 +528,8 @@ class Library:
             m = _TAG_EDIT_RE.match(key)
             if m:
                 kind = _canonical_tag(m.group(1))
-                if kind is None:
-                    self.warn(f'edit of unknown tag kind {key!r} ignored')
-                    continue
+                if kind not in MOVIE_EDIT_TAGS or m.group(1) != kind:
+                    raise EditError(f'unknown edit parameter {key!r}')
                 if m.group(3) == '-':
                     # plexapi quotes each name, joins with ',' and the URL quotes it again.
                     tag_removes.setdefault(kind, []).extend(
@@ -512,21 +539,16 @@ class Library:
                     index = int(m.group(2)) if m.group(2) else len(slots)
                     slots[index] = value
                 continue
-            if _TAG_OTHER_RE.match(key):
-                continue                         # e.g. actor[0].tagging.text: not emulated
             if key.endswith('.locked'):
                 name = key[:-len('.locked')]
-                name = _canonical_tag(name) or name
+                if name not in MOVIE_EDIT_FIELDS and name not in MOVIE_EDIT_TAGS and name not in MOVIE_EDIT_LOCKS:
+                    raise EditError(f'unknown edit parameter {key!r}')
                 locks[name] = value.strip().lower() not in ('0', '', 'false')
                 continue
-            if key.endswith('.value'):
-                name = key[:-len('.value')]
-                if name not in TEXT_FIELDS and name not in INT_FIELDS:
-                    self.warn(f'edit of unsupported field {name!r} ignored')
-                    continue
-                values[name] = value
+            if key.endswith('.value') and key[:-len('.value')] in MOVIE_EDIT_FIELDS:
+                values[key[:-len('.value')]] = value
                 continue
-            self.warn(f'unknown edit parameter {key!r} ignored')
+            raise EditError(f'unknown edit parameter {key!r}')
 
         if type_param not in (None, '', '1', 'movie'):
             raise EditError(f'type={type_param} does not match movie items')
@@ -550,6 +572,10 @@ class Library:
                         item.added_at = v if v is not None else item.added_at
                     else:
                         item.fields[name] = v
+                    if name == 'originallyAvailableAt' and v:
+                        # Plex Web's movie edit dialog has a release date and no year, and the year
+                        # Plex shows follows the date: Plex derives it (plexapi sends no `year`).
+                        item.fields['year'] = int(v[:4])
                 for kind, slots in tag_sets.items():
                     tags = _dedupe(v for _, v in sorted(slots.items()) if v != '')
                     for t in tags:
@@ -578,13 +604,14 @@ class Library:
         return value[:10]
 
     def _check_value(self, name: str, value: str) -> Any:
-        if name == 'originallyAvailableAt':
+        kind = MOVIE_EDIT_FIELDS.get(name, 'text')
+        if kind == 'date':
             return self._check_date(value)
-        if name in INT_FIELDS:
+        if kind in ('int', 'number'):
             if value.strip() == '':
                 return None
             try:
-                return int(float(value))
+                return int(float(value)) if kind == 'int' else float(value)
             except ValueError:
                 raise EditError(f'invalid number {value!r} for {name}') from None
         if name in ('title', 'summary'):

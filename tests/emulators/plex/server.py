@@ -46,6 +46,11 @@ from .model import EditError, Item, Library, NotFoundError, Section, TAG_ELEMENT
 
 DEFAULT_VERSION = '1.41.3.9314-a0bfb8370'
 FAULT_MODES = (None, 'up', 'down', '503', 'slow', 'db_loading', '401')
+# How many tags of each kind a section listing (`/library/sections/N/all`, searches) shows per item;
+# the full list is only in `/library/metadata/{ratingKey}`. Sources (python-plexapi issues, answered
+# by its maintainers: "search results only show 3 items for each movie", "call reload()"):
+# genres 2 (#249), collections 2 (#200), roles 3 (#409, #1194). Kinds without a source keep 3.
+LISTING_TAG_LIMITS = {'genre': 2, 'collection': 2, 'actor': 3}
 LISTING_TAG_LIMIT = 3
 MEDIA_TAG_VERSION = '1700000000'
 
@@ -497,7 +502,9 @@ class PlexEmulator:
         token = headers.get('X-Plex-Token')
         if token is None:
             token = next((v for k, v, _ in params if k == 'X-Plex-Token'), None)
-        if token != self.token:
+        # Plex answers /identity to anyone (it is how clients find a server before they sign in);
+        # plexapi's own tests and Plex's clients call it without a token.
+        if token != self.token and not (path == '/identity' and method in ('GET', 'HEAD')):
             return _error_page(401, 'Unauthorized')
         try:
             return self._route(method, path, params, body, headers)
@@ -781,7 +788,7 @@ class PlexEmulator:
             if not tags:
                 continue
             if limit is not None:
-                tags = tags[:limit]
+                tags = tags[:LISTING_TAG_LIMITS.get(kind, limit)]
             cache = self._tag_xml_cache
             for t in tags:
                 xml = cache.get((kind, t))

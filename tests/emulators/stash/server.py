@@ -62,6 +62,18 @@ from .data import StashData, StashError, ZERO_TIME, format_time, make_jpeg, scen
 from .schema import load_schema
 
 STASH_VERSION = {"version": "v0.29.0", "hash": "0e1a2b3c4", "build_time": "2025-06-01 00:00:00"}
+
+
+def default_args(operation: Optional[Dict[str, Any]]) -> Dict[str, str]:
+    """An operation's `defaultArgs` as Stash passes them: strings. Stash reads them into a Go
+    `map[string]string` (pkg/plugin/config.go OperationConfig.DefaultArgs, applied by
+    pkg/plugin/args.go applyDefaultArgs), so `sleep: 0.6` arrives as "0.6" and `on: true` as "true"."""
+    out = {}
+    for key, value in ((operation or {}).get("defaultArgs") or {}).items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        out[str(key)] = "" if value is None else str(value)
+    return out
 JOB_STATUS = {"queued": "READY", "running": "RUNNING", "stopping": "STOPPING", "finished": "FINISHED",
               "failed": "FAILED", "cancelled": "CANCELLED"}
 
@@ -326,6 +338,8 @@ class StashEmulator:
                                        cwd=self.config_dir)
         self.plugin_id: Optional[str] = self.runner.plugin_id if self.runner else None
         self.plugins_enabled = True
+        self.version = STASH_VERSION["version"]  # what `version { version }` answers; set to test an older Stash
+        self.log: List[Tuple[str, str]] = []  # what Stash itself logs about plugins (level, message)
         self._plugin_config: Dict[str, Dict[str, Any]] = {}
         self._tokens: Dict[str, FrozenSet[Tuple[str, str]]] = {}
         self._token_client: Dict[str, str] = {}
@@ -611,7 +625,7 @@ class StashEmulator:
         merged: Dict[str, Any] = dict(args)
         if task_name is not None:
             op = runner.task_config(task_name)
-            for key, value in (op.get("defaultArgs") or {}).items():
+            for key, value in default_args(op).items():
                 merged.setdefault(key, value)
         desc = description or "Running plugin task: %s" % (task_name or runner.name)
         with self._cond:
@@ -671,10 +685,12 @@ class StashEmulator:
         job.returncode = run.returncode
         job.output = run.output
         job.error = run.error
+        # Stash (internal/manager/task_plugin.go, RunPluginTask) only logs a plugin's error
+        # ("Plugin returned error: ...") and the job function returns nil: the job is FINISHED.
+        if run.error is not None:
+            self.log.append(("e", "Plugin returned error: %s" % run.error))
         if job._cancel or run.killed:
             job.status = "cancelled"
-        elif run.error is not None:
-            job.status = "failed"
         else:
             job.status = "finished"
 
@@ -704,7 +720,7 @@ class StashEmulator:
             hook_context: Dict[str, Any] = {"id": int(object_id), "type": hook_type, "input": hook_input}
             if input_fields:
                 hook_context["inputFields"] = list(input_fields)
-            args: Dict[str, Any] = dict(hook.get("defaultArgs") or {})
+            args: Dict[str, Any] = default_args(hook)
             args["hookContext"] = hook_context
             rec = HookRun(str(object_id), hook_type, hook["name"], hook_input, list(input_fields or []))
             rec.args = args
@@ -1025,7 +1041,7 @@ class StashEmulator:
 
     # ------------------------------------------------------------------ Query
     def _q_version(self, info: Any) -> Dict[str, Any]:
-        return dict(STASH_VERSION)
+        return dict(STASH_VERSION, version=self.version)
 
     def _q_systemStatus(self, info: Any) -> Dict[str, Any]:  # noqa: N802
         os_name = {"win32": "windows", "darwin": "darwin"}.get(sys.platform, "linux")
