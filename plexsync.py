@@ -235,8 +235,11 @@ def run_task(conn: dict, args: dict) -> tuple:
     from stashplugin.stash import StashError
     from stashplugin.task import load_context
 
+    from worker.plex import use_identity
+
     try:
         ctx = load_context(conn, args, need_plex)
+        use_identity(ctx.data_dir)  # one Plex device across runs, restarts and containers
         module = __import__(module_name, fromlist=[func_name])
         output = getattr(module, func_name)(ctx)
         if mode != "process_queue":

@@ -100,6 +100,66 @@ HOOK_KEYS = ("pause_sync", "data_dir", "debug_logging", "obfuscate_paths", "trig
 
 CACHE_NAME = "settings_cache.json"
 
+# --- succeeding the Community "Plex Sync" ---------------------------------------------------
+# The Community source's "Plex Sync" (stashapp/CommunityScripts plugins/PlexSync) has the same
+# plugin id, so Stash keeps its settings under the same key after it was removed, beside ours.
+# When PlexSync's own Plex settings are empty, a task takes them over (stashplugin.task stores the
+# result, so it happens once) and never deletes the old ones.
+# One row per setting: (PlexSync setting, Community settings it is made of, conversion).
+
+
+def _legacy_plex_url(host, port) -> str:
+    """The Community plugin connected to "https://" + plexHost + ":" + plexPort (PlexSync.py)."""
+    from urllib.parse import urlsplit
+
+    host = str(host or "").strip().rstrip("/")
+    port = str(port or "").strip() or "32400"
+    if not host:
+        return ""
+    if "://" not in host:
+        return "https://%s:%s" % (host, port)
+    try:  # an address typed with its scheme despite the old description
+        has_port = urlsplit(host).port is not None
+    except ValueError:
+        return host
+    return host if has_port else "%s:%s" % (host, port)
+
+
+def _legacy_tls(host) -> bool:
+    """It ignored certificate errors on every request (`requests.put(..., verify=False)`), which a
+    Plex reached by IP address or LAN name with https needs; PlexSync keeps that as it was."""
+    return bool(str(host or "").strip())
+
+
+def _legacy_value(value):
+    return value
+
+
+LEGACY_SETTINGS = (
+    ("plex_url", ("plexHost", "plexPort"), _legacy_plex_url),
+    ("plex_token", ("plexToken",), _legacy_value),
+    ("skip_tls_verify", ("plexHost",), _legacy_tls),
+)
+
+
+def take_over_legacy(raw: dict) -> tuple:
+    """(settings map with the Community plugin's values filled in, names taken over).
+
+    Only when PlexSync's own Plex settings are both empty; only into settings that are unset;
+    the old keys stay in the map."""
+    raw = dict(raw) if isinstance(raw, dict) else {}
+    if str(raw.get("plex_url") or "").strip() or str(raw.get("plex_token") or "").strip():
+        return raw, []
+    taken = []
+    for name, old_names, convert in LEGACY_SETTINGS:
+        if raw.get(name) not in (None, "") or all(raw.get(o) in (None, "") for o in old_names):
+            continue
+        value = convert(*(raw.get(o) for o in old_names))
+        if value not in (None, ""):
+            raw[name] = value
+            taken.append(name)
+    return raw, taken
+
 
 def unset_switches(raw: dict) -> dict:
     """The switches that are on by default but absent from Stash's stored settings, with their

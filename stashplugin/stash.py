@@ -22,8 +22,26 @@ SCENE_FIELDS = """
 """
 
 
+# The oldest Stash every GraphQL document of PlexSync validates against: on v0.25/v0.26
+# `Scene.groups` does not exist, on v0.24 the settings query fails too.
+MIN_STASH_VERSION = "v0.27.0"
+
+
 class StashError(Exception):
     """Stash could not be asked; the message says what to do."""
+
+
+def stash_version_problem(version) -> str | None:
+    """One sentence when `version` (what `version { version }` answers, e.g. "v0.26.2" or
+    "v0.28.1-12-gabc1234") is older than MIN_STASH_VERSION; None when it is new enough or cannot be
+    told (a development build may report no version: it is given the benefit of the doubt)."""
+    from stashplugin.dependencies import version_tuple
+
+    found = version_tuple(str(version or "").strip().lstrip("vV"))
+    if len(found) < 2 or found >= version_tuple(MIN_STASH_VERSION.lstrip("v")):
+        return None
+    return ("PlexSync needs Stash %s or newer and this Stash is %s: update Stash; queued changes are kept "
+            "and sync once Stash is updated." % (MIN_STASH_VERSION, str(version).strip()))
 
 
 def base_url(server_connection: dict) -> str:
@@ -86,6 +104,18 @@ class StashClient:
         if resp.status_code >= 400 or not isinstance(body.get("data"), dict):
             raise StashError("Stash answered HTTP %d without data; check Stash's log." % resp.status_code)
         return body["data"]
+
+    def server_version(self) -> str:
+        """Stash's version string, e.g. "v0.28.1" ("" when Stash does not say)."""
+        data = self.query("query PlexSyncVersion { version { version } }")
+        version = data.get("version")
+        return str(version.get("version") or "") if isinstance(version, dict) else ""
+
+    def check_version(self) -> None:
+        """Raise StashError with one sentence when this Stash is older than PlexSync supports."""
+        problem = stash_version_problem(self.server_version())
+        if problem:
+            raise StashError(problem)
 
     def plugin_settings(self) -> dict:
         data = self.query("query PlexSyncSettings($ids: [ID!]) { configuration { plugins(include: $ids) } }",

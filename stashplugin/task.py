@@ -51,21 +51,28 @@ class TaskContext:
         return self.data_dir
 
 
-def store_switch_defaults(stash, raw: dict) -> None:
+def store_switch_defaults(stash, raw: dict, taken_over=()) -> None:
     """Store the default of every on-by-default switch the user never touched, so Stash's
-    settings page shows it on, as PlexSync treats it. Best effort: the sync never depends on it."""
-    from stashplugin.settings import unset_switches
+    settings page shows it on, as PlexSync treats it, and the settings taken over from the
+    Community "Plex Sync" (`taken_over`, already in `raw`). Best effort: the sync never depends on it."""
+    from stashplugin.settings import LEGACY_SETTINGS, SPEC, unset_switches
 
     missing = unset_switches(raw)
-    if not missing:
+    if not missing and not taken_over:
         return
     try:
         stash.configure_plugin(dict(raw, **missing))
     except Exception as exc:  # noqa: BLE001 - an older Stash, a read-only API key: only the display suffers
-        log.debug("Could not store the default switch values in Stash's settings (%s)" % exc)
+        log.debug("Could not store PlexSync's settings in Stash (%s)" % exc)
         return
-    log.info("Stored the defaults of PlexSync's switches you have not set yet (%s), so Stash's settings "
-             "page shows them as PlexSync uses them." % ", ".join(sorted(missing)))
+    if taken_over:
+        old = sorted({o for name, olds, _c in LEGACY_SETTINGS if name in taken_over for o in olds})
+        log.info("Took over %s from the Community 'Plex Sync' plugin's settings (%s); they are now PlexSync's "
+                 "own, and the old ones were left in place." % (", ".join("'%s'" % SPEC[n][2] for n in taken_over),
+                                                               ", ".join(old)))
+    if missing:
+        log.info("Stored the defaults of PlexSync's switches you have not set yet (%s), so Stash's settings "
+                 "page shows them as PlexSync uses them." % ", ".join(sorted(missing)))
 
 
 def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskContext:
@@ -73,13 +80,16 @@ def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskCo
     from stashplugin.stash import StashClient
 
     stash = StashClient(server_connection)
-    raw = stash.plugin_settings()
+    stash.check_version()  # before any query an older Stash would reject
+    from stashplugin.settings import take_over_legacy
+
+    raw, taken_over = take_over_legacy(stash.plugin_settings())
     settings = Settings.from_raw(raw, strict=True, need_plex=need_plex)
     if settings.plex_token:
         log.add_secret(settings.plex_token)
     log.configure(debug=settings.debug_logging, obfuscate_paths=settings.obfuscate_paths)
     ctx = TaskContext(server_connection, args, settings, stash)
-    store_switch_defaults(stash, raw)
+    store_switch_defaults(stash, raw, taken_over)
     try:
         write_hook_cache(ctx.plugin_dir, settings)
     except OSError as exc:

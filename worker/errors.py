@@ -24,6 +24,10 @@ ERROR_CLASSES = {
     "internal": (True, False, "An unexpected error; turn on 'Debug logging' and report the log."),
 }
 
+# How a failed name lookup reads on Linux, macOS and Windows, through urllib3 1.26 and 2.x.
+HOST_NOT_FOUND_SIGNS = ("name or service", "resolve", "name resolution", "nodename nor servname",
+                        "getaddrinfo", "no address associated")
+
 OUTAGE_CLASSES = frozenset(k for k, v in ERROR_CLASSES.items() if v[1])
 DEFAULT_RECOVERABLE = frozenset(("plex_unreachable", "plex_timeout"))
 
@@ -93,7 +97,7 @@ def classify(exc: BaseException) -> SyncFailure:
                 return SyncFailure("plex_unreachable", "connection refused")
             if "reset" in text or "aborted" in text:
                 return SyncFailure("plex_unreachable", "connection reset")
-            if "name or service" in text or "resolve" in text or "getaddrinfo" in text:
+            if any(sign in text for sign in HOST_NOT_FOUND_SIGNS):
                 return SyncFailure("plex_unreachable", "host name not found")
             return SyncFailure("plex_unreachable", "connection failed")
     if isinstance(exc, (ConnectionError, TimeoutError)):

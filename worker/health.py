@@ -53,6 +53,12 @@ class HealthResult(NamedTuple):
         failure = self.failure()
         return "Plex is %s: %s" % ("reachable but not ready" if self.reachable else "not reachable", failure)
 
+    def advice(self, plex_url: str = "") -> str:
+        """The likely cause in the user's words and what to do, one sentence ("" when healthy)."""
+        if self.healthy:
+            return ""
+        return likely_cause(self.error_class, self.detail, plex_url)
+
     def to_dict(self) -> dict:
         return self._asdict()
 
@@ -60,6 +66,41 @@ class HealthResult(NamedTuple):
     def from_dict(cls, data: dict) -> "HealthResult":
         return cls(bool(data.get("reachable")), bool(data.get("healthy")), data.get("version"),
                    data.get("latency_ms"), data.get("error_class") or "", data.get("detail") or "")
+
+
+def _host_of(plex_url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(plex_url if "://" in (plex_url or "") else "http://%s" % plex_url).hostname or plex_url
+    except ValueError:
+        return plex_url
+
+
+def likely_cause(error_class: str, detail: str, plex_url: str = "") -> str:
+    """What a failed probe most likely means, in the user's words, with what to do."""
+    detail = (detail or "").lower()
+    where = plex_url or "the address in 'Plex URL'"
+    if error_class == "plex_unauthorized":
+        return ("Plex refused the token: set a valid 'Plex token' in PlexSync's settings (Plex Web: any item > "
+                "Get Info > View XML shows it in the address).")
+    if "host name not found" in detail:
+        return ("The host name %s cannot be found: check the address in 'Plex URL' (from Docker, use the "
+                "host's LAN address)." % _host_of(plex_url) if plex_url else
+                "The host name in 'Plex URL' cannot be found: check the address in 'Plex URL'.")
+    if "refused" in detail:
+        return ("Nothing answers at %s: Plex is not running, or the port in 'Plex URL' is wrong (Plex listens "
+                "on 32400)." % where)
+    if "tls" in detail:
+        return ("The https connection to %s failed its certificate check (a self-signed certificate): switch on "
+                "'Skip TLS verification', or use http:// in 'Plex URL'." % where)
+    if error_class == "plex_starting":
+        return "Plex is still starting (its library is loading): run Health Check again in a minute."
+    if error_class in ("plex_timeout",) or "timeout" in detail:
+        return ("Plex did not answer at %s in time: check 'Plex URL' and that Plex is reachable from Stash "
+                "(from Docker, not localhost)." % where)
+    return "Plex at %s does not work normally (%s): check that it runs and that 'Plex URL' is its address." % (
+        where, detail or error_class)
 
 
 def _scrub(text: str, token: str) -> str:
@@ -105,9 +146,12 @@ def probe(plex_url: str, token: str, connect_timeout: float = 5.0, read_timeout:
     """
     import requests  # here, not at the top: the hook must not pay for it
 
+    from worker.plex import identity_headers
+
     http = session or requests
     base = (plex_url or "").rstrip("/")
     headers = {"X-Plex-Token": token or "", "Accept": "application/xml"}
+    headers.update(identity_headers())
 
     def get(path):
         with warnings.catch_warnings():

@@ -53,12 +53,15 @@ def health_check(ctx) -> dict:
         lines.append("  Next automatic check: %s" % _clock(breaker.next_probe_at))
     lines.append("  Queue: %d pending, %d waiting for retry, %d in flight, %d dead-lettered"
                  % (summary.pending, summary.waiting, summary.inflight, summary.dead))
-    if result.error_class == "plex_unauthorized":
-        lines.append("  Action: set a valid 'Plex token' in PlexSync's settings.")
-    elif not result.healthy:
-        lines.append("  Action: check that Plex is running and 'Plex URL' is right; queued changes wait safely.")
-    log.info("\n".join(lines))
-    return {"plex": result.to_dict(), "breaker": breaker.snapshot(), "queue": summary.to_dict()}
+    if result.healthy:
+        log.info("\n".join(lines))
+        return {"plex": result.to_dict(), "breaker": breaker.snapshot(), "queue": summary.to_dict()}
+    # The first thing a new user runs: a Plex that cannot be used is a warning and the task's error,
+    # with the likely cause in the user's words (queued changes wait safely meanwhile).
+    advice = result.advice(ctx.settings.plex_url)
+    lines.append("  Action: %s Queued changes wait safely." % advice)
+    log.warning("\n".join(lines))
+    raise TaskError(advice)
 
 
 def outage_summary(ctx) -> dict:

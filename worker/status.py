@@ -33,10 +33,37 @@ def collect_status(ctx, now: float | None = None) -> dict:
         },
         "quarantined_files": quarantined_files(ctx.data_dir),
         "paused": bool(ctx.settings.pause_sync),
+        "plex_address_problem": address_problem(ctx.settings.plex_url),
         "plex": plex,
         "sync": sync,
         "reconcile": read_json_quiet(os.path.join(ctx.data_dir, "reconcile.json")) or None,
     }
+
+
+def address_problem(plex_url: str) -> str:
+    """One sentence when the host name in 'Plex URL' cannot be resolved ("" otherwise): the status
+    must not say all is well while PlexSync cannot even find Plex. A name lookup, no Plex request."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from worker.health import likely_cause
+
+    if not plex_url:
+        return ""
+    try:
+        parts = urlsplit(plex_url if "://" in plex_url else "http://" + plex_url)
+        host = parts.hostname
+    except ValueError:
+        return ""
+    if not host:
+        return ""
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return likely_cause("plex_unreachable", "host name not found", plex_url)
+    except (OSError, UnicodeError):
+        return ""
+    return ""
 
 
 def _plex_status(data_dir: str, now: float) -> dict:
@@ -69,7 +96,9 @@ def render_status(status: dict) -> str:
     now = time.time()
     lines = ["PlexSync status"]
     plex = status["plex"]
-    if plex["breaker"] == "closed":
+    if status.get("plex_address_problem"):
+        lines.append("  Plex: cannot be found at the address in 'Plex URL'")
+    elif plex["breaker"] == "closed":
         last = plex.get("last_outage")
         lines.append("  Plex: reachable (sync running)" + (
             "; last outage %s ago, lasted %s" % (_age(now - last["end"]), _age(last["end"] - last["start"])) if last else ""))
@@ -123,6 +152,8 @@ def next_action(status: dict) -> str:
                 "then delete it to clear this warning")
     if status["paused"]:
         return "switch off 'Pause sync' to send queued changes to Plex"
+    if status.get("plex_address_problem"):
+        return status["plex_address_problem"]
     last_probe = status["plex"].get("last_probe") or {}
     if last_probe.get("error_class") == "plex_unauthorized":
         return "set a valid 'Plex token' in PlexSync's settings"

@@ -6,7 +6,8 @@ import os
 import pytest
 import yaml
 
-from stashplugin.settings import SPEC, Settings, SettingsError, parse_path_map, read_hook_cache, write_hook_cache
+from stashplugin.settings import (SPEC, Settings, SettingsError, parse_path_map, read_hook_cache, take_over_legacy,
+                                  write_hook_cache)
 from tests.conftest import ROOT
 
 GOOD = {"plex_url": "http://192.168.1.10:32400", "plex_token": "abcd1234"}
@@ -132,3 +133,30 @@ def test_relative_data_folder_lives_inside_the_plugin_folder(tmp_path):
     assert resolve_data_dir(Settings.from_raw({}), plugin) == os.path.join(plugin, "data")
     absolute = str(tmp_path / "elsewhere")
     assert resolve_data_dir(Settings.from_raw({"data_dir": absolute}), plugin) == absolute
+
+
+# --- taking over the Community "Plex Sync" settings ---------------------------------------------
+
+def test_the_community_plugins_plex_settings_are_taken_over_when_ours_are_empty():
+    old = {"plexHost": "192.168.1.10", "plexPort": "32400", "plexToken": "tok-123456", "cleanTitles": True}
+    raw, taken = take_over_legacy(old)
+    assert taken == ["plex_url", "plex_token", "skip_tls_verify"]
+    # As that plugin connected: https, certificate errors ignored.
+    assert raw["plex_url"] == "https://192.168.1.10:32400" and raw["plex_token"] == "tok-123456"
+    assert raw["skip_tls_verify"] is True
+    assert {k: raw[k] for k in old} == old  # the old settings stay
+    assert Settings.from_raw(raw, need_plex=True).plex_url == "https://192.168.1.10:32400"
+
+
+def test_nothing_is_taken_over_when_plexsync_has_its_own_plex_settings():
+    old = {"plexHost": "old-host", "plexToken": "old-token", "plex_url": "http://new:32400"}
+    assert take_over_legacy(old) == (old, [])
+    assert take_over_legacy({"plexToken": "x", "plex_token": "mine"})[1] == []
+
+
+def test_a_host_typed_with_its_scheme_keeps_it_and_gets_the_port():
+    raw, _ = take_over_legacy({"plexHost": "http://plex.lan", "plexPort": "32401", "plexToken": "t-1234"})
+    assert raw["plex_url"] == "http://plex.lan:32401"
+    raw, _ = take_over_legacy({"plexHost": "http://plex.lan:32400/", "plexToken": "t-1234"})
+    assert raw["plex_url"] == "http://plex.lan:32400"
+    assert take_over_legacy({})[1] == [] and take_over_legacy({"plexPort": "1"})[1] == []
