@@ -247,7 +247,7 @@ def run_task(conn: dict, args: dict) -> tuple:
             ensure_drain(conn, ctx.plugin_dir, ctx.data_dir, ctx.settings, enqueued=False, check_queue=True)
         return output, None
     except (TaskError, SettingsError, StashError) as exc:
-        return None, str(exc)
+        return getattr(exc, "output", None), str(exc)
 
 
 def main(stdin=None, stdout=None) -> int:
@@ -288,7 +288,7 @@ def main(stdin=None, stdout=None) -> int:
         return 1
     if error:
         log.error(error)
-        answer(stdout, error=error)
+        answer(stdout, output=output, error=error)
         return 1
     answer(stdout, output=output)
     return 0

@@ -8,7 +8,12 @@ from stashplugin.settings import Settings, resolve_data_dir, write_hook_cache
 
 
 class TaskError(Exception):
-    """A task cannot go on; the message is one sentence that says what to do."""
+    """A task cannot go on; the message is one sentence that says what to do. `output`, when
+    given, is still answered as the task's JSON output beside the error (for scripts)."""
+
+    def __init__(self, message: str, output=None):
+        super().__init__(message)
+        self.output = output
 
 
 class TaskContext:

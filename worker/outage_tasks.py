@@ -53,15 +53,16 @@ def health_check(ctx) -> dict:
         lines.append("  Next automatic check: %s" % _clock(breaker.next_probe_at))
     lines.append("  Queue: %d pending, %d waiting for retry, %d in flight, %d dead-lettered"
                  % (summary.pending, summary.waiting, summary.inflight, summary.dead))
+    output = {"plex": result.to_dict(), "breaker": breaker.snapshot(), "queue": summary.to_dict()}
     if result.healthy:
         log.info("\n".join(lines))
-        return {"plex": result.to_dict(), "breaker": breaker.snapshot(), "queue": summary.to_dict()}
+        return output
     # The first thing a new user runs: a Plex that cannot be used is a warning and the task's error,
     # with the likely cause in the user's words (queued changes wait safely meanwhile).
     advice = result.advice(ctx.settings.plex_url)
     lines.append("  Action: %s Queued changes wait safely." % advice)
     log.warning("\n".join(lines))
-    raise TaskError(advice)
+    raise TaskError(advice, output)
 
 
 def outage_summary(ctx) -> dict:

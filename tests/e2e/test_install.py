@@ -148,3 +148,19 @@ def test_the_community_plex_sync_settings_are_taken_over_once_and_kept(plugin_di
         assert not [m for _level, m in again.logs if "Took over" in m]
     finally:
         world.stop()
+
+
+# --- the floor tier --------------------------------------------------------------------------
+
+def test_the_floor_tier_runs_on_the_lowest_allowed_versions():
+    """`make test` runs this file again in .venv-floor (PLEXSYNC_FLOOR=1): prove it is the floors."""
+    if os.environ.get("PLEXSYNC_FLOOR") != "1":
+        import pytest
+
+        pytest.skip("only in the floor tier of `make test`")
+    from importlib import metadata
+
+    from stashplugin.dependencies import REQUIREMENTS
+
+    assert {dist: metadata.version(dist) for _m, dist, _f in REQUIREMENTS} == {
+        dist: floor for _m, dist, floor in REQUIREMENTS}

@@ -241,7 +241,7 @@ def test_a_refused_token_is_not_an_outage(world):
     assert read_json_quiet(os.path.join(data_dir(world), "outages.json")).get("outages", []) == []
     health = world.run_task("Health Check")
     assert health.output["breaker"]["state"] == "closed"
-    assert any("Plex token" in m for _, m in health.logs)
+    assert "Plex refused the token" in health.error and any("Plex token" in m for _, m in health.logs)
 
     world.plex.set_fault(None)
     world.run_task("Process Queue")
