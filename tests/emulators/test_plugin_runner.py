@@ -1,15 +1,12 @@
 """Self-tests of the plugin runner (Stash's raw plugin protocol), with the Echo fixture plugin."""
 import json
 import os
-import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.emulators.echo_plugin import echo_plugin_dir, write_echo_plugin
 from tests.emulators.plugin_runner import (PluginConfigError, PluginRunner, parse_log_line, parse_plugin_output)
-
-from tests.emulators.echo_plugin import echo_plugin_dir, write_echo_plugin  # noqa: E402
 
 ECHO_DIR = echo_plugin_dir()
 

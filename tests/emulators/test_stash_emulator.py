@@ -7,10 +7,9 @@ import pytest
 import requests
 from stashapi.stashapp import StashInterface
 
+from tests.emulators.echo_plugin import echo_plugin_dir
 from tests.emulators.stash import StashEmulator, load_schema
 from tests.emulators.stash import schema as schema_mod
-
-from tests.emulators.echo_plugin import echo_plugin_dir  # noqa: E402
 
 ECHO_DIR = echo_plugin_dir()
 ECHO_SLEEP = 0.4
