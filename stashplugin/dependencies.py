@@ -145,18 +145,40 @@ def find_dep_manager(plugin_dir: str):
 
 
 def install_with_dep_manager(plugin_dir: str) -> bool:
-    """Ask PythonDepManager for the packages; True when it was there and did not fail."""
+    """Ask PythonDepManager for the packages; True when it was there and did not fail.
+
+    Its log lines (written to stderr in Stash's protocol) are passed on, except the error line
+    it writes before raising: PlexSync carries on without it, so that is one warning with the
+    reason, not an error in Stash's log."""
+    import io
+
+    captured = io.StringIO()
+    real_stderr = sys.stderr
+    failed = None
     try:
         ensure_import = find_dep_manager(plugin_dir)
         if ensure_import is None:
             return False
-        ensure_import(*specs())
-        return True
+        sys.stderr = captured
+        try:
+            ensure_import(*specs())
+        finally:
+            sys.stderr = real_stderr
     except Exception as exc:  # noqa: BLE001 - its failure (no git, no network) must not end the task
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        failed = " ".join(str(exc).split()) or type(exc).__name__
+    lines = captured.getvalue().splitlines(True)
+    if failed:
+        lines = [line for line in lines if not line.startswith("\x01e\x02")]
+    try:
+        real_stderr.write("".join(lines))
+        real_stderr.flush()
+    except (OSError, ValueError):
+        pass
+    if failed:
         log.warning("PythonDepManager could not install PlexSync's packages (%s); PlexSync installs them "
-                    "itself with pip instead." % reason)
+                    "itself with pip instead." % failed)
         return False
+    return True
 
 
 # --- pip --target into the data folder ---------------------------------------------------------
@@ -219,6 +241,8 @@ def _install_locked(folder: str) -> None:
         problem = None if proc.returncode == 0 else _pip_error(output)
     except (OSError, subprocess.SubprocessError) as exc:
         problem = str(exc) or type(exc).__name__
+    if problem and "No module named pip" in problem:
+        problem += "; install pip for this Python first, e.g. apt install python3-pip or apk add py3-pip"
     if problem:
         shutil.rmtree(partial, ignore_errors=True)
         raise MissingPackages("PlexSync needs the Python packages %s and could not install them (%s); run: %s"

@@ -79,7 +79,7 @@ def _host_of(plex_url: str) -> str:
 
 def likely_cause(error_class: str, detail: str, plex_url: str = "") -> str:
     """What a failed probe most likely means, in the user's words, with what to do."""
-    detail = (detail or "").lower()
+    shown, detail = detail or "", (detail or "").lower()
     where = plex_url or "the address in 'Plex URL'"
     if error_class == "plex_unauthorized":
         return ("Plex refused the token: set a valid 'Plex token' in PlexSync's settings (Plex Web: any item > "
@@ -100,7 +100,7 @@ def likely_cause(error_class: str, detail: str, plex_url: str = "") -> str:
         return ("Plex did not answer at %s in time: check 'Plex URL' and that Plex is reachable from Stash "
                 "(from Docker, not localhost)." % where)
     return "Plex at %s does not work normally (%s): check that it runs and that 'Plex URL' is its address." % (
-        where, detail or error_class)
+        where, shown or error_class)
 
 
 def _scrub(text: str, token: str) -> str:

@@ -153,6 +153,7 @@ def test_python_dep_manager_without_git_falls_back_to_pip_with_a_warning(tmp_pat
         assert os.path.exists(record)
         (warning,) = [w for w in warnings_of(run) if "PythonDepManager" in w]
         assert "git is required" in warning and "pip" in warning
+        assert not [m for level, m in run.logs if level == "e"]  # handled: a warning, not an error
         assert any("Installed plexapi" in msg for _l, msg in run.logs)
     finally:
         world.stop()
@@ -187,3 +188,19 @@ def test_packages_that_cannot_be_installed_give_the_exact_command(tmp_path, bare
     assert "could not install" in run.error and "plexapi" in run.error
     assert "-m pip install --target %s" % folder in run.error and "plexapi>=4.15.0" in run.error
     assert len([l for l, _m in run.logs if l == "e"]) == 1
+
+
+def test_a_python_without_pip_is_told_to_get_pip(tmp_path):
+    from tests.emulators.plugin_runner import PluginRunner
+
+    folder = tmp_path / "no-pip"
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    subprocess.run([base, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=300)
+    python = str(folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
+    if subprocess.run([python, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+        pytest.skip("this Python finds a pip of its own")
+    plugin_dir = install(str(tmp_path / "plugins" / "PlexSync"))
+    run = PluginRunner(plugin_dir, python=python, env={"PYTHONPATH": None}).run(
+        {"mode": "status"}, {"Scheme": "http", "Host": "127.0.0.1", "Port": 9, "PluginDir": plugin_dir}, timeout=300)
+    assert "No module named pip" in run.error and "install pip for this Python first" in run.error
+    assert "--target" in run.error
