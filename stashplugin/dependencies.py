@@ -1,7 +1,7 @@
 """PlexSync's Python packages, found or installed before anything third-party is imported.
 
-Stash runs the plugin with whatever `python3` it finds, often one without `plexapi` or
-`requests` (the official Docker image has neither). `ensure_packages` tries, in order:
+Stash runs the plugin with whatever `python3` it finds, often one without `plexapi` (the
+official Docker image has `requests` but not `plexapi`). `ensure_packages` tries, in order:
 
 1. already importable at a version PlexSync works with (including what step 3 installed
    earlier) -> nothing to do;
@@ -250,9 +250,14 @@ def _install_locked(folder: str) -> None:
     # Swap in whole: a process killed mid-install leaves `.partial`, never a half-filled folder in use.
     old = folder + ".old"
     shutil.rmtree(old, ignore_errors=True)
-    if os.path.isdir(folder):
-        os.replace(folder, old)
-    os.replace(partial, folder)
+    try:
+        if os.path.isdir(folder):
+            os.replace(folder, old)  # Windows refuses while another PlexSync process uses it
+        os.replace(partial, folder)
+    except OSError as exc:
+        raise MissingPackages("PlexSync installed its Python packages but could not put them in place in %s (%s); "
+                              "run the task again once no other PlexSync task runs, or run: %s"
+                              % (folder, exc.strerror or exc, manual_command(folder)))
     shutil.rmtree(old, ignore_errors=True)
 
 
