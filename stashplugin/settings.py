@@ -105,7 +105,9 @@ CACHE_NAME = "settings_cache.json"
 # plugin id, so Stash keeps its settings under the same key after it was removed, beside ours.
 # When PlexSync's own Plex settings are empty, a task takes them over (stashplugin.task stores the
 # result, so it happens once) and never deletes the old ones.
-# One row per setting: (PlexSync setting, Community settings it is made of, conversion).
+# One row per setting: (PlexSync setting, Community settings it is made of, conversion). A setting
+# with the same meaning takes one row, e.g. a PlexSync switch for "skip unorganized scenes" would be
+# ("skip_unorganized", ("skipUnorganized",), _legacy_value).
 
 
 def _legacy_plex_url(host, port) -> str:
