@@ -15,7 +15,9 @@ plugin's ``exec`` command as a new process for every hook and every task:
   logged at the manifest's ``errLog`` level (``error`` by default).  When the
   process is done Stash closes its end of stderr, so a detached child that
   still writes there gets EPIPE;
-* Cancel (stopJob) kills the process with SIGKILL (``os.Process.Kill``).
+* Cancel (stopJob) kills the process with SIGKILL (``os.Process.Kill``);
+* a manifest whose exec starts with ``python``/``python3`` runs with the folder above the
+  plugin's folder appended to PYTHONPATH (pkg/plugin/raw.go, pkg/python/env.go).
 
 ``PluginRunner`` reproduces that and records everything in a ``PluginRun``.
 Python 3.9 compatible, standard library + PyYAML only.
