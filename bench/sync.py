@@ -47,12 +47,14 @@ def _queue(world):
     return FileQueue(data_dir)
 
 
-def _drain(world, ids, change: str | None) -> dict:
-    """Queue every scene (optionally changing its title in Stash first), run Process Queue, count."""
+def _drain(world, ids, change: str | None, covers: bool = False) -> dict:
+    """Queue every scene (optionally changing its title, and its cover, in Stash first), run Process Queue, count."""
     queue = _queue(world)
     for sid in ids:
         if change is not None:
             world.stash.update_scene(sid, title="%s %s" % (change, sid))
+        if covers:
+            world.stash.set_cover(sid)
         queue.enqueue(sid, ["title"], source="bench")
     world.plex.clear_log()
     stash_before = len(world.stash.requests)
@@ -88,13 +90,15 @@ def requests_per_scene(count: int = PER_SCENE_COUNT, repeats: int = 3) -> dict:
 
 
 def throughput(jobs: int = THROUGHPUT_JOBS, warm_runs: int = 2) -> dict:
-    """Drain `jobs` changed scenes: a first drain, then `warm_runs` more. Runs in this process."""
+    """Drain `jobs` changed scenes: a first drain, then `warm_runs` more, then `warm_runs` where every
+    cover changed too. Runs in this process."""
     world, ids = _world(jobs)
     try:
         runs = [_drain(world, ids, "Run %d" % n) for n in range(1 + warm_runs)]
+        cover_runs = [_drain(world, ids, "Cover %d" % n, covers=True) for n in range(warm_runs)]
     finally:
         world.stop()
-    return {"jobs": jobs, "runs": runs, "peak_rss_mb": peak_rss_of_children_mb()}
+    return {"jobs": jobs, "runs": runs, "cover_runs": cover_runs, "peak_rss_mb": peak_rss_of_children_mb()}
 
 
 def _throughput_in_child(jobs: int, warm_runs: int) -> dict:
@@ -122,7 +126,8 @@ def run(jobs: int | None = None) -> dict:
     changed, unchanged = per_scene["changed"], per_scene["unchanged"]
     first, warm = bulk["runs"][0], bulk["runs"][1:]
     warm_seconds = med(warm, "process_seconds")
-    errors = sorted({r["error"] for r in [per_scene["first"]] + changed + unchanged + bulk["runs"] if r["error"]})
+    errors = sorted({r["error"] for r in [per_scene["first"]] + changed + unchanged + bulk["runs"] + bulk["cover_runs"]
+                     if r["error"]})
     rows = [
         row("Plex requests per changed scene", round(med(changed, "plex") / n, 2), "req",
             "%d scenes: %d item GET + %d PUT + %d other per drain" % (
@@ -139,6 +144,11 @@ def run(jobs: int | None = None) -> dict:
             "median of %d drains: %.1f s from process start to exit" % (len(warm), warm_seconds)),
         row("drain throughput, %d jobs, first sync" % bulk["jobs"], round(bulk["jobs"] / first["process_seconds"], 1),
             "jobs/s", "%.1f s incl. index build and cover uploads" % first["process_seconds"]),
+        row("drain throughput, %d changes with covers" % bulk["jobs"],
+            round(bulk["jobs"] / med(bulk["cover_runs"], "process_seconds"), 1), "jobs/s",
+            "median of %d drains where title and cover changed: %.1f s; %d Plex requests (%d cover uploads)" % (
+                len(bulk["cover_runs"]), med(bulk["cover_runs"], "process_seconds"),
+                med(bulk["cover_runs"], "plex"), med(bulk["cover_runs"], "post"))),
         row("Plex requests, %d-job drain" % bulk["jobs"], med(warm, "plex"), "req",
             "first sync: %d" % first["plex"]),
         row("peak RSS of the drain process", bulk["peak_rss_mb"], "MB",

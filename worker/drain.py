@@ -201,6 +201,9 @@ class Drain:
             scenes = self._fetch_scenes(jobs)
             if scenes is None:
                 return
+            from worker.batch_read import prefetch_batch
+
+            prefetch_batch(self, jobs, scenes)  # the batch's Plex items in one request, not one each
             for index, job in enumerate(jobs):
                 if self.report.stopped:
                     for rest in jobs[index:]:

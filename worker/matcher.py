@@ -204,6 +204,26 @@ class Matcher:
                                   "section": match.section_id, "how": match.how, "at": int(time.time())})
         return match
 
+    def peek(self, scene: dict):
+        """The rating key `match` would give without asking Plex (match cache or the index as it
+        is), or None when that would take a request or fail. Records nothing."""
+        scene_id = str(scene.get("id"))
+        files = [f for f in (scene.get("files") or []) if isinstance(f, dict) and f.get("path")]
+        if not files:
+            return None
+        entry = self.cache.get(scene_id)
+        if entry and entry.get("rating_key") is not None and \
+                path_key(entry.get("file") or "") in {path_key(f["path"]) for f in files}:
+            return int(entry["rating_key"])
+        self._ensure_index()
+        found, file = self._lookup(files)
+        if found.rule is None:
+            return None
+        try:
+            return self._choose(scene_id, found, file).rating_key
+        except SyncFailure:
+            return None
+
     def still_matches(self, match: Match, plex_files) -> bool:
         """Does the Plex item (its current file paths) still hold the file this match was made for?
 

@@ -191,18 +191,47 @@ class PlexWriter:
         self.settings = settings
         self.image_source = image_source
         self.memo = memo
+        self._prefetched = {}   # rating key -> item read ahead (`prefetch`), or None: Plex had none
+
+    def prefetch(self, rating_keys) -> int:
+        """Read these items ahead in one request per URL-length chunk (`worker.batch_read`); the
+        next `sync` of each uses its copy once instead of a GET of its own. Returns the requests."""
+        from worker.batch_read import fetch_items, key_chunks
+
+        keys = [int(k) for k in rating_keys]
+        requests = sum(1 for _ in key_chunks(keys))
+        found = fetch_items(self.server, keys)
+        self._prefetched = {k: found.get(k) for k in keys}
+        return requests
+
+    def _item(self, rating_key):
+        """The item as read ahead (used once: a second sync to the same item reads it afresh), or
+        one GET. An item the batch read did not find raises NotFound like a single read."""
+        try:
+            key = int(str(rating_key).strip())
+        except ValueError:
+            key = None
+        if key is not None and key in self._prefetched:
+            item = self._prefetched.pop(key)
+            if item is None:
+                from plexapi.exceptions import NotFound
+
+                raise NotFound("Plex has no item %s" % key)
+            return item, 0
+        return fetch_item(self.server, rating_key), 1
 
     def sync(self, scene: dict, rating_key, dry_run: bool = False) -> WriteResult:
         """Make the Plex item `rating_key` show `scene`; send only what differs.
 
-        Costs one GET, one PUT when a field differs, one POST per changed cover. With `dry_run`
-        only the GET is made and `result.diff` tells what would change.
+        Costs one GET (none when `prefetch` read the item with its batch), one PUT when a field
+        differs, one POST per changed cover. With `dry_run` only the GET is made and `result.diff`
+        tells what would change.
         """
         desired = metadata.build_metadata(scene, self.settings)
         result = WriteResult(metadata.metadata_hash(desired))
         result.skipped = dict(desired.get("skipped") or {})
-        item = fetch_item(self.server, rating_key)
-        result.plex_requests += 1
+        item, requests = self._item(rating_key)
+        result.plex_requests += requests
         if getattr(item, "TYPE", None) != "movie":
             raise SyncFailure("invalid_data", "Plex item %s is a %s, not a movie" % (rating_key, getattr(item, "TYPE", "?")))
         current = read_item(item)
