@@ -22,7 +22,7 @@ import time
 from bench import (ROOT, fast_emulator_sockets, median, peak_rss_of_children_mb, print_result, row, scratch_dir,
                    sized)
 
-PER_SCENE_COUNT = 50
+PER_SCENE_COUNT = 200
 THROUGHPUT_JOBS = 1000
 
 

@@ -160,6 +160,13 @@ def stale_reason(desired_hash: str, updated_at, state, written) -> str:
     return ""
 
 
+def unverified(state, written) -> bool:
+    """True when PlexSync has no record to judge the scene by: never synced (or its entry is
+    gone), or no fingerprints of what was written to its item. Reconciliation then compares the
+    full Plex item instead of calling the scene stale (see `reconcile.scan`)."""
+    return not state or written is None
+
+
 def drift_fields(desired: dict, listed: dict, written) -> list:
     """Scalar fields whose Plex value is neither what PlexSync wrote nor Stash's value."""
     if not written:

@@ -6,12 +6,23 @@ Stash: `findScenes` in pages of `STASH_PAGE`, only the fields a sync writes, wit
 rebuilds `plex_index.json` on the way, so the drain that follows matches without asking Plex.
 Scenes are matched with the drain's `Matcher` (match cache, path mapping, filename fallback,
 strict mode), against the listing just read. Nothing here asks Plex about a single scene.
+
+**Exact for scenes PlexSync knows nothing about.** A scene never synced, or whose records are
+gone (no `sync_state.json` entry, no memo of what was written to its item), cannot be judged
+from a listing: listings cut tag lists short, and "never synced" is not "differs". Such scenes
+are compared with their full Plex items, read `batch_read.RECONCILE_BATCH` at a time
+(`GET /library/metadata/a,b,c`), with the drain's own diff. An item that already shows what a
+sync would write is *adopted*: its hash and the fingerprints of its values are recorded as if
+PlexSync had written them, and no job is queued. Only the others are gaps. Covers are not
+compared (that would mean downloading every cover): an adopted item's poster is uploaded with
+its next change.
 """
 from __future__ import annotations
 
 import time
 
 from stashplugin import log
+from worker.batch_read import RECONCILE_BATCH
 from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.plex_index import PlexIndex
 from reconcile import gaps
@@ -88,7 +99,13 @@ class Scan:
     `stash_requests`, `plex_requests`.
     """
 
-    def __init__(self, settings, stash, data_dir: str, connect=None, heartbeat=None, progress=None):
+    def __init__(self, settings, stash, data_dir: str, connect=None, heartbeat=None, progress=None,
+                 exact: bool = True, adopt: bool = True):
+        self.exact = exact               # read the full items of scenes PlexSync has no record of
+        self.adopt = adopt               # record the matching ones as synced (off for previews)
+        self.adopted = 0
+        self._unverified = []            # (scene, rating key, desired, hash) waiting for a batch read
+        self._adoptions = {}             # scene id -> (rating key, hash, updated_at, written)
         self.settings = settings
         self.stash = stash
         self.data_dir = data_dir
@@ -134,11 +151,72 @@ class Scan:
                 self.scenes_checked += 1
                 if gap is not None:
                     yield scene, gap
+                if len(self._unverified) >= RECONCILE_BATCH:
+                    for pair in self._verify(memo):
+                        yield pair
             done += len(scenes)
             self.progress(PLEX_SHARE + (1 - PLEX_SHARE) * min(1.0, done / float(max(count, 1))))
+        for pair in self._verify(memo):
+            yield pair
+        self._save_adoptions(memo)
         if self.matcher is not None:
             self.matcher.flush()
         self.progress(1.0)
+
+    def _verify(self, memo):
+        """Compare the waiting never-synced scenes with their full Plex items (one request per
+        batch); yield (scene, Gap) for each that differs, remember the others for adoption."""
+        from worker import metadata
+        from worker.batch_read import fetch_items
+        from worker.plex_writer import read_item
+
+        pending, self._unverified = self._unverified, []
+        if not pending:
+            return
+        self.heartbeat()
+        try:
+            items = fetch_items(self.server, [rk for _, rk, _, _ in pending], most=RECONCILE_BATCH)
+        except Exception as exc:  # noqa: BLE001 - one sentence for the user, whatever went wrong
+            from stashplugin.task import TaskError
+            from worker.errors import classify
+
+            raise TaskError("Reconciliation could not read Plex items: %s" % classify(exc))
+        for scene, rk, desired, desired_hash in pending:
+            sid = str(scene.get("id"))
+            item = items.get(rk)
+            if item is None or getattr(item, "TYPE", None) != "movie":
+                yield scene, gaps.missing(sid, "the Plex item %s that held its file is gone" % rk, self.settings)
+                continue
+            current = read_item(item)
+            changes = metadata.diff_metadata(desired, current, self.settings, written=None)
+            if changes:
+                fields = [f for f in metadata.FIELDS if f in changes]
+                yield scene, gaps.Gap(sid, gaps.STALE, fields, "never synced by PlexSync; Plex differs: %s"
+                                      % gaps.field_words(fields), rating_key=rk)
+                continue
+            self.adopted += 1
+            if self.adopt:
+                previous = memo.get(rk).get("written") if memo is not None else None
+                written = metadata.written_after(desired, current, {}, previous)
+                self._adoptions[sid] = (rk, desired_hash, scene.get("updated_at"), written)
+
+    def _save_adoptions(self, memo) -> None:
+        """Record every adopted scene as synced: one write of the sync state, one per memo shard."""
+        from sync.sync_state import SyncState
+
+        adoptions, self._adoptions = self._adoptions, {}
+        if not adoptions:
+            return
+        now = time.time()
+        state = SyncState(self.data_dir, on_corrupt=_log_corrupt)
+        entries = {}
+        for sid, (rk, desired_hash, updated_at, written) in adoptions.items():
+            state.record(sid, desired_hash, updated_at, now)
+            entry = entries.get(rk) or memo.get(rk)
+            entry["written"] = written
+            entries[rk] = entry
+        state.flush()
+        memo.set_many(entries)
 
     def _read_plex(self) -> None:
         from worker.matcher import MatchCache, Matcher, settings_signature
@@ -183,8 +261,13 @@ class Scan:
             return None
         desired = build_metadata(scene, self.settings)
         written = memo.get(rk).get("written")
-        return gaps.detect(sid, desired, metadata_hash(desired), scene.get("updated_at"), state.get(sid),
-                           self.listed[rk], written, self.settings, rating_key=rk)
+        desired_hash = metadata_hash(desired)
+        gap = gaps.detect(sid, desired, desired_hash, scene.get("updated_at"), state.get(sid),
+                          self.listed[rk], written, self.settings, rating_key=rk)
+        if self.exact and gap is not None and gap.kind == gaps.STALE and gaps.unverified(state.get(sid), written):
+            self._unverified.append((scene, rk, desired, desired_hash))   # decided by `_verify`
+            return None
+        return gap
 
     def _match(self, scene: dict) -> int:
         """The rating key of the scene's item in the listing (a stale cached match is redone once)."""

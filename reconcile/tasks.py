@@ -91,7 +91,10 @@ def run_reconciliation(ctx, scope: str = "all", only: tuple = (), dry_run: bool 
     started = time.time()
     kinds = tuple(only) or gaps.GAP_TYPES
     tally = _Tally(kinds, sample_size)
-    scan = Scan(ctx.settings, ctx.stash, ctx.data_dir, connect=_connector(ctx.settings), heartbeat=heartbeat)
+    # Scenes PlexSync has no record of are compared with their full Plex items (stale is the only
+    # kind that needs it) and adopted when they already match; a preview adopts nothing.
+    scan = Scan(ctx.settings, ctx.stash, ctx.data_dir, connect=_connector(ctx.settings), heartbeat=heartbeat,
+                exact=gaps.STALE in kinds, adopt=not dry_run)
     queue = ctx.queue()
     queued = {j.scene_id for j in queue.jobs() if j.state in (PENDING, INFLIGHT)}
     to_queue = []
@@ -152,7 +155,7 @@ def _report(scope, only, dry_run, trigger, started, scan, tally) -> dict:
         "scope": scope, "only": list(only), "dry_run": dry_run, "trigger": trigger,
         "scenes_in_scope": scan.scenes_in_scope, "scenes_checked": scan.scenes_checked,
         "plex_items": scan.plex_items, "no_file": scan.no_file,
-        "gaps": dict(tally.gaps), "ambiguous": tally.ambiguous,
+        "gaps": dict(tally.gaps), "ambiguous": tally.ambiguous, "adopted": scan.adopted,
         "enqueued": 0 if dry_run else tally.enqueued, "would_enqueue": tally.enqueued,
         "already_queued": tally.already_queued, "not_queued": tally.not_queued,
         "requests": {"stash": scan.stash_requests, "plex": scan.plex_requests},
@@ -164,7 +167,8 @@ def _report(scope, only, dry_run, trigger, started, scan, tally) -> dict:
 def _record(report: dict) -> dict:
     return {"last_run_at": report["started_at"] + report["seconds"], "duration_seconds": report["seconds"],
             "scope": report["scope"], "only": report["only"], "trigger": report["trigger"],
-            "gaps": report["gaps"], "ambiguous": report["ambiguous"], "enqueued": report["enqueued"],
+            "gaps": report["gaps"], "ambiguous": report["ambiguous"], "adopted": report.get("adopted", 0),
+            "enqueued": report["enqueued"],
             "scenes_checked": report["scenes_checked"], "plex_items": report["plex_items"],
             "requests": report["requests"]}
 
@@ -178,6 +182,8 @@ def summary_line(report: dict) -> str:
         " preview" if report["dry_run"] else "", SCOPE_WORDS[report["scope"]], report["scenes_checked"],
         report["plex_items"], report["seconds"])
     text = head + (": " + ", ".join(found) if found else ": no gaps")
+    if report.get("adopted"):
+        text += "; %s %d that already match" % ("would adopt" if report["dry_run"] else "adopted", report["adopted"])
     if report["dry_run"]:
         text += "; would queue %d, nothing was queued" % report["would_enqueue"]
     else:

@@ -94,6 +94,17 @@ class PosterMemo:
         key = str(rating_key)
         self._update(key, lambda memo: dict(memo, **{key: entry}))
 
+    def set_many(self, entries: dict) -> None:
+        """Replace the entries of several rating keys (rating key -> entry): one write per shard."""
+        groups = {}
+        for rating_key, entry in entries.items():
+            key = str(rating_key)
+            groups.setdefault(self._shard(key), {})[key] = entry
+        if groups:
+            os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        for shard, group in groups.items():
+            self._cache[shard] = self._file(shard).update(lambda memo, group=group: dict(memo, **group))
+
     def forget(self, rating_key) -> None:
         """Drop an item's entry (its next sync uploads the cover again)."""
         key = str(rating_key)

@@ -86,7 +86,7 @@ def test_a_scene_never_synced_is_stale_even_when_plex_shows_metadata(lib):
                          originallyAvailableAt="2020-01-01", genres=["Agent"], actors=["Someone"])
     report = lib.reconcile()
     assert report["gaps"]["stale"] == 1
-    assert report["sample"][0]["reason"] == "never synced by PlexSync"
+    assert report["sample"][0]["reason"].startswith("never synced by PlexSync; Plex differs: title")
 
 
 def test_dry_run_queues_nothing_and_shows_each_change(lib):
