@@ -57,7 +57,7 @@ def field_words(fields) -> str:
     return ", ".join(FIELD_WORDS.get(f, f) for f in fields)
 
 
-def _empty_reason(fields: list) -> str:
+def empty_reason(fields: list) -> str:
     rest = [f for f in fields if f != "title"]
     if "title" not in fields:
         return "Plex shows no " + field_words(rest)
@@ -195,7 +195,7 @@ def detect(scene_id, desired: dict, desired_hash: str, updated_at, state, listed
     """
     empty = empty_fields(desired, listed)
     if empty:
-        return Gap(scene_id, EMPTY, empty, _empty_reason(empty), rating_key=rating_key)
+        return Gap(scene_id, EMPTY, empty, empty_reason(empty), rating_key=rating_key)
     reason = stale_reason(desired_hash, updated_at, state, written)
     if reason:
         return Gap(scene_id, STALE, (), reason, rating_key=rating_key)

@@ -104,6 +104,7 @@ class Scan:
         self.exact = exact               # read the full items of scenes PlexSync has no record of
         self.adopt = adopt               # record the matching ones as synced (off for previews)
         self.adopted = 0
+        self._light_before = None
         self._unverified = []            # (scene, rating key, desired, hash) waiting for a batch read
         self._adoptions = {}             # scene id -> (rating key, hash, updated_at, written)
         self.settings = settings
@@ -131,8 +132,12 @@ class Scan:
         return self.counter.total if self.counter is not None else 0
 
     # ------------------------------------------------------------------ the pass
-    def gaps(self, since=None):
-        """Yield (scene, Gap) for every scene of the scope that is a gap (each scene once)."""
+    def gaps(self, since=None, light_before=None):
+        """Yield (scene, Gap) for every scene of the scope that is a gap (each scene once).
+
+        With `light_before` (an RFC3339 time), scenes Stash last changed before it are checked
+        only for a missing or empty Plex item, from the listing (the "7d+" scope)."""
+        self._light_before = gaps.parse_time(light_before) if light_before else None
         from sync.sync_state import SyncState
         from worker.plex_writer import PosterMemo
 
@@ -260,6 +265,11 @@ class Scan:
             self.no_file += 1          # nothing to match: not a gap PlexSync can close
             return None
         desired = build_metadata(scene, self.settings)
+        if self._light_before is not None:
+            changed = gaps.parse_time(scene.get("updated_at"))
+            if changed is not None and changed < self._light_before:
+                empty = gaps.empty_fields(desired, self.listed[rk])
+                return gaps.Gap(sid, gaps.EMPTY, empty, gaps.empty_reason(empty), rating_key=rk) if empty else None
         written = memo.get(rk).get("written")
         desired_hash = metadata_hash(desired)
         gap = gaps.detect(sid, desired, desired_hash, scene.get("updated_at"), state.get(sid),

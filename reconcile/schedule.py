@@ -18,8 +18,11 @@ FILE_NAME = "reconcile.json"
 
 INTERVALS = {"never": None, "hourly": 3600.0, "daily": 86400.0, "weekly": 7 * 86400.0}
 # scope -> how far back in Stash's `updated_at` it looks (None: every scene).
-SCOPES = {"24h": 86400.0, "7d": 7 * 86400.0, "all": None}
-_WIDTH = {"24h": 1, "7d": 2, "all": 3}
+SCOPES = {"24h": 86400.0, "7d": 7 * 86400.0, "all": None, "7d+": 7 * 86400.0}
+# Scopes that also look at every other scene, but only for an empty or missing Plex item (the
+# listing shows both; no full item is read for them): cheap enough to run daily.
+WIDE_SCOPES = ("7d+",)
+_WIDTH = {"24h": 1, "7d": 2, "7d+": 2, "all": 3}
 
 
 def read_record(data_dir: str) -> dict:

@@ -16,7 +16,8 @@ from stashplugin.task import TaskError
 
 SAMPLE_SIZE = 20
 ENQUEUE_CHUNK = 500  # gaps written to the queue per fsync'd append
-SCOPE_WORDS = {"all": "all scenes", "24h": "scenes changed in the last 24 h", "7d": "scenes changed in the last 7 days"}
+SCOPE_WORDS = {"all": "all scenes", "24h": "scenes changed in the last 24 h", "7d": "scenes changed in the last 7 days",
+               "7d+": "scenes changed in the last 7 days, and every scene for an empty or missing Plex item"}
 
 
 # ---------------------------------------------------------------------- arguments
@@ -30,7 +31,7 @@ def _scope(ctx, default: str) -> str:
     scope = ctx.args.get("scope") or default
     scope = str(scope).strip().lower()
     if scope not in schedule.SCOPES:
-        raise TaskError("Unknown reconcile scope %r: use all, 24h or 7d." % scope)
+        raise TaskError("Unknown reconcile scope %r: use all, 24h, 7d or 7d+." % scope)
     return scope
 
 
@@ -101,7 +102,9 @@ def run_reconciliation(ctx, scope: str = "all", only: tuple = (), dry_run: bool 
     writer = None
     log.info("Reconciling %s%s%s…" % (SCOPE_WORDS[scope], " (%s only)" % ", ".join(only) if only else "",
                                       " — preview, nothing is queued" if dry_run else ""))
-    for scene, gap in scan.gaps(since_for(schedule.SCOPES[scope], started)):
+    since = since_for(schedule.SCOPES[scope], started)
+    pairs = scan.gaps(None, light_before=since) if scope in schedule.WIDE_SCOPES else scan.gaps(since)
+    for scene, gap in pairs:
         if gap.kind == gaps.AMBIGUOUS:
             if only:
                 continue
@@ -209,12 +212,13 @@ def _log_report(report: dict, tally: _Tally) -> None:
 def reconcile(ctx) -> dict:
     """Reconcile task (Reconcile Now, Recent, Last 7 Days, Missing Metadata Only, Preview).
 
-    Arguments: `scope` all/24h/7d (default: the 'Reconcile scope' setting), `only` gap types
+    Arguments: `scope` all/24h/7d/7d+ (default all; the 'Reconcile scope' setting is the automatic
+    run's), `only` gap types
     (e.g. "empty_in_plex"), `dry_run` (queue nothing, show what would change), `sample` (how
     many gaps to show, default 20).
     """
     ctx.ensure_data_dir()
-    return run_reconciliation(ctx, _scope(ctx, ctx.settings.reconcile_scope), _only(ctx),
+    return run_reconciliation(ctx, _scope(ctx, "all"), _only(ctx),
                               dry_run=_flag(ctx.args.get("dry_run")), sample_size=_sample_size(ctx))
 
 
@@ -253,7 +257,7 @@ def reconcile_if_due(drain):
     """
     settings = drain.settings
     interval = getattr(settings, "reconcile_interval", "never")
-    scope = getattr(settings, "reconcile_scope", "all")
+    scope = getattr(settings, "reconcile_scope", "7d+")
     now = drain.clock()
     if not schedule.auto_due(drain.data_dir, interval, scope, now):
         return None

@@ -71,10 +71,10 @@ SPEC = {
     "recovery_step_seconds": ("float", 60.0, "Ramp step (s)", "Seconds spent at each step of the recovery ramp (1-3600). Default: 60."),
     "recover_error_classes": ("str", "", "Also recover",
                               "Extra dead-letter reasons that 'Recover Outage Jobs' moves back to the queue, comma-separated (e.g. plex_unavailable, plex_starting, not_in_plex). Default: empty = only plex_unreachable and plex_timeout."),
-    "reconcile_interval": ("str", "never", "Reconcile automatically",
-                           "How often PlexSync looks by itself for scenes that differ from Plex (edits no hook saw, items emptied or re-added in Plex) and queues them: never, hourly, daily or weekly. It runs inside a sync, never while Stash saves. Default: never."),
-    "reconcile_scope": ("str", "all", "Reconcile scope",
-                        "Which scenes 'Reconcile Now' and the automatic reconciliation look at: all, 24h (changed in Stash in the last 24 hours) or 7d (last 7 days). Default: all."),
+    "reconcile_interval": ("str", "daily", "Reconcile automatically",
+                           "How often PlexSync looks by itself for scenes that differ from Plex (edits no hook saw, items emptied or re-added in Plex) and queues them: never, hourly, daily or weekly. It runs inside a sync, never while Stash saves. Default: daily."),
+    "reconcile_scope": ("str", "7d+", "Reconcile scope",
+                        "Which scenes the automatic reconciliation looks at: 7d+ (scenes changed in Stash in the last 7 days, plus every scene whose Plex item is empty or missing), all, 24h or 7d (only scenes changed in that time). Reconcile Now always looks at all. Default: 7d+."),
     "data_dir": ("str", "", "Data folder",
                  "Where PlexSync keeps its queue and state files. Default: empty = the 'data' folder inside the plugin folder."),
     "debug_logging": ("bool", False, "Debug logging", "Log details of every step (at info level, marked [debug]). Default: off."),
@@ -267,7 +267,7 @@ def parse_error_classes(text: str) -> tuple:
 
 
 RECONCILE_INTERVALS = ("never", "hourly", "daily", "weekly")
-RECONCILE_SCOPES = ("all", "24h", "7d")
+RECONCILE_SCOPES = ("all", "24h", "7d", "7d+")
 # Spellings people type for the same choice.
 _CHOICE_ALIASES = {"": None, "off": "never", "none": "never", "1h": "hourly", "hour": "hourly", "day": "daily",
                    "24 h": "24h", "1d": "24h", "week": "weekly", "7 d": "7d", "1w": "7d", "everything": "all"}
@@ -341,7 +341,7 @@ class Settings:
             if strict:
                 raise
             values["path_pairs"], values["tagline_source"] = [], ""
-            values["reconcile_interval"], values["reconcile_scope"] = "never", "all"
+            values["reconcile_interval"], values["reconcile_scope"] = SPEC["reconcile_interval"][1], SPEC["reconcile_scope"][1]
             values["recovery_rate_steps"], values["recover_classes"] = (2.0, 5.0, 10.0), ()
         if need_plex:
             values["plex_url"] = _check_url(values["plex_url"])

@@ -45,6 +45,13 @@ def test_a_failed_automatic_reconciliation_is_logged_kept_and_not_retried_at_onc
 
 
 def test_interval_never_costs_no_work(tmp_path):
-    drain = FakeDrain(str(tmp_path))
+    drain = FakeDrain(str(tmp_path), reconcile_interval="never")
     assert reconcile_if_due(drain) is None
     assert drain.ctx.stash.calls == 0 and schedule.read_record(str(tmp_path)) == {}
+
+
+def test_on_by_default_daily_at_the_cheap_scope(tmp_path):
+    drain = FakeDrain(str(tmp_path))
+    assert reconcile_if_due(drain) is None          # due: it ran (and met the broken Stash)
+    assert drain.ctx.stash.calls == 1
+    assert (drain.settings.reconcile_interval, drain.settings.reconcile_scope) == ("daily", "7d+")

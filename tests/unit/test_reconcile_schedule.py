@@ -92,16 +92,16 @@ def test_the_due_check_imports_nothing_heavy():
     assert out.stdout.strip() == "[]", out.stderr
 
 
-def test_reconcile_settings_default_to_never_and_all_and_reach_the_hook():
+def test_reconcile_settings_default_to_daily_at_the_cheap_scope_and_reach_the_hook():
     s = Settings.from_raw({})
-    assert (s.reconcile_interval, s.reconcile_scope) == ("never", "all")
+    assert (s.reconcile_interval, s.reconcile_scope) == ("daily", "7d+")
     assert "reconcile_interval" in HOOK_KEYS and "reconcile_scope" in HOOK_KEYS
     assert Settings.from_raw({"reconcile_interval": " Weekly ", "reconcile_scope": "7D"}).reconcile_interval == "weekly"
 
 
 @pytest.mark.parametrize("name, value, words", [
     ("reconcile_interval", "monthly", "enter never, hourly, daily or weekly"),
-    ("reconcile_scope", "1y", "enter all, 24h or 7d"),
+    ("reconcile_scope", "1y", "enter all, 24h, 7d or 7d+"),
 ])
 def test_a_bad_reconcile_setting_says_what_to_enter(name, value, words):
     with pytest.raises(SettingsError) as err:
@@ -109,5 +109,5 @@ def test_a_bad_reconcile_setting_says_what_to_enter(name, value, words):
     assert words in str(err.value) and SPEC[name][2] in str(err.value)
 
 
-def test_the_hook_falls_back_to_never_on_a_bad_value():
-    assert Settings.from_raw({"reconcile_interval": "monthly"}, strict=False).reconcile_interval == "never"
+def test_the_hook_falls_back_to_the_default_on_a_bad_value():
+    assert Settings.from_raw({"reconcile_interval": "monthly"}, strict=False).reconcile_interval == "daily"
