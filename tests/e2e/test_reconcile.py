@@ -112,6 +112,27 @@ def test_due_auto_reconcile_runs_in_a_drain_started_by_any_invocation(world):
     assert record(world)["trigger"] == "auto" and record(world)["gaps"]["stale"] == 1
 
 
+def test_reconciliation_is_on_by_default_daily_for_recent_scenes_and_empty_or_missing_items(world):
+    (a, a_rk), (b, b_rk), _ = synced_library(world)
+    world.stash.update_scene(a, title="Changed while PlexSync was off")
+    world.plex.update_item(b_rk, title="clip1", summary="", studio=None, genres=[])
+    settings = dict(world.stash.plugin_settings)
+    settings.pop("reconcile_interval", None)      # what a user who never opened the settings has
+    settings.pop("reconcile_scope", None)
+    world.stash.plugin_settings = settings
+    before = len(drains(world))
+
+    world.run_task("View Queue Status")
+    assert world.stash.wait_idle(120)
+
+    new = drains(world)[before:]
+    assert len(new) == 1
+    assert any("'Reconcile automatically': daily" in msg for _, msg in new[0].logs)
+    assert record(world)["scope"] == "7d+" and record(world)["trigger"] == "auto"
+    assert world.plex.item(a_rk)["title"] == "Changed while PlexSync was off"
+    assert world.plex.item(b_rk)["summary"] == "About clip 1"
+
+
 def test_auto_reconcile_is_not_run_by_the_hook_nor_again_before_it_is_due(world):
     (a, a_rk), (b, b_rk), _ = synced_library(world)
     world.apply(reconcile_interval="hourly")

@@ -23,7 +23,7 @@ class Library:
         self.data_dir = data_dir
         self.section = plex.add_section("Movies", [PLEX])
         self.raw = {"plex_url": plex.url, "plex_token": TOKEN, "path_map": "%s=%s" % (STASH, PLEX),
-                    "data_dir": data_dir, "recovery_rates": ""}
+                    "data_dir": data_dir, "recovery_rates": "", "reconcile_interval": "never"}
 
     def ctx(self, args=None, **settings):
         values = Settings.from_raw(dict(self.raw, **settings), strict=True, need_plex=True)

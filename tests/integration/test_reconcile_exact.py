@@ -126,3 +126,25 @@ def test_a_never_synced_item_that_vanished_before_its_read_is_missing(lib, monke
     monkeypatch.setattr(scan_module.Scan, "_verify", vanish_then_verify)
     report = lib.reconcile(sample_size=50)
     assert _found(report) == {ids[7][0]: "missing_from_plex"} and report["adopted"] == SCENES - 1
+
+
+def test_the_daily_scope_checks_recent_scenes_fully_and_every_scene_for_empty_or_missing_items(lib):
+    import time
+
+    ids = _library_that_already_matches(lib)
+    planted = _plant(lib, ids)
+    old = int(time.time()) - 30 * 86400
+    sid = {n: v[0] for n, v in ids.items()}
+    for n in range(SCENES):
+        if n != 1:                       # scene 1 was renamed in Stash just now: recent
+            lib.stash.update_scene(sid[n], updated_at=old)
+    lib.plex.clear_log()
+
+    report = lib.reconcile("7d+", sample_size=50)
+
+    # Old scenes: only an empty or a missing item is a gap; recent ones are compared exactly.
+    assert _found(report) == {sid[0]: "empty_in_plex", sid[1]: "stale", sid[2]: "missing_from_plex"}
+    assert report["adopted"] == 0
+    item_reads = [r for r in lib.plex.requests if r.method == "GET" and r.path.startswith("/library/metadata/")]
+    assert len(item_reads) == 1 and item_reads[0].path.count(",") == 0, "only the recent scene's item is read"
+    assert set(planted) >= set(_found(report))
