@@ -1,21 +1,26 @@
-"""`sync_state.json`: per scene, when it was last synced and a hash of what was written.
+"""Per scene, when it was last synced and a hash of what was written: `sync_state.jsonl`.
 
 Reconciliation compares it with Stash (`updated_at` newer than the last sync, or a different
 hash of the metadata Stash would produce now) to find changes no hook reported. The drain
-records results in memory and writes the file once per batch (atomic replace).
+records results in memory and appends them once per batch to a journal (`sync.journal_map`),
+so a batch writes a few kilobytes however large the library is. The old whole-file
+`sync_state.json` is migrated on first use.
 """
 from __future__ import annotations
 
 import os
 
-from sync.store import JsonFile
+from sync.journal_map import JournalMap, read_legacy_json
 
-FILE_NAME = "sync_state.json"
+FILE_NAME = "sync_state.jsonl"
+LEGACY_NAME = "sync_state.json"
 
 
 class SyncState:
     def __init__(self, data_dir: str, on_corrupt=None):
-        self.file = JsonFile(os.path.join(data_dir, FILE_NAME), on_corrupt=on_corrupt)
+        legacy = os.path.join(data_dir, LEGACY_NAME)
+        self.journal = JournalMap(os.path.join(data_dir, FILE_NAME), on_corrupt=on_corrupt,
+                                  legacy=(legacy, lambda path: read_legacy_json(path, on_corrupt)))
         self._pending = {}
 
     def record(self, scene_id, desired_hash: str, stash_updated_at, synced_at: float) -> None:
@@ -23,24 +28,19 @@ class SyncState:
         self._pending[str(scene_id)] = {"hash": desired_hash, "updated_at": stash_updated_at, "synced_at": synced_at}
 
     def flush(self) -> None:
+        """Append the recorded syncs (one fsync'd write)."""
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
-
-        def change(value):
-            value.update(pending)
-            return value
-
-        self.file.update(change, timeout=30.0)
+        self.journal.put_many(pending)
 
     def read(self) -> dict:
         """scene id -> {"hash", "updated_at", "synced_at"}."""
-        return self.file.read()
+        return self.journal.items()
+
+    def get(self, scene_id):
+        """One scene's entry, or None."""
+        return self.journal.get(str(scene_id))
 
     def forget(self, scene_ids) -> None:
-        ids = {str(s) for s in scene_ids}
-
-        def change(value):
-            return {k: v for k, v in value.items() if k not in ids}
-
-        self.file.update(change, timeout=30.0)
+        self.journal.delete_many(str(s) for s in scene_ids)

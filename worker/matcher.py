@@ -21,7 +21,8 @@ from worker.plex_index import RULES, PlexIndex
 
 REFRESH_EVERY = 2.0  # seconds between incremental refreshes of the path index on a miss
 REBUILD_ON_MISS_AFTER = 900.0  # seconds: an index at least this old is paged again on a miss
-CACHE_NAME = "match_cache.json"
+CACHE_NAME = "match_cache.json"      # the older whole-file layout, migrated on first use
+JOURNAL_NAME = "match_cache.jsonl"
 CACHE_FORMAT = 1
 
 CONFIDENCE = {"exact": 1.0, "loose": 0.9, "name_size": 0.75, "name": 0.5}
@@ -57,40 +58,41 @@ def _log_corrupt(exc) -> None:
     log.error("Match cache: %s; scenes will be matched again from the Plex path index." % exc)
 
 
-class MatchCache:
-    """scene id -> {rating_key, file, plex_file, section, how, at}, in `match_cache.json`.
+SIGNATURE_KEY = "\u0000signature"   # the journal entry holding the settings the matches belong to
 
-    Writes are batched (`flush_every` changes) and merged into the file under its lock, so a
-    drain of thousands of scenes does not rewrite the file per scene; a change lost to a crash
+
+class MatchCache:
+    """scene id -> {rating_key, file, plex_file, section, how, at}, in `match_cache.jsonl`.
+
+    Writes are batched (`flush_every` changes) and appended to a journal (`sync.journal_map`),
+    so a flush writes only the new matches, never the whole cache; a change lost to a crash
     only costs a repeat lookup in the index. `signature` ties the cache to the settings that
     produced it (Plex server, libraries, path mapping): when they change, it starts empty.
+    The older whole-file `match_cache.json` is migrated on first use.
     """
 
     def __init__(self, data_dir: str, signature=None, flush_every: int = 200):
+        from sync.journal_map import JournalMap
+
         self.data_dir = data_dir
         self.signature = signature
         self.flush_every = flush_every
-        self._file = JsonFile(os.path.join(data_dir, CACHE_NAME), default={}, on_corrupt=_log_corrupt)
-        self._scenes = None
+        legacy = os.path.join(data_dir, CACHE_NAME)
+        self._journal = JournalMap(os.path.join(data_dir, JOURNAL_NAME), on_corrupt=_log_corrupt,
+                                   legacy=(legacy, _legacy_items))
         self._pending = {}             # scene id -> entry, or None for a removal
 
-    def _load(self) -> dict:
-        if self._scenes is None:
-            self._scenes = self._valid(self._file.read())
-        return self._scenes
-
-    def _valid(self, data: dict) -> dict:
-        if data.get("v") != CACHE_FORMAT or data.get("signature") != self.signature:
-            return {}
-        scenes = data.get("scenes")
-        return scenes if isinstance(scenes, dict) else {}
+    def _valid(self) -> bool:
+        return self._journal.get(SIGNATURE_KEY) == self.signature
 
     def get(self, scene_id):
         """The cached entry for a scene, or None."""
         key = str(scene_id)
         if key in self._pending:
             return self._pending[key]
-        entry = self._load().get(key)
+        if not self._valid():
+            return None
+        entry = self._journal.get(key)
         return entry if isinstance(entry, dict) else None
 
     def put(self, scene_id, entry: dict) -> None:
@@ -108,40 +110,38 @@ class MatchCache:
             self.flush()
 
     def flush(self) -> None:
-        """Merge pending changes into the file (under its lock, so other processes' entries stay)."""
+        """Append pending changes (other processes' entries stay: the journal is shared)."""
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
-
-        def merge(data):
-            scenes = dict(self._valid(data))
-            for key, entry in pending.items():
-                if entry is None:
-                    scenes.pop(key, None)
-                else:
-                    scenes[key] = entry
-            return {"v": CACHE_FORMAT, "signature": self.signature, "scenes": scenes}
-        os.makedirs(self.data_dir, exist_ok=True)
-        self._scenes = self._file.update(merge)["scenes"]
+        if not self._valid():
+            self._journal.clear()      # matches made under other settings mean nothing now
+            pending[SIGNATURE_KEY] = self.signature
+        self._journal.put_many(pending)
 
     def clear(self) -> int:
         """Forget every match (the Clear Match Cache task); returns how many there were."""
-        os.makedirs(self.data_dir, exist_ok=True)
-        counted = {}
-
-        def empty(data):
-            scenes = data.get("scenes")
-            counted["n"] = len(scenes) if isinstance(scenes, dict) else 0
-            return {"v": CACHE_FORMAT, "signature": self.signature, "scenes": {}}
-        self._file.update(empty)
-        self._pending, self._scenes = {}, {}
-        return counted["n"]
+        counted = len(self)
+        self._journal.clear()
+        self._pending = {}
+        return counted
 
     def __len__(self) -> int:
-        keys = set(self._load())
+        keys = set(k for k in self._journal.items() if k != SIGNATURE_KEY) if self._valid() else set()
         for key, entry in self._pending.items():
             (keys.add if entry is not None else keys.discard)(key)
         return len(keys)
+
+
+def _legacy_items(path: str):
+    """The entries of the older `match_cache.json` (a damaged one is moved aside and reported)."""
+    data = JsonFile(path, default={}, on_corrupt=_log_corrupt).read()
+    scenes = data.get("scenes")
+    if data.get("v") != CACHE_FORMAT or not isinstance(scenes, dict):
+        return {}
+    items = {k: v for k, v in scenes.items() if isinstance(v, dict)}
+    items[SIGNATURE_KEY] = data.get("signature")
+    return items
 
 
 def settings_signature(server, settings) -> list:

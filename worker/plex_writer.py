@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import zlib
 from urllib.parse import quote
 
 from sync.store import JsonFile
@@ -52,68 +51,50 @@ class WriteResult:
 
 
 class PosterMemo:
-    """What PlexSync last sent to each Plex item, in `<data_dir>/poster_memo/NN.json`.
+    """What PlexSync last sent to each Plex item, in `<data_dir>/poster_memo.jsonl`.
 
     Per rating key: a hash of the cover URL and the sha1 of the poster/background uploaded (so an unchanged
     cover is neither downloaded nor uploaded again) and `written`, the fingerprints of the field
     values PlexSync wrote (so `preserve_plex_edits` can tell its own values from a person's).
-    Entries are spread over `SHARDS` small files: one file for a library of 20,000 items would be
-    megabytes rewritten after every synced scene. Each shard is read once per process; every
-    `set` is a locked read-modify-write of one shard.
+    A journal (`sync.journal_map`): each `set` appends one line, so a sync writes a few hundred
+    bytes however many items the library holds. The older layout (`poster_memo/NN.json`, 64
+    shards rewritten whole) is migrated on first use.
     """
 
-    FOLDER = "poster_memo"
-    SHARDS = 64
+    FILE = "poster_memo.jsonl"
+    LEGACY_FOLDER = "poster_memo"
 
     def __init__(self, data_dir: str, on_corrupt=None):
-        self.folder = os.path.join(data_dir, self.FOLDER)
+        from sync.journal_map import JournalMap
+
+        self.folder = os.path.join(data_dir, self.LEGACY_FOLDER)
         self.on_corrupt = on_corrupt
-        self._files = {}
-        self._cache = {}
+        self.journal = JournalMap(os.path.join(data_dir, self.FILE), on_corrupt=on_corrupt,
+                                  legacy=(self.folder, self._read_legacy))
 
-    def _shard(self, key: str) -> str:
-        number = int(key) if key.isdigit() else zlib.crc32(key.encode("utf-8"))
-        return "%02d" % (number % self.SHARDS)
-
-    def _file(self, shard: str) -> JsonFile:
-        if shard not in self._files:
-            path = os.path.join(self.folder, shard + ".json")
-            self._files[shard] = JsonFile(path, default={}, on_corrupt=self.on_corrupt)
-        return self._files[shard]
+    def _read_legacy(self, folder: str) -> dict:
+        merged = {}
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".json"):
+                data = JsonFile(os.path.join(folder, name), default={}, on_corrupt=self.on_corrupt).read()
+                merged.update({k: v for k, v in data.items() if isinstance(v, dict)})
+        return merged
 
     def get(self, rating_key) -> dict:
         """The entry for `rating_key` (a copy; {} when none)."""
-        key = str(rating_key)
-        shard = self._shard(key)
-        if shard not in self._cache:
-            self._cache[shard] = self._file(shard).read()
-        return json.loads(json.dumps(self._cache[shard].get(key) or {}))
+        return json.loads(json.dumps(self.journal.get(str(rating_key)) or {}))
 
     def set(self, rating_key, entry: dict) -> None:
-        """Replace the entry for `rating_key` and write its shard durably."""
-        key = str(rating_key)
-        self._update(key, lambda memo: dict(memo, **{key: entry}))
+        """Replace the entry for `rating_key` durably (one appended line)."""
+        self.journal.put(str(rating_key), entry)
 
     def set_many(self, entries: dict) -> None:
-        """Replace the entries of several rating keys (rating key -> entry): one write per shard."""
-        groups = {}
-        for rating_key, entry in entries.items():
-            key = str(rating_key)
-            groups.setdefault(self._shard(key), {})[key] = entry
-        if groups:
-            os.makedirs(self.folder, mode=0o700, exist_ok=True)
-        for shard, group in groups.items():
-            self._cache[shard] = self._file(shard).update(lambda memo, group=group: dict(memo, **group))
+        """Replace the entries of several rating keys (rating key -> entry) with one write."""
+        self.journal.put_many({str(k): v for k, v in entries.items()})
 
     def forget(self, rating_key) -> None:
         """Drop an item's entry (its next sync uploads the cover again)."""
-        key = str(rating_key)
-        self._update(key, lambda memo: {k: v for k, v in memo.items() if k != key})
-
-    def _update(self, key: str, fn) -> None:
-        os.makedirs(self.folder, mode=0o700, exist_ok=True)
-        shard = self._shard(key)
-        self._cache[shard] = self._file(shard).update(fn)
+        self.journal.delete_many([str(rating_key)])
 
 
 def fetch_item(server, rating_key):

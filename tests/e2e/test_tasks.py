@@ -203,10 +203,10 @@ def test_clear_match_cache_forgets_matches_and_the_next_sync_matches_again(world
     sid, rk = world.add_scene("cache.mp4")
     world.edit(sid, title="Matched once")
     assert world.stash.wait_idle(120)
-    assert os.path.exists(os.path.join(data_dir(world), "match_cache.json"))
+    assert os.path.exists(os.path.join(data_dir(world), "match_cache.jsonl"))
     run = world.run_task("Clear Match Cache")
     readable(run)
-    assert "match_cache.json" in run.output["removed"]
+    assert "match_cache.jsonl" in run.output["removed"]
     assert "Cleared the match cache" in info_text(run)
     again = world.run_task("Clear Match Cache")
     assert again.output == {"removed": []} and "already empty" in info_text(again)

@@ -235,8 +235,7 @@ def test_poster_memo_survives_a_new_process(plex, server, rk, tmp_path):
 
 def test_memo_files_hold_no_token_and_no_urls(plex, server, rk, tmp_path):
     writer(server, tmp_path, Covers(), sync_background=True).sync(scene(), rk)
-    folder = tmp_path / "poster_memo"
-    contents = "".join(p.read_text(encoding="utf-8") for p in folder.glob("*.json"))
+    contents = (tmp_path / "poster_memo.jsonl").read_text(encoding="utf-8")
     assert contents and TOKEN not in contents and "screenshot" not in contents
 
 

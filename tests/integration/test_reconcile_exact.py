@@ -105,10 +105,10 @@ def test_a_lost_memo_or_sync_state_is_still_exact(lib):
                       tags=["Boats", "Sea"], performers=["Ana Lima"]) for n in range(8)}
     lib.sync_everything()
     lib.plex.update_item(ids[0][1], title="Edited in Plex")
-    shutil.rmtree(os.path.join(lib.data_dir, "poster_memo"), ignore_errors=True)   # what was written: lost
+    os.remove(os.path.join(lib.data_dir, "poster_memo.jsonl"))                    # what was written: lost
     report = lib.reconcile(sample_size=50)
     assert _found(report) == {ids[0][0]: "stale"} and report["adopted"] == 7
-    os.remove(os.path.join(lib.data_dir, "sync_state.json"))                      # what was synced: lost
+    os.remove(os.path.join(lib.data_dir, "sync_state.jsonl"))                     # what was synced: lost
     report = lib.reconcile(sample_size=50)
     assert _found(report) == {ids[0][0]: "stale"} and report["adopted"] == 7
 

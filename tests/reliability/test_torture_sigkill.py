@@ -131,8 +131,10 @@ def check(directory: str, ledger: Ledger) -> tuple:
             lost.append("scene %s was acked but came back" % sid)
         # "L": killed while the job was leased; the job may or may not have moved on. Both are fine.
 
-    states = JsonFile(os.path.join(directory, "sync_state.json"), on_corrupt=corrupt.append).read()
-    lost += ["sync_state.json lost %s" % k for k in sorted(ledger.sync_state - set(states))]
+    from sync.sync_state import SyncState   # sync_state.jsonl, a journal (sync/journal_map.py)
+
+    states = SyncState(directory, on_corrupt=corrupt.append).read()
+    lost += ["sync state lost %s" % k for k in sorted(ledger.sync_state - set(states))]
     cache = JsonFile(os.path.join(directory, "match_cache.json"), on_corrupt=corrupt.append).read()
     scenes = cache.get("scenes") if isinstance(cache.get("scenes"), dict) else {}
     lost += ["match_cache.json lost %s" % k for k in sorted(ledger.match_cache - set(scenes))]

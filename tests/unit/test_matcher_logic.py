@@ -185,7 +185,7 @@ def test_still_matches_compares_the_items_current_files(data_dir):
 def test_match_cache_batches_writes_and_merges_other_processes(data_dir):
     one, two = MatchCache(data_dir, flush_every=1000), MatchCache(data_dir, flush_every=1000)
     one.put("1", {"rating_key": 1})
-    assert not os.path.exists(os.path.join(data_dir, "match_cache.json"))
+    assert not os.path.exists(os.path.join(data_dir, "match_cache.jsonl"))
     two.put("2", {"rating_key": 2})
     one.flush()
     two.flush()

@@ -1,0 +1,132 @@
+"""The per-scene stores' journal (sync/journal_map.py): appends in proportion to the change, readers
+that follow other processes, compaction under a concurrent reader, damage, and migration of an
+old data folder (sync_state.json, match_cache.json, poster_memo/NN.json)."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+from sync.journal_map import JournalMap
+from sync.store import quarantined_files
+from sync.sync_state import SyncState
+from worker.matcher import MatchCache
+from worker.plex_writer import PosterMemo
+
+
+def test_changes_are_seen_by_another_instance_and_deletes_and_clear_apply(tmp_path):
+    path = str(tmp_path / "m.jsonl")
+    one, two = JournalMap(path), JournalMap(path)
+    one.put_many({"1": {"hash": "a"}, "2": [1, 2], "3": "x"})
+    assert two.get("1") == {"hash": "a"} and len(two) == 3
+    two.delete_many(["2"])
+    one.refresh()
+    assert one.get("2") is None and sorted(one.items()) == ["1", "3"]
+    one.clear()
+    assert JournalMap(path).items() == {}
+
+
+def test_a_change_appends_a_few_hundred_bytes_however_large_the_map(tmp_path):
+    path = str(tmp_path / "m.jsonl")
+    big = JournalMap(path)
+    big.put_many({str(n): {"hash": "%040x" % n, "updated_at": "2024-01-01T00:00:00Z", "synced_at": 1.5}
+                  for n in range(50000)})
+    before = os.path.getsize(path)
+    big.put_many({str(n): {"hash": "%040x" % (n + 1), "updated_at": "2024-01-02T00:00:00Z", "synced_at": 2.5}
+                  for n in range(25)})
+    assert os.path.getsize(path) - before < 25 * 150
+    assert JournalMap(path).get("3")["hash"] == "%040x" % 4
+
+
+def test_compaction_keeps_the_file_bounded_and_a_concurrent_reader_always_sees_a_whole_state(tmp_path):
+    path = str(tmp_path / "m.jsonl")
+    writer = JournalMap(path, compact_min=50)
+    writer.put_many({"k%d" % n: 0 for n in range(20)})
+    stop, bad = threading.Event(), []
+
+    def read():
+        reader = JournalMap(path)
+        while not stop.is_set():
+            reader.refresh()
+            items = reader.items()
+            values = {items.get("k%d" % n) for n in range(20)}
+            # Every key is always there, and each value is one the writer wrote (never torn or missing).
+            if len(items) != 20 or None in values:
+                bad.append(items)
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for round_ in range(1, 200):
+            writer.put_many({"k%d" % (round_ % 20): round_})
+    finally:
+        stop.set()
+        thread.join()
+    assert not bad, bad[:1]
+    with open(path, "rb") as fh:
+        assert sum(1 for _ in fh) <= 4 * 20 + 60
+    assert JournalMap(path).get("k19") == 199
+
+
+def test_a_torn_last_line_is_ignored_then_cut_by_the_next_writer(tmp_path):
+    path = str(tmp_path / "m.jsonl")
+    JournalMap(path).put("a", 1)
+    with open(path, "ab") as fh:
+        fh.write(b'{"k":"b","v":')            # a writer killed mid-append
+    assert JournalMap(path).items() == {"a": 1}
+    JournalMap(path).put("c", 3)
+    assert JournalMap(path).items() == {"a": 1, "c": 3}
+    assert quarantined_files(str(tmp_path)) == []
+
+
+def test_a_damaged_line_is_moved_aside_and_every_readable_record_kept(tmp_path):
+    path = str(tmp_path / "m.jsonl")
+    JournalMap(path).put_many({"a": 1, "b": 2})
+    with open(path, "ab") as fh:
+        fh.write(b'not json at all\n{"k":"c","v":3}\n')
+    told = []
+    assert JournalMap(path, on_corrupt=told.append).items() == {"a": 1, "b": 2, "c": 3}
+    assert len(told) == 1 and "m.jsonl" in str(told[0])
+    assert len(quarantined_files(str(tmp_path))) == 1
+    assert JournalMap(path).items() == {"a": 1, "b": 2, "c": 3}
+
+
+def test_an_old_data_folder_is_migrated_on_first_use_and_nothing_is_lost(tmp_path):
+    data = str(tmp_path)
+    state = {str(n): {"hash": "h%d" % n, "updated_at": None, "synced_at": float(n)} for n in range(300)}
+    with open(os.path.join(data, "sync_state.json"), "w") as fh:
+        json.dump(state, fh)
+    cache = {"v": 1, "signature": ["machine", ["movies"], []],
+             "scenes": {str(n): {"rating_key": 1000 + n, "file": "/f/%d.mp4" % n} for n in range(300)}}
+    with open(os.path.join(data, "match_cache.json"), "w") as fh:
+        json.dump(cache, fh)
+    os.makedirs(os.path.join(data, "poster_memo"))
+    for shard in range(64):
+        entries = {str(rk): {"poster_sha1": "s%d" % rk, "written": {"title": "t"}}
+                   for rk in range(1000 + shard, 1300, 64)}
+        with open(os.path.join(data, "poster_memo", "%02d.json" % shard), "w") as fh:
+            json.dump(entries, fh)
+
+    assert SyncState(data).read() == state
+    matches = MatchCache(data, signature=["machine", ["movies"], []])
+    assert len(matches) == 300 and matches.get("7")["rating_key"] == 1007
+    memo = PosterMemo(data)
+    assert all(memo.get(rk)["poster_sha1"] == "s%d" % rk for rk in range(1000, 1300))
+
+    names = set(os.listdir(data))
+    assert {"sync_state.jsonl", "match_cache.jsonl", "poster_memo.jsonl"} <= names
+    assert not ({"sync_state.json", "match_cache.json", "poster_memo"} & names)
+    # A second process finds the journals and reads the same.
+    assert SyncState(data).read() == state and PosterMemo(data).get(1299)["poster_sha1"] == "s1299"
+
+
+def test_a_match_cache_made_under_other_settings_starts_empty(tmp_path):
+    data = str(tmp_path)
+    old = MatchCache(data, signature=["a"])
+    old.put("1", {"rating_key": 5})
+    old.flush()
+    new = MatchCache(data, signature=["b"])
+    assert new.get("1") is None and len(new) == 0
+    new.put("2", {"rating_key": 6})
+    new.flush()
+    assert MatchCache(data, signature=["b"]).get("2")["rating_key"] == 6
+    assert MatchCache(data, signature=["a"]).get("1") is None
