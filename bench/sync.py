@@ -24,6 +24,7 @@ from bench import (ROOT, fast_emulator_sockets, median, peak_rss_of_children_mb,
 
 PER_SCENE_COUNT = 200
 THROUGHPUT_JOBS = 1000
+SCALE_SCENES = 50000
 
 
 def _world(scenes: int):
@@ -101,10 +102,66 @@ def throughput(jobs: int = THROUGHPUT_JOBS, warm_runs: int = 2) -> dict:
     return {"jobs": jobs, "runs": runs, "cover_runs": cover_runs, "peak_rss_mb": peak_rss_of_children_mb()}
 
 
-def _throughput_in_child(jobs: int, warm_runs: int) -> dict:
+def _seed_synced_state(world, ids, rks) -> None:
+    """The data folder as a finished sync of every scene leaves it: sync state and the memo of
+    written values for all of them (through the stores' own code, in whichever layout it has)."""
+    from sync.sync_state import SyncState
+    from worker.plex_writer import PosterMemo
+
+    data_dir = os.path.join(world.plugin_dir, "data")
+    os.makedirs(data_dir, exist_ok=True)
+    state = SyncState(data_dir)
+    for sid in ids:
+        state.record(sid, "%040x" % int(sid), "2024-01-01T00:00:00Z", time.time())
+    state.flush()
+    written = {"title": "f" * 16, "summary": "f" * 16, "studio": "f" * 16, "originallyAvailableAt": "f" * 16,
+               "actors": "f" * 16, "genres": "f" * 16}
+    entries = {rk: {"written": written, "poster_source": "0" * 16, "poster_sha1": "0" * 40} for rk in rks}
+    memo = PosterMemo(data_dir)
+    if hasattr(memo, "set_many"):
+        memo.set_many(entries)
+    else:  # the layout before the journal: 64 shard files (one `set` each would take hours here)
+        from sync.store import JsonFile
+
+        shards = {}
+        for rk, entry in entries.items():
+            shards.setdefault("%02d" % (rk % memo.SHARDS), {})[str(rk)] = entry
+        os.makedirs(memo.folder, exist_ok=True)
+        for shard, group in shards.items():
+            JsonFile(os.path.join(memo.folder, shard + ".json")).write(group)
+
+
+def at_scale(scenes: int = SCALE_SCENES, jobs: int = THROUGHPUT_JOBS, runs: int = 2) -> dict:
+    """Drains of `jobs` changes with covers in a library of `scenes` synced scenes: changes/s and
+    the bytes each drain process wrote (files and its log pipe). Runs in this process."""
+    world, ids = _world(scenes)
+    probe = os.path.join(scratch_dir("io"), "io.txt")
+    try:
+        from tests.world import PLEX_PREFIX
+
+        rks = [world.plex.find_by_file("%s/scene_%06d.mp4" % (PLEX_PREFIX, int(i))) for i in ids]
+        _seed_synced_state(world, ids, rks)
+        chosen = ids[::max(1, len(ids) // jobs)][:jobs]
+        warm = _drain(world, chosen, "Warm", covers=True)      # builds the index, matches the chosen scenes
+        world.stash.runner.env["PYTHONPATH"] = os.path.join(ROOT, "bench", "io_probe")
+        world.stash.runner.env["PLEXSYNC_BENCH_IO"] = probe
+        measured = []
+        for n in range(runs):
+            if os.path.exists(probe):
+                os.remove(probe)
+            result = _drain(world, chosen, "Scale %d" % n, covers=True)
+            with open(probe) as fh:
+                result["wchar"] = max(int(line.split()[1]) for line in fh if line.strip())
+            measured.append(result)
+    finally:
+        world.stop()
+    return {"scenes": scenes, "jobs": len(chosen), "warm": warm, "runs": measured}
+
+
+def _throughput_in_child(jobs: int, warm_runs: int, mode: str = "--throughput-child") -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run([sys.executable, "-m", "bench.sync", "--throughput-child", str(jobs), str(warm_runs)],
+    done = subprocess.run([sys.executable, "-m", "bench.sync", mode, str(jobs), str(warm_runs)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT, timeout=3600)
     lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
     if done.returncode != 0 or not lines:
@@ -118,6 +175,7 @@ def run(jobs: int | None = None) -> dict:
     jobs = jobs or sized(THROUGHPUT_JOBS, 100)
     per_scene = requests_per_scene(sized(PER_SCENE_COUNT, 10), sized(3, 1))
     bulk = _throughput_in_child(jobs, sized(2, 1))
+    scale = _throughput_in_child(sized(SCALE_SCENES, 2000), jobs, "--scale-child")
     n = per_scene["count"]
 
     def med(runs, key):
@@ -127,7 +185,7 @@ def run(jobs: int | None = None) -> dict:
     first, warm = bulk["runs"][0], bulk["runs"][1:]
     warm_seconds = med(warm, "process_seconds")
     errors = sorted({r["error"] for r in [per_scene["first"]] + changed + unchanged + bulk["runs"] + bulk["cover_runs"]
-                     if r["error"]})
+                     + scale["runs"] if r["error"]})
     rows = [
         row("Plex requests per changed scene", round(med(changed, "plex") / n, 2), "req",
             "%d scenes: %d item GET + %d PUT + %d other per drain" % (
@@ -151,6 +209,14 @@ def run(jobs: int | None = None) -> dict:
                 med(bulk["cover_runs"], "plex"), med(bulk["cover_runs"], "post"))),
         row("Plex requests, %d-job drain" % bulk["jobs"], med(warm, "plex"), "req",
             "first sync: %d" % first["plex"]),
+        row("drain at scale: %d changes with covers, %d-scene library" % (scale["jobs"], scale["scenes"]),
+            round(scale["jobs"] / med(scale["runs"], "process_seconds"), 1), "jobs/s",
+            "median of %d drains: %.1f s; state for every scene on disk as a finished sync leaves it" % (
+                len(scale["runs"]), med(scale["runs"], "process_seconds"))),
+        row("bytes written per synced scene, %d-scene library" % scale["scenes"],
+            round(med(scale["runs"], "wchar") / float(scale["jobs"])), "B",
+            "all write() calls of the drain process (data folder and its log pipe), median %.1f MB per drain"
+            % (med(scale["runs"], "wchar") / 1e6)),
         row("peak RSS of the drain process", bulk["peak_rss_mb"], "MB",
             "max over the %d-job drains" % bulk["jobs"] if bulk["peak_rss_mb"] else "not measured on this platform"),
     ]
@@ -165,6 +231,10 @@ def run(jobs: int | None = None) -> dict:
 
 def main() -> None:
     """Run this benchmark alone and print its table (or, with --throughput-child, one JSON line)."""
+    if len(sys.argv) > 1 and sys.argv[1] == "--scale-child":
+        result = at_scale(int(sys.argv[2]), int(sys.argv[3]))
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--throughput-child":
         result = throughput(int(sys.argv[2]), int(sys.argv[3]))
         sys.stdout.write(json.dumps(result) + "\n")

@@ -71,8 +71,8 @@ def is_due(record: dict, interval: str, scope: str, now: float) -> bool:
 
 def auto_due(data_dir: str, interval: str, scope: str, now: float) -> bool:
     """The check every invocation makes: one small file read, nothing when `interval` is never."""
-    if not INTERVALS.get(interval):
-        return False
+    if not INTERVALS.get(interval) or not os.path.isdir(data_dir):
+        return False   # never, or PlexSync never ran here yet: the first enqueue or task sets it up
     return is_due(read_record(data_dir), interval, scope, now)
 
 
