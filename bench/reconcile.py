@@ -1,4 +1,5 @@
-"""Reconcile benchmark: 20,000 Stash scenes against 20,000 Plex items with 2% gaps.
+"""Reconcile benchmark: 50,000 Stash scenes against 50,000 Plex items, in sync with 2% gaps, and a
+first reconciliation of a library that already matches except 150 planted differences.
 
 Prints wall time, the reconciliation's own CPU time, Stash and Plex request counts and peak memory
 for a first run (empty match cache) and a second one (warm cache), then exits 0. It never asserts
@@ -6,11 +7,11 @@ on time: these machines are noisy, so read the figures side by side, not against
 
 The emulators run in this process; the reconciliation runs in a child process (exactly the code
 a Reconcile Now task runs), so its peak memory (`ru_maxrss`) is its own. The library starts in
-sync - `sync_state.json`, the written-values memo and the Plex items as a finished sync leaves
+sync - the sync state, the written-values memo and the Plex items as a finished sync leaves
 them - and then a quarter of the gaps each is made stale, empty in Plex, missing from Plex and
 edited in Plex.
 
-    python -m bench.reconcile [--scenes 20000] [--gap-rate 0.02]
+    python -m bench.reconcile [--scenes 50000] [--gap-rate 0.02]
 
 `run(...) -> dict` returns the figures (for `bench/__main__.py`); `main()` prints the table.
 """
@@ -40,10 +41,14 @@ def _settings_raw(plex_url: str, data_dir: str) -> dict:
             "data_dir": data_dir, "sync_poster": False}
 
 
-def _seed(stash, plex, data_dir: str, scenes: int, gap_rate: float) -> dict:
-    """Both libraries in sync, then the gaps made behind PlexSync's back; returns {kind: n}."""
+def _seed(stash, plex, data_dir: str, scenes: int, gap_rate: float, records: bool = True, planted=None) -> dict:
+    """Both libraries in sync, then the gaps made behind PlexSync's back; returns {kind: n}.
+
+    With `records` off the data folder starts empty (a user coming from another agent: Plex
+    already shows the metadata, PlexSync never ran); with `planted` ({kind: n}) exactly those
+    differences are made and {kind: [scene ids]} is returned."""
     from stashplugin.settings import Settings
-    from sync.store import JsonFile
+    from sync.sync_state import SyncState
     from worker.metadata import build_metadata, fingerprint, metadata_hash
     from worker.plex_writer import PosterMemo
 
@@ -63,19 +68,20 @@ def _seed(stash, plex, data_dir: str, scenes: int, gap_rate: float) -> dict:
                       "genres": desired["genres"], "actors": desired["actors"]})
     rks = plex.bulk_add(section, items)
     os.makedirs(data_dir, exist_ok=True)
-    JsonFile(os.path.join(data_dir, "sync_state.json")).write(state)
-    # The memo as a finished sync leaves it, written shard by shard (one `set` per item would
-    # rewrite a shard 20,000 times).
-    shards = {}
-    for sid, rk in zip(ids, rks):
-        desired = desired_by_id[sid]
-        written = {f: fingerprint(f, desired[f]) for f in ("title", "summary", "studio", "originallyAvailableAt",
-                                                           "actors", "genres") if f in desired}
-        shards.setdefault("%02d" % (rk % PosterMemo.SHARDS), {})[str(rk)] = {"written": written}
-    folder = os.path.join(data_dir, PosterMemo.FOLDER)
-    os.makedirs(folder, exist_ok=True)
-    for shard, entries in shards.items():
-        JsonFile(os.path.join(folder, shard + ".json")).write(entries)
+    if records:
+        # What a finished sync leaves: the sync state and the memo of written values.
+        sync_state = SyncState(data_dir)
+        for sid, entry in state.items():
+            sync_state.record(sid, entry["hash"], entry["updated_at"], entry["synced_at"])
+        sync_state.flush()
+        memo = {}
+        for sid, rk in zip(ids, rks):
+            desired = desired_by_id[sid]
+            memo[rk] = {"written": {f: fingerprint(f, desired[f]) for f in (
+                "title", "summary", "studio", "originallyAvailableAt", "actors", "genres") if f in desired}}
+        PosterMemo(data_dir).set_many(memo)
+    if planted is not None:
+        return _plant(stash, plex, ids, rks, planted)
 
     per_kind = max(1, int(scenes * gap_rate) // len(KINDS))
     picks = iter(range(0, scenes, max(1, scenes // (per_kind * len(KINDS)))))
@@ -96,6 +102,27 @@ def _seed(stash, plex, data_dir: str, scenes: int, gap_rate: float) -> dict:
     return made
 
 
+def _plant(stash, plex, ids, rks, planted: dict) -> dict:
+    """Exactly `planted` differences, spread over the library; returns {kind: [scene ids]}."""
+    total = sum(planted.values())
+    step = max(1, len(ids) // (total + 1))
+    picks = iter(range(step // 2, len(ids), step))
+    made = {}
+    for kind, count in planted.items():
+        for _ in range(count):
+            n = next(picks)
+            sid, rk = ids[n], rks[n]
+            if kind == "empty_in_plex":
+                plex.update_item(rk, title="scene_%06d" % int(sid), summary="", studio=None, genres=[], actors=[])
+            elif kind == "missing_from_plex":
+                plex.remove_item(rk)
+            else:  # "stale": a tag Stash does not have, after the ones a listing shows
+                genres = list(plex.item(rk)["genres"]) + ["Added in Plex"]
+                plex.update_item(rk, genres=genres)
+            made.setdefault(kind, []).append(str(sid))
+    return made
+
+
 # ---------------------------------------------------------------------- the child
 def _child(config: dict) -> dict:
     """Run one reconciliation as the Reconcile Now task does; return its figures."""
@@ -110,7 +137,7 @@ def _child(config: dict) -> dict:
     conn = config["server_connection"]
     ctx = TaskContext(conn, {}, settings, StashClient(conn))
     started = time.perf_counter()
-    report = run_reconciliation(ctx, "all", sample_size=0)
+    report = run_reconciliation(ctx, "all", sample_size=config.get("sample", 0))
     wall = time.perf_counter() - started
     try:
         import resource
@@ -123,7 +150,8 @@ def _child(config: dict) -> dict:
     return {"seconds": wall, "cpu_seconds": cpu, "peak_rss_bytes": peak,
             "gaps": report["gaps"], "ambiguous": report["ambiguous"], "enqueued": report["enqueued"],
             "scenes_checked": report["scenes_checked"], "plex_items": report["plex_items"],
-            "requests": report["requests"]}
+            "requests": report["requests"], "adopted": report.get("adopted", 0),
+            "gap_ids": {e["scene_id"]: e["gap"] for e in report["sample"]}}
 
 
 def _run_child(config: dict) -> dict:
@@ -137,26 +165,23 @@ def _run_child(config: dict) -> dict:
 
 
 # ---------------------------------------------------------------------- the run
-def run(scenes: int | None = None, gap_rate: float = 0.02) -> dict:
-    """Seed the emulators, reconcile twice in a child process; returns {"title", "rows", "notes", "runs"}.
-
-    `scenes` defaults to 20,000 (2,000 with BENCH_QUICK=1).
-    """
-    from bench import fast_emulator_sockets, scratch_dir, sized
+def _scenario(scenes: int, gap_rate: float, records: bool, planted=None) -> tuple:
+    """Seed both emulators, reconcile twice in a child process; returns (made, seed seconds, runs)."""
+    from bench import fast_emulator_sockets, scratch_dir
     from tests.emulators.plex import PlexEmulator
     from tests.emulators.stash import StashEmulator
 
-    scenes = scenes or sized(20000, 2000)
     fast_emulator_sockets()
     work = scratch_dir("reconcile")
     plex = PlexEmulator(token=TOKEN, quiet=True).start()
     stash = StashEmulator().start()
     try:
         started = time.perf_counter()
-        made = _seed(stash, plex, os.path.join(work, "data"), scenes, gap_rate)
+        made = _seed(stash, plex, os.path.join(work, "data"), scenes, gap_rate, records, planted)
         seed_seconds = time.perf_counter() - started
         config = {"settings": _settings_raw(plex.url, os.path.join(work, "data")),
-                  "server_connection": stash.server_connection()}
+                  "server_connection": stash.server_connection(),
+                  "sample": 0 if planted is None else 10 ** 6}
         runs = []
         for label in ("first run", "second run"):
             stash.clear_records()
@@ -171,7 +196,50 @@ def run(scenes: int | None = None, gap_rate: float = 0.02) -> dict:
         stash.stop()
         plex.stop()
         shutil.rmtree(work, ignore_errors=True)
-    return _result(scenes, gap_rate, made, seed_seconds, runs)
+    return made, seed_seconds, runs
+
+
+def run(scenes: int | None = None, gap_rate: float = 0.02) -> dict:
+    """Two libraries of `scenes` (default 50,000; 2,000 with BENCH_QUICK=1), each reconciled
+    twice in a child process: one PlexSync keeps in sync with 2% gaps made behind its back, and
+    one that already matches but that PlexSync never synced (the first Reconcile Now after
+    installing), with 150 planted differences. Returns {"title", "rows", "notes"}."""
+    from bench import sized
+
+    scenes = scenes or sized(50000, 2000)
+    made, seed_seconds, runs = _scenario(scenes, gap_rate, records=True)
+    result = _result(scenes, gap_rate, made, seed_seconds, runs)
+    planted = {"empty_in_plex": 75, "missing_from_plex": 50, "stale": 25}
+    made, seed_seconds, runs = _scenario(scenes, gap_rate, records=False, planted=planted)
+    result["rows"] += _first_rows(scenes, made, runs)
+    result["notes"].append(
+        "first reconciliation: Plex already shows what Stash has (as after another agent) and PlexSync has no "
+        "records; planted: %s (the stale ones differ only in a tag beyond what a listing shows). A false gap is "
+        "a scene reported that was not planted." % ", ".join("%s %d" % (k, len(v)) for k, v in made.items()))
+    return result
+
+
+def _first_rows(scenes: int, made: dict, runs: list) -> list:
+    from bench import row
+
+    planted = {sid: kind for kind, ids in made.items() for sid in ids}
+    rows = [row("first reconciliation library", "%d scenes x %d items" % (scenes, scenes), "",
+                "matching except %d planted differences, no PlexSync records" % len(planted))]
+    for r in runs:
+        found = r["gap_ids"]
+        right = sum(1 for sid, kind in found.items() if planted.get(sid) == kind)
+        false = sum(1 for sid in found if sid not in planted)
+        label = "first Reconcile Now" if r["label"] == "first run" else "second Reconcile Now"
+        rows += [
+            row("%s: planted differences found" % label, "%d of %d" % (right, len(planted)), "",
+                "%d false gaps; %d adopted that already match" % (false, r.get("adopted", 0))),
+            row("%s: Plex requests" % label, r["plex_requests_seen"], "",
+                "%d item reads of up to 200 items; target <= 600" % r["plex_item_requests_seen"]),
+            row("%s: peak memory" % label, round(r["peak_rss_bytes"] / 1e6), "MB", "target < 300 MB"),
+            row("%s: wall time" % label, round(r["seconds"], 2), "s",
+                "%d Stash requests" % r["stash_requests_seen"]),
+        ]
+    return rows
 
 
 def _result(scenes: int, gap_rate: float, made: dict, seed_seconds: float, runs: list) -> dict:
@@ -192,7 +260,7 @@ def _result(scenes: int, gap_rate: float, made: dict, seed_seconds: float, runs:
             row("%s: peak memory" % r["label"], round(r["peak_rss_bytes"] / 1e6), "MB", "ru_maxrss of the child; target < 300 MB"),
             row("%s: gaps found" % r["label"], sum(r["gaps"].values()), "", "%s; %d queued" % (found, r["enqueued"])),
         ]
-    notes = ["the library starts in sync (sync_state.json, written-values memo, Plex items as a sync "
+    notes = ["the library starts in sync (sync state, written-values memo, Plex items as a sync "
              "leaves them); seeding took %.1f s and is not measured." % seed_seconds,
              "the second run finds the same gaps (they are queued, not yet drained) with the match "
              "cache the first run wrote."]
@@ -203,7 +271,7 @@ def _result(scenes: int, gap_rate: float, made: dict, seed_seconds: float, runs:
 def main(argv=None) -> int:
     """Print the benchmark table; always exits 0 unless the benchmark itself broke."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scenes", type=int, default=None, help="default 20000 (2000 with BENCH_QUICK=1)")
+    parser.add_argument("--scenes", type=int, default=None, help="default 50000 (2000 with BENCH_QUICK=1)")
     parser.add_argument("--gap-rate", type=float, default=0.02)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

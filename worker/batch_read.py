@@ -68,7 +68,8 @@ def fetch_items(server, keys, max_path: int = MAX_PATH, most: int = 0) -> dict:
 
 
 def prefetch_batch(drain, jobs, scenes) -> int:
-    """Read the Plex items of a lease batch in one request and hand them to the drain's writer.
+    """Read the Plex items of a lease batch in one request and hand them to the drain's writer,
+    and start downloading the batch's new covers from Stash in the background.
 
     Scenes that do not match without asking Plex (a miss, an ambiguity) are left to the drain's
     per-job step, which reports them as before. A failed read is not an error here: each job
@@ -77,7 +78,7 @@ def prefetch_batch(drain, jobs, scenes) -> int:
     writer, matcher = getattr(drain, "writer", None), getattr(drain, "matcher", None)
     if writer is None or matcher is None or not hasattr(writer, "prefetch"):
         return 0
-    keys = []
+    pairs = []
     for job in jobs:
         scene = (scenes or {}).get(job.scene_id)
         if scene is None:
@@ -87,7 +88,13 @@ def prefetch_batch(drain, jobs, scenes) -> int:
         except Exception:  # noqa: BLE001 - the job's own step meets (and classifies) it again
             rating_key = None
         if rating_key is not None:
-            keys.append(rating_key)
+            pairs.append((rating_key, scene))
+    keys = [rk for rk, _ in pairs]
+    if hasattr(writer, "prefetch_covers"):
+        try:
+            writer.prefetch_covers(pairs)   # Stash downloads overlap the Plex requests below
+        except Exception:  # noqa: BLE001 - each sync downloads its own cover then
+            pass
     if len(keys) < 2:
         return 0       # one item: the job's own GET costs the same
     try:

@@ -184,6 +184,8 @@ class PlexWriter:
         self.image_source = image_source
         self.memo = memo
         self._prefetched = {}   # rating key -> item read ahead (`prefetch`), or None: Plex had none
+        self._covers = {}       # cover URL -> Future of its bytes (`prefetch_covers`)
+        self._executor = None
 
     def prefetch(self, rating_keys) -> int:
         """Read these items ahead in one request per URL-length chunk (`worker.batch_read`); the
@@ -243,15 +245,18 @@ class PlexWriter:
         if changes:
             self._send_edit(item, changes, current)
             result.plex_requests += 1
-        written = metadata.written_after(desired, current, changes, entry.get("written"))
-        if self.memo is not None and written != entry.get("written"):
-            entry["written"] = written
-            self.memo.set(rating_key, entry)
-
-        for kind in ("poster", "art"):
-            if self._sync_image(item, kind, desired.get(kind + "_url"), entry, rating_key):
-                result.plex_requests += 1
-                setattr(result, kind + "_uploaded", True)
+        before = dict(entry)
+        entry["written"] = metadata.written_after(desired, current, changes, entry.get("written"))
+        try:
+            for kind in ("poster", "art"):
+                if self._sync_image(item, kind, desired.get(kind + "_url"), entry, rating_key):
+                    result.plex_requests += 1
+                    setattr(result, kind + "_uploaded", True)
+        finally:
+            # One durable memo line per scene (what was written, what cover was uploaded), kept
+            # even when a cover upload fails after the edit went out.
+            if self.memo is not None and entry != before:
+                self.memo.set(rating_key, entry)
         result.unchanged = not (changes or result.poster_uploaded or result.art_uploaded)
         return result
 
@@ -283,7 +288,7 @@ class PlexWriter:
         if entry.get(kind + "_source") == _url_key(url) and entry.get(kind + "_sha1"):
             return False
         try:
-            data = self.image_source(url)
+            data = self._download(url)
         except SyncFailure:
             raise
         except Exception as exc:
@@ -302,9 +307,40 @@ class PlexWriter:
             uploaded = True
         entry[kind + "_source"] = _url_key(url)
         entry[kind + "_sha1"] = digest
-        if self.memo is not None:
-            self.memo.set(rating_key, entry)
         return uploaded
+
+    def prefetch_covers(self, pairs) -> int:
+        """Start downloading, on one background thread, the covers the next `sync` of these
+        (rating key, scene) pairs will need (Stash's URL differs from the one last uploaded), so
+        the downloads from Stash overlap the edits going to Plex. Returns how many were started."""
+        if self.image_source is None:
+            return 0
+        for future in self._covers.values():
+            future.cancel()            # left over from a batch that stopped early
+        self._covers = {}
+        for rating_key, scene in pairs:
+            desired = metadata.build_metadata(scene, self.settings)
+            entry = self.memo.get(rating_key) if self.memo is not None else {}
+            for kind in ("poster", "art"):
+                url = desired.get(kind + "_url")
+                if url and url not in self._covers and not (
+                        entry.get(kind + "_source") == _url_key(url) and entry.get(kind + "_sha1")):
+                    self._covers[url] = self._pool().submit(self.image_source, url)
+        return len(self._covers)
+
+    def _pool(self):
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plexsync-covers")
+        return self._executor
+
+    def _download(self, url: str) -> bytes:
+        """The cover's bytes: from the download `prefetch_covers` started, or downloaded now."""
+        future = self._covers.pop(url, None)
+        if future is not None and not future.cancelled():
+            return future.result()
+        return self.image_source(url)
 
 
 def trigger_scan(server, section_id, folder: str) -> None:
