@@ -43,9 +43,13 @@ def ms(seconds) -> float:
     return round(seconds * 1000.0, 2)
 
 
-def row(figure: str, value, unit: str = "", note: str = "") -> dict:
-    """One line of the benchmark table."""
-    return {"figure": figure, "value": value, "unit": unit, "note": note}
+def row(figure: str, value, unit: str = "", note: str = "", target: str = "", baseline=None, met=None) -> dict:
+    """One line of the benchmark table. A row with a `target` (e.g. "<= 1.1") also goes to the
+    targets table, with the `baseline` figure measured before the change and whether it is `met`."""
+    out = {"figure": figure, "value": value, "unit": unit, "note": note}
+    if target:
+        out.update(target=target, baseline=baseline, met=met)
+    return out
 
 
 def scratch_dir(prefix: str) -> str:
@@ -106,7 +110,8 @@ def result_rows(result: dict) -> list:
         for item in rows:
             if isinstance(item, dict):
                 out.append(row(str(item.get("figure", "?")), item.get("value"), str(item.get("unit") or ""),
-                               str(item.get("note") or "")))
+                               str(item.get("note") or ""), str(item.get("target") or ""), item.get("baseline"),
+                               item.get("met")))
             elif isinstance(item, (list, tuple)) and item:
                 padded = list(item) + ["", "", ""]
                 out.append(row(str(padded[0]), padded[1], str(padded[2] or ""), str(padded[3] or "")))

@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 
-from bench import QUICK, ROOT, machine_facts, render_table, result_rows, row
+from bench import QUICK, ROOT, format_value, machine_facts, render_table, result_rows, row
 
 # (module, area shown in the table). Imported lazily: some belong to colleagues and may be absent.
 MODULES = (
@@ -74,13 +74,26 @@ def write_markdown(path: str, facts: dict, rows: list, notes: list, seconds: flo
         "",
         "## Results",
         "",
-        render_table(rows, markdown=True),
+        render_table([{k: r[k] for k in ("area", "figure", "value", "unit", "note") if k in r} for r in rows],
+                     markdown=True),
         "",
         "## Notes",
         "",
     ]
     lines += ["- %s" % note for note in notes]
     lines.append("")
+    targets = [r for r in rows if r.get("target")]
+    if targets:
+        lines += ["## Targets", "",
+                  "Each target with the figure measured before the work on it (`baseline`, on the same machine; the",
+                  "commit is named in the row's note) and now.", "",
+                  "| area | figure | baseline | now | unit | target | met |", "|---|---|---:|---:|---|---|---|"]
+        for r in targets:
+            met = "-" if r.get("met") is None else ("yes" if r["met"] else "**no**")
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                r.get("area", ""), r["figure"], format_value(r.get("baseline")), format_value(r["value"]),
+                r["unit"], r["target"].replace("|", "\\|"), met))
+        lines.append("")
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)

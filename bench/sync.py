@@ -22,6 +22,12 @@ import time
 from bench import (ROOT, fast_emulator_sockets, median, peak_rss_of_children_mb, print_result, row, scratch_dir,
                    sized)
 
+# Figures of the code before batched reads and journals (commit 6bebd13, measured with this
+# benchmark on the same 2-CPU machine on 2026-11-30, before any of that work): the targets'
+# baseline. Requests are counts, so they do not depend on the machine.
+BASELINE = {"changed": 2.02, "unchanged": 1.02, "first": 3.06, "covers_jobs_s": 142.0,
+            "scale_jobs_s": 42.3, "scale_bytes": 715419}
+BASELINE_NOTE = "baseline: commit 6bebd13"
 PER_SCENE_COUNT = 200
 THROUGHPUT_JOBS = 1000
 SCALE_SCENES = 50000
@@ -186,15 +192,24 @@ def run(jobs: int | None = None) -> dict:
     warm_seconds = med(warm, "process_seconds")
     errors = sorted({r["error"] for r in [per_scene["first"]] + changed + unchanged + bulk["runs"] + bulk["cover_runs"]
                      + scale["runs"] if r["error"]})
+    per_changed = round(med(changed, "plex") / n, 2)
+    per_unchanged = round(med(unchanged, "plex") / n, 2)
+    per_first = round(per_scene["first"]["plex"] / n, 2)
+    covers_rate = round(bulk["jobs"] / med(bulk["cover_runs"], "process_seconds"), 1)
+    scale_rate = round(scale["jobs"] / med(scale["runs"], "process_seconds"), 1)
+    scale_bytes = round(med(scale["runs"], "wchar") / float(scale["jobs"]))
     rows = [
-        row("Plex requests per changed scene", round(med(changed, "plex") / n, 2), "req",
+        row("Plex requests per changed scene", per_changed, "req",
             "%d scenes: %d item GET + %d PUT + %d other per drain" % (
                 n, med(changed, "item_get"), med(changed, "put"),
-                med(changed, "plex") - med(changed, "item_get") - med(changed, "put"))),
-        row("Plex requests per unchanged scene", round(med(unchanged, "plex") / n, 2), "req",
-            "PUT per drain: %d (target 0)" % med(unchanged, "put")),
-        row("Plex requests per scene, first sync", round(per_scene["first"]["plex"] / n, 2), "req",
-            "index build + %d cover uploads for %d scenes" % (per_scene["first"]["post"], n)),
+                med(changed, "plex") - med(changed, "item_get") - med(changed, "put")),
+            target="<= 1.1 (+1 per changed cover)", baseline=BASELINE["changed"], met=per_changed <= 1.1),
+        row("Plex requests per unchanged scene", per_unchanged, "req",
+            "PUT per drain: %d (target 0)" % med(unchanged, "put"),
+            target="<= 0.05", baseline=BASELINE["unchanged"], met=per_unchanged <= 0.05),
+        row("Plex requests per scene, first sync", per_first, "req",
+            "index build + %d cover uploads for %d scenes" % (per_scene["first"]["post"], n),
+            target="<= 2.1 (with a cover)", baseline=BASELINE["first"], met=per_first <= 2.1),
         row("Stash requests per changed scene",
             round((med(changed, "stash_graphql") + med(changed, "stash_images")) / n, 2), "req",
             "%d GraphQL + %d cover downloads per drain" % (med(changed, "stash_graphql"), med(changed, "stash_images"))),
@@ -202,21 +217,25 @@ def run(jobs: int | None = None) -> dict:
             "median of %d drains: %.1f s from process start to exit" % (len(warm), warm_seconds)),
         row("drain throughput, %d jobs, first sync" % bulk["jobs"], round(bulk["jobs"] / first["process_seconds"], 1),
             "jobs/s", "%.1f s incl. index build and cover uploads" % first["process_seconds"]),
-        row("drain throughput, %d changes with covers" % bulk["jobs"],
-            round(bulk["jobs"] / med(bulk["cover_runs"], "process_seconds"), 1), "jobs/s",
-            "median of %d drains where title and cover changed: %.1f s; %d Plex requests (%d cover uploads)" % (
-                len(bulk["cover_runs"]), med(bulk["cover_runs"], "process_seconds"),
-                med(bulk["cover_runs"], "plex"), med(bulk["cover_runs"], "post"))),
+        row("drain throughput, %d changes with covers" % bulk["jobs"], covers_rate, "jobs/s",
+            "median of %d drains where title and cover changed: %.1f s; %d Plex requests (%d cover uploads); %s"
+            % (len(bulk["cover_runs"]), med(bulk["cover_runs"], "process_seconds"),
+               med(bulk["cover_runs"], "plex"), med(bulk["cover_runs"], "post"), BASELINE_NOTE),
+            target=">= 1.5 x baseline (%.0f)" % (1.5 * BASELINE["covers_jobs_s"]), baseline=BASELINE["covers_jobs_s"],
+            met=covers_rate >= 1.5 * BASELINE["covers_jobs_s"]),
         row("Plex requests, %d-job drain" % bulk["jobs"], med(warm, "plex"), "req",
             "first sync: %d" % first["plex"]),
         row("drain at scale: %d changes with covers, %d-scene library" % (scale["jobs"], scale["scenes"]),
-            round(scale["jobs"] / med(scale["runs"], "process_seconds"), 1), "jobs/s",
-            "median of %d drains: %.1f s; state for every scene on disk as a finished sync leaves it" % (
-                len(scale["runs"]), med(scale["runs"], "process_seconds"))),
-        row("bytes written per synced scene, %d-scene library" % scale["scenes"],
-            round(med(scale["runs"], "wchar") / float(scale["jobs"])), "B",
-            "all write() calls of the drain process (data folder and its log pipe), median %.1f MB per drain"
-            % (med(scale["runs"], "wchar") / 1e6)),
+            scale_rate, "jobs/s",
+            "median of %d drains: %.1f s; state for every scene on disk as a finished sync leaves it; %s" % (
+                len(scale["runs"]), med(scale["runs"], "process_seconds"), BASELINE_NOTE),
+            target=">= 1.5 x baseline (%.0f)" % (1.5 * BASELINE["scale_jobs_s"]), baseline=BASELINE["scale_jobs_s"],
+            met=scale_rate >= 1.5 * BASELINE["scale_jobs_s"] if scale["scenes"] == SCALE_SCENES else None),
+        row("bytes written per synced scene, %d-scene library" % scale["scenes"], scale_bytes, "B",
+            "all write() calls of the drain process (data folder and its log pipe), median %.1f MB per drain; %s"
+            % (med(scale["runs"], "wchar") / 1e6, BASELINE_NOTE),
+            target="<= 2048", baseline=BASELINE["scale_bytes"],
+            met=scale_bytes <= 2048 if scale["scenes"] == SCALE_SCENES else None),
         row("peak RSS of the drain process", bulk["peak_rss_mb"], "MB",
             "max over the %d-job drains" % bulk["jobs"] if bulk["peak_rss_mb"] else "not measured on this platform"),
     ]

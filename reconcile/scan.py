@@ -105,6 +105,7 @@ class Scan:
         self.adopt = adopt               # record the matching ones as synced (off for previews)
         self.adopted = 0
         self._light_before = None
+        self._state_store = None
         self._unverified = []            # (scene, rating key, desired, hash) waiting for a batch read
         self._adoptions = {}             # scene id -> (rating key, hash, updated_at, written)
         self.settings = settings
@@ -149,7 +150,8 @@ class Scan:
                 break
             if self.server is None:
                 self._read_plex()
-                state = SyncState(self.data_dir, on_corrupt=_log_corrupt).read()
+                self._state_store = SyncState(self.data_dir, on_corrupt=_log_corrupt)
+                state = self._state_store.read()
                 memo = PosterMemo(self.data_dir, on_corrupt=_log_corrupt)
             for scene in scenes:
                 gap = self._check(scene, state, memo)
@@ -163,7 +165,6 @@ class Scan:
             self.progress(PLEX_SHARE + (1 - PLEX_SHARE) * min(1.0, done / float(max(count, 1))))
         for pair in self._verify(memo):
             yield pair
-        self._save_adoptions(memo)
         if self.matcher is not None:
             self.matcher.flush()
         self.progress(1.0)
@@ -204,16 +205,15 @@ class Scan:
                 previous = memo.get(rk).get("written") if memo is not None else None
                 written = metadata.written_after(desired, current, {}, previous)
                 self._adoptions[sid] = (rk, desired_hash, scene.get("updated_at"), written)
+        self._save_adoptions(memo)     # per batch: memory stays bounded, progress is kept
 
     def _save_adoptions(self, memo) -> None:
-        """Record every adopted scene as synced: one write of the sync state, one per memo shard."""
-        from sync.sync_state import SyncState
-
+        """Record the adopted scenes as synced: one append to the sync state, one to the memo."""
         adoptions, self._adoptions = self._adoptions, {}
         if not adoptions:
             return
         now = time.time()
-        state = SyncState(self.data_dir, on_corrupt=_log_corrupt)
+        state = self._state_store
         entries = {}
         for sid, (rk, desired_hash, updated_at, written) in adoptions.items():
             state.record(sid, desired_hash, updated_at, now)
