@@ -89,8 +89,8 @@ class JournalMap:
             header = self._parse(header_line)
             gen = header.get("gen") if isinstance(header, dict) and header.get("journal") else None
             if gen is None:
-                if not header_line.endswith(b"\n"):
-                    self._reset(None)   # a journal being created: nothing to read yet
+                if not header_line:
+                    self._reset(None)   # empty: nothing written yet (headers are written whole)
                     return ""
                 reason = "its first line is not a journal header"
                 if repair:

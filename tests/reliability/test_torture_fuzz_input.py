@@ -302,7 +302,8 @@ def test_garbage_in_the_queue_journal_keeps_every_readable_change():
 
 
 STATE_FILES = ("circuit_breaker.json", "stats.json", "sync_state.json", "match_cache.json", "health.json",
-               "outages.json", "drain_request.json", "settings_cache.json", "plex_index.json", "reconcile.json")
+               "outages.json", "drain_request.json", "settings_cache.json", "plex_index.json", "reconcile.json",
+               "sync_state.jsonl", "match_cache.jsonl")
 file_garbage = (st.binary(max_size=120) | json_values.map(lambda v: json.dumps(v).encode("utf-8"))
                 | st.binary(min_size=1, max_size=40).map(lambda b: b'{"state": "open", "x": ' + b))
 

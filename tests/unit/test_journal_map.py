@@ -130,3 +130,16 @@ def test_a_match_cache_made_under_other_settings_starts_empty(tmp_path):
     new.flush()
     assert MatchCache(data, signature=["b"]).get("2")["rating_key"] == 6
     assert MatchCache(data, signature=["a"]).get("1") is None
+
+
+def test_a_file_that_is_not_a_journal_is_moved_aside_not_overwritten(tmp_path):
+    path = str(tmp_path / "m.jsonl")
+    with open(path, "wb") as fh:
+        fh.write(b'{"state": "open"')       # no header, no newline
+    told = []
+    journal = JournalMap(path, on_corrupt=told.append)
+    journal.put("a", 1)
+    assert told and JournalMap(path).items() == {"a": 1}
+    (moved,) = quarantined_files(str(tmp_path))
+    with open(str(tmp_path / moved), "rb") as fh:
+        assert fh.read() == b'{"state": "open"'
