@@ -106,6 +106,7 @@ class Scan:
         self.adopted = 0
         self._light_before = None
         self._state_store = None
+        self._adoption_stores = None
         self._unverified = []            # (scene, rating key, desired, hash) waiting for a batch read
         self._adoptions = {}             # scene id -> (rating key, hash, updated_at, written)
         self.settings = settings
@@ -212,8 +213,14 @@ class Scan:
         adoptions, self._adoptions = self._adoptions, {}
         if not adoptions:
             return
+        from sync.sync_state import SyncState
+        from worker.plex_writer import PosterMemo
+
         now = time.time()
-        state = self._state_store
+        if self._adoption_stores is None:   # writers only: a first run adopts 50,000 scenes
+            self._adoption_stores = (SyncState(self.data_dir, on_corrupt=_log_corrupt, write_only=True),
+                                     PosterMemo(self.data_dir, on_corrupt=_log_corrupt, write_only=True))
+        state, memo_out = self._adoption_stores
         entries = {}
         for sid, (rk, desired_hash, updated_at, written) in adoptions.items():
             state.record(sid, desired_hash, updated_at, now)
@@ -221,7 +228,7 @@ class Scan:
             entry["written"] = written
             entries[rk] = entry
         state.flush()
-        memo.set_many(entries)
+        memo_out.set_many(entries)
 
     def _read_plex(self) -> None:
         from worker.matcher import MatchCache, Matcher, settings_signature

@@ -17,10 +17,12 @@ LEGACY_NAME = "sync_state.json"
 
 
 class SyncState:
-    def __init__(self, data_dir: str, on_corrupt=None):
+    def __init__(self, data_dir: str, on_corrupt=None, write_only: bool = False):
+        """`write_only`: for a process that records many syncs and reads none (no map in memory)."""
         legacy = os.path.join(data_dir, LEGACY_NAME)
         self.journal = JournalMap(os.path.join(data_dir, FILE_NAME), on_corrupt=on_corrupt,
-                                  legacy=(legacy, lambda path: read_legacy_json(path, on_corrupt)))
+                                  legacy=(legacy, lambda path: read_legacy_json(path, on_corrupt)),
+                                  keep=not write_only)
         self._pending = {}
 
     def record(self, scene_id, desired_hash: str, stash_updated_at, synced_at: float) -> None:

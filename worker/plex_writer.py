@@ -64,13 +64,13 @@ class PosterMemo:
     FILE = "poster_memo.jsonl"
     LEGACY_FOLDER = "poster_memo"
 
-    def __init__(self, data_dir: str, on_corrupt=None):
+    def __init__(self, data_dir: str, on_corrupt=None, write_only: bool = False):
         from sync.journal_map import JournalMap
 
         self.folder = os.path.join(data_dir, self.LEGACY_FOLDER)
         self.on_corrupt = on_corrupt
         self.journal = JournalMap(os.path.join(data_dir, self.FILE), on_corrupt=on_corrupt,
-                                  legacy=(self.folder, self._read_legacy))
+                                  legacy=(self.folder, self._read_legacy), keep=not write_only)
 
     def _read_legacy(self, folder: str) -> dict:
         merged = {}

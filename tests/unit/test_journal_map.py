@@ -143,3 +143,19 @@ def test_a_file_that_is_not_a_journal_is_moved_aside_not_overwritten(tmp_path):
     (moved,) = quarantined_files(str(tmp_path))
     with open(str(tmp_path / moved), "rb") as fh:
         assert fh.read() == b'{"state": "open"'
+
+
+def test_a_write_only_journal_appends_without_reading_and_cuts_a_torn_line(tmp_path):
+    path = str(tmp_path / "m.jsonl")
+    JournalMap(path).put_many({"a": 1, "b": 2})
+    with open(path, "ab") as fh:
+        fh.write(b'{"k":"c","v":')              # torn by a killed writer
+    blind = JournalMap(path, keep=False)
+    blind.put_many({"d": 4})
+    blind.put_many({"a": None})
+    assert blind._data == {}
+    assert JournalMap(path).items() == {"b": 2, "d": 4}
+    assert quarantined_files(str(tmp_path)) == []
+    fresh = str(tmp_path / "n.jsonl")
+    JournalMap(fresh, keep=False).put("x", 1)
+    assert JournalMap(fresh).items() == {"x": 1}
