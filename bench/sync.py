@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from bench import (ROOT, fast_emulator_sockets, median, peak_rss_of_children_mb, print_result, row, scratch_dir,
+from bench import (QUICK, ROOT, fast_emulator_sockets, median, peak_rss_of_children_mb, print_result, row, scratch_dir,
                    sized)
 
 # Figures of the code before batched reads and journals (commit 6bebd13, measured with this
@@ -203,13 +203,13 @@ def run(jobs: int | None = None) -> dict:
             "%d scenes: %d item GET + %d PUT + %d other per drain" % (
                 n, med(changed, "item_get"), med(changed, "put"),
                 med(changed, "plex") - med(changed, "item_get") - med(changed, "put")),
-            target="<= 1.1 (+1 per changed cover)", baseline=BASELINE["changed"], met=per_changed <= 1.1),
+            target="<= 1.1 (+1 per changed cover)", baseline=BASELINE["changed"], met=None if QUICK else per_changed <= 1.1),
         row("Plex requests per unchanged scene", per_unchanged, "req",
             "PUT per drain: %d (target 0)" % med(unchanged, "put"),
-            target="<= 0.05", baseline=BASELINE["unchanged"], met=per_unchanged <= 0.05),
+            target="<= 0.05", baseline=BASELINE["unchanged"], met=None if QUICK else per_unchanged <= 0.05),
         row("Plex requests per scene, first sync", per_first, "req",
             "index build + %d cover uploads for %d scenes" % (per_scene["first"]["post"], n),
-            target="<= 2.1 (with a cover)", baseline=BASELINE["first"], met=per_first <= 2.1),
+            target="<= 2.1 (with a cover)", baseline=BASELINE["first"], met=None if QUICK else per_first <= 2.1),
         row("Stash requests per changed scene",
             round((med(changed, "stash_graphql") + med(changed, "stash_images")) / n, 2), "req",
             "%d GraphQL + %d cover downloads per drain" % (med(changed, "stash_graphql"), med(changed, "stash_images"))),
@@ -222,7 +222,7 @@ def run(jobs: int | None = None) -> dict:
             % (len(bulk["cover_runs"]), med(bulk["cover_runs"], "process_seconds"),
                med(bulk["cover_runs"], "plex"), med(bulk["cover_runs"], "post"), BASELINE_NOTE),
             target=">= 1.5 x baseline (%.0f)" % (1.5 * BASELINE["covers_jobs_s"]), baseline=BASELINE["covers_jobs_s"],
-            met=covers_rate >= 1.5 * BASELINE["covers_jobs_s"]),
+            met=None if QUICK else covers_rate >= 1.5 * BASELINE["covers_jobs_s"]),
         row("Plex requests, %d-job drain" % bulk["jobs"], med(warm, "plex"), "req",
             "first sync: %d" % first["plex"]),
         row("drain at scale: %d changes with covers, %d-scene library" % (scale["jobs"], scale["scenes"]),
