@@ -260,7 +260,8 @@ def _first_rows(scenes: int, made: dict, runs: list) -> list:
                 baseline=BASELINE["plex"] if first else BASELINE["second_plex"],
                 met=(r["plex_requests_seen"] <= 600 if first else r["plex_requests_seen"] < first_plex) if full else None),
             row("%s: peak memory" % label, mb, "MB", "peak resident memory (VmHWM) of the reconciling process",
-                target="< 300", baseline=BASELINE["mb"] if first else None, met=mb < 300 if full else None),
+                target="< 300" if first else "", baseline=BASELINE["mb"] if first else None,
+                met=mb < 300 if full else None),
             row("%s: wall time" % label, round(r["seconds"], 2), "s",
                 "%d Stash requests" % r["stash_requests_seen"]),
         ]
@@ -282,7 +283,7 @@ def _result(scenes: int, gap_rate: float, made: dict, seed_seconds: float, runs:
             row("%s: Stash requests" % r["label"], r["stash_requests_seen"], "", "findScenes pages of 1000"),
             row("%s: Plex requests" % r["label"], r["plex_requests_seen"], "",
                 "%d of them per item; target: a few dozen in all" % r["plex_item_requests_seen"]),
-            row("%s: peak memory" % r["label"], round(r["peak_rss_bytes"] / 1e6), "MB", "peak resident memory (VmHWM) of the child; target < 300 MB"),
+            row("%s: peak memory" % r["label"], round(r["peak_rss_bytes"] / 1e6), "MB", "peak resident memory (VmHWM) of the child, the records of 50,000 syncs loaded"),
             row("%s: gaps found" % r["label"], sum(r["gaps"].values()), "", "%s; %d queued" % (found, r["enqueued"])),
         ]
     notes = ["the library starts in sync (sync state, written-values memo, Plex items as a sync "
