@@ -146,3 +146,28 @@ def test_writer_reports_a_prefetched_item_that_vanished_as_not_found(plex, serve
         w.sync(scene(2), b)
     assert len(plex.requests) == 0           # known absent from the batch read: no second GET
     assert not w.sync(scene(1), a).unchanged
+
+
+def test_a_drain_reads_each_lease_batch_in_one_request_and_rematches_an_item_that_vanished(lib):
+    from reconcile.tasks import sync_all
+    from tests.integration.library import PLEX as PLEX_ROOT
+
+    scenes = [lib.add("clip%02d.mp4" % n, title="Clip %d" % n) for n in range(30)]
+    lib.sync_everything()
+    for sid, _ in scenes:
+        lib.stash.update_scene(sid, title="Renamed %s" % sid)
+    gone_sid, gone_rk = scenes[3]
+    lib.plex.remove_item(gone_rk)            # re-added by Plex under a new key since it was matched
+    new_rk = lib.plex.add_item(lib.section, file="%s/clip03.mp4" % PLEX_ROOT, size=1000)
+    sync_all(lib.ctx({"scope": "all"}))
+    lib.plex.clear_log()
+
+    report = lib.drain()
+
+    assert report["synced"] == 30 and report["failed"] == 0
+    reads = [r.path for r in lib.plex.requests if r.method == "GET" and r.path.startswith("/library/metadata/")]
+    batched = [p for p in reads if "," in p]
+    assert len(batched) == 2, reads                     # 25 + 5 scenes, one request each
+    assert "/library/metadata/%d" % new_rk in reads     # the vanished item's scene, matched again
+    assert lib.plex.item(new_rk)["title"] == "Renamed %s" % gone_sid
+    assert all(lib.plex.item(rk)["title"] == "Renamed %s" % sid for sid, rk in scenes if rk != gone_rk)
