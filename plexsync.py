@@ -78,7 +78,8 @@ def plugin_dir_of(conn: dict) -> str:
 
 
 def run_hook(conn: dict, args: dict) -> tuple:
-    """Enqueue the saved scene when the edit touches a synced field. Returns (output, error)."""
+    """Enqueue the saved scene when the edit touches a field some setting could sync; the drain
+    decides with fresh settings (stashplugin/hook.py). Returns (output, error)."""
     from stashplugin.hook import (HOOK_TYPES, BadHookContext, parse_hook_context, relevant_create_fields,
                                   relevant_update_fields)
     from stashplugin.settings import read_hook_cache, resolve_data_dir
@@ -94,24 +95,18 @@ def run_hook(conn: dict, args: dict) -> tuple:
         return "ignored: PlexSync does not handle %s" % hook_type, None
     data_dir = resolve_data_dir(settings, plugin_dir)
     if hook_type == "Scene.Create.Post":
-        fields = relevant_create_fields(hook_input, settings)
-        if not fields and settings.trigger_plex_scan:
-            # Stash sends new scenes with no input; the user asked for Plex to scan new files,
-            # so queue it: the drain asks Plex to scan the folder, then syncs the scene.
-            fields = ["file"]
-        if not fields:
-            ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=False)
-            return "ignored: new scene without metadata (reconciliation picks it up once Plex has it)", None
+        fields = relevant_create_fields(hook_input)
     else:
-        fields = relevant_update_fields(input_fields, settings)
+        fields = relevant_update_fields(input_fields)
         if not fields:
             ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=False)
             return "ignored: no synced field changed", None
 
     from sync.queue import FileQueue
+    from sync.store import make_private_dir
 
     try:
-        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+        make_private_dir(data_dir)
         FileQueue(data_dir).enqueue(scene_id, fields, source=hook_type)
     except OSError as exc:
         return None, ("PlexSync could not save the change of scene %s to its queue in %s (%s); "
@@ -161,20 +156,30 @@ def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = 
     return False
 
 
-def ensure_drain(conn: dict, plugin_dir: str, data_dir: str, settings, enqueued: bool, check_queue: bool = False) -> None:
-    """Ask Stash for a drain unless one is running or already requested (see sync/drain_marker.py)."""
+def ensure_drain(conn: dict, plugin_dir: str, data_dir: str, settings, enqueued: bool, check_queue: bool = False,
+                 fresh_settings: bool = False) -> None:
+    """Ask Stash for a drain unless one is running or already requested (see sync/drain_marker.py).
+
+    Pause is decided by a drain, which reads the settings fresh; only a task, whose settings are
+    fresh too, skips the request while sync is paused. A hook's cached copy may be stale.
+    """
     import time
 
-    if settings.pause_sync or not drain_wanted(data_dir, enqueued, time.time(), check_queue,
-                                               settings.reconcile_interval, settings.reconcile_scope):
+    if fresh_settings and settings.pause_sync:
         return
-    from sync.drain_marker import DrainMarker
+    if not drain_wanted(data_dir, enqueued, time.time(), check_queue,
+                        settings.reconcile_interval, settings.reconcile_scope):
+        return
+    from sync.drain_marker import STALE, DrainMarker
 
     marker = DrainMarker(data_dir)
-    if not marker.claim_request():
+    kind = marker.claim_request()
+    if not kind:
         return
-    from stashplugin.drain_request import request_drain
+    from stashplugin.drain_request import drain_waiting_in_stash, request_drain
 
+    if kind == STALE and drain_waiting_in_stash(conn):
+        return  # Stash holds our earlier request behind a long job; the claim refreshed the marker
     how, problem = request_drain(conn, plugin_dir)
     if not how:
         marker.withdraw()
@@ -244,7 +249,8 @@ def run_task(conn: dict, args: dict) -> tuple:
         output = getattr(module, func_name)(ctx)
         if mode != "process_queue":
             # Every invocation notices a recovered Plex or a stranded backlog.
-            ensure_drain(conn, ctx.plugin_dir, ctx.data_dir, ctx.settings, enqueued=False, check_queue=True)
+            ensure_drain(conn, ctx.plugin_dir, ctx.data_dir, ctx.settings, enqueued=False, check_queue=True,
+                         fresh_settings=True)
         return output, None
     except (TaskError, SettingsError, StashError) as exc:
         return getattr(exc, "output", None), str(exc)

@@ -18,6 +18,11 @@ from stashplugin.settings import PLUGIN_ID
 PROCESS_QUEUE_TASK = "Process Queue"
 UNREACHABLE = "Stash could not be reached"
 _MUTATION = "mutation PlexSyncDrain($p: ID!, $t: String!) { runPluginTask(plugin_id: $p, task_name: $t) }"
+_JOB_QUEUE = "query PlexSyncJobs { jobQueue { id status description } }"
+# How Stash names a plugin task's job: internal/manager/task_plugin.go (RunPluginTask) adds it as
+# "Running plugin task: <task name>" (the description argument, which PlexSync never sends,
+# would replace the name). A job still READY has not started: it will see every queued change.
+WAITING_DRAIN_JOB = "Running plugin task: %s" % PROCESS_QUEUE_TASK
 
 
 def _http_post(server_connection: dict, path: str, body: bytes, timeout: float) -> tuple:
@@ -92,6 +97,25 @@ def ask_stash_to_drain(server_connection: dict, timeout: float = 3.0) -> str:
     return _refusal(answer)
 
 
+def drain_waiting_in_stash(server_connection: dict, timeout: float = 3.0) -> bool:
+    """Is a "Process Queue" job waiting in Stash's job queue (one small GraphQL query)?
+
+    Asked only when an earlier request went stale: Stash runs one job at a time, and during a
+    scan or an Identify our request waits behind it for longer than any marker stays fresh.
+    False when Stash cannot tell us (a new request is then the safe choice).
+    """
+    body = json.dumps({"query": _JOB_QUEUE}).encode("utf-8")
+    try:
+        status, payload = _http_post(server_connection, "/graphql", body, timeout)
+        answer = json.loads(payload.decode("utf-8")) if status == 200 else None
+    except (OSError, ValueError):
+        return False
+    data = answer.get("data") if isinstance(answer, dict) else None
+    jobs = data.get("jobQueue") if isinstance(data, dict) else None
+    return any(isinstance(job, dict) and job.get("status") == "READY" and job.get("description") == WAITING_DRAIN_JOB
+               for job in jobs or ())
+
+
 def _refusal(answer) -> str:
     """"" when `answer` is a GraphQL result carrying a job id, else why the task was refused."""
     if not isinstance(answer, dict):
@@ -107,7 +131,9 @@ def _refusal(answer) -> str:
         message = first.get("message") if isinstance(first, dict) else first
     elif errors:
         message = errors
-    text = " ".join(str(message).split())[:200] or "no reason given"
+    from stashplugin.log import redact
+
+    text = redact(" ".join(str(message).split()))[:200] or "no reason given"
     return "Stash refused the task (%s)" % text
 
 

@@ -1,22 +1,31 @@
-"""Which scene edits matter to Plex (pure functions over the hook's context).
+"""Which scene edits are kept (pure functions over the hook's context and the drain's settings).
 
 Stash's hook `input` carries every field of the mutation input, null when it was not part of the
 edit; `inputFields` lists what was actually sent. Decisions are made from `inputFields` only. The
 drain always writes from the scene as fetched from Stash, never from this input.
+
+The hook decides without settings. Stash passes none to a hook, and a copy cached by the last
+task may be stale: a switch turned on since must not lose an edit. So the hook keeps every edit
+that touches a field some setting could send to Plex (`SYNCABLE_INPUT_FIELDS`), and the drain,
+which reads the settings fresh, skips the jobs none of whose fields is synced now
+(`synced_fields`). See docs/ARCHITECTURE.md, "The hook's settings".
 """
 from __future__ import annotations
 
-# Stash input field -> the setting that switches its sync on (None: always relevant).
-SYNCED_INPUT_FIELDS = {
-    "title": "sync_title",
-    "details": "sync_summary",
-    "date": "sync_date",
+# Every Stash input field some setting could send to Plex -> the settings that send it (None:
+# always sent). The single table of what a hook keeps: a setting that starts syncing another
+# field (a rating, say) adds the field here with its setting, and both the hook and the drain
+# follow. "file" is not an input field: it stands for a new scene Plex may be asked to scan.
+SYNCABLE_INPUT_FIELDS = {
+    "title": ("sync_title", "sync_sort_title"),
+    "details": ("sync_summary",),
+    "date": ("sync_date",),
     "code": None,
     "director": None,
-    "studio_id": "sync_studio",
-    "performer_ids": "sync_performers",
-    "tag_ids": "sync_tags",
-    "cover_image": "sync_poster",
+    "studio_id": ("sync_studio", "sync_collection"),
+    "performer_ids": ("sync_performers",),
+    "tag_ids": ("sync_tags",),
+    "cover_image": ("sync_poster", "sync_background"),
     "url": None,
     "urls": None,
     "groups": None,
@@ -24,7 +33,9 @@ SYNCED_INPUT_FIELDS = {
     "movies": None,
     "movie_ids": None,
     "organized": None,
+    "file": ("trigger_plex_scan",),
 }
+NEW_FILE = "file"
 
 # Input fields that never reach Plex: play counts, o-counter, resume time, ratings, galleries...
 IGNORED_INPUT_FIELDS = frozenset((
@@ -36,22 +47,9 @@ IGNORED_INPUT_FIELDS = frozenset((
 HOOK_TYPES = ("Scene.Update.Post", "Scene.Create.Post")
 
 
-def _enabled(field: str, settings) -> bool:
-    toggle = SYNCED_INPUT_FIELDS.get(field)
-    if toggle is None:
-        return True
-    if toggle == "sync_studio":
-        return bool(settings.sync_studio or settings.sync_collection)
-    if toggle == "sync_poster":
-        return bool(settings.sync_poster or settings.sync_background)
-    if toggle == "sync_title":
-        return bool(settings.sync_title or settings.sync_sort_title)
-    return bool(getattr(settings, toggle, True))
-
-
-def relevant_update_fields(input_fields, settings) -> list:
-    """The synced fields an update touched (empty: ignore this update)."""
-    return sorted({f for f in (input_fields or ()) if f in SYNCED_INPUT_FIELDS and _enabled(f, settings)})
+def relevant_update_fields(input_fields) -> list:
+    """The syncable fields an update touched (empty: no setting could send this edit to Plex)."""
+    return sorted({f for f in (input_fields or ()) if f in SYNCABLE_INPUT_FIELDS and f != NEW_FILE})
 
 
 def _has_value(value) -> bool:
@@ -62,16 +60,34 @@ def _has_value(value) -> bool:
     return True
 
 
-def relevant_create_fields(hook_input, settings) -> list:
-    """Synced fields a newly created scene already carries.
+def relevant_create_fields(hook_input) -> list:
+    """Syncable fields a newly created scene already carries, or ["file"] for a bare one.
 
-    A bare scene created by a scan carries none: it is left to reconciliation, so a scan of
-    10,000 new files does not fill the queue with scenes Plex has not seen yet.
+    A bare scene created by a scan has no metadata; it is kept as "file" in case 'Ask Plex to
+    scan new files' is on. The drain drops it when that setting is off (the scene is then left
+    to reconciliation, once Plex has the file).
     """
-    if not isinstance(hook_input, dict):
-        return []
-    return sorted(f for f, v in hook_input.items()
-                  if f in SYNCED_INPUT_FIELDS and _enabled(f, settings) and _has_value(v))
+    fields = []
+    if isinstance(hook_input, dict):
+        fields = sorted(f for f, v in hook_input.items()
+                        if f in SYNCABLE_INPUT_FIELDS and f != NEW_FILE and _has_value(v))
+    return fields or [NEW_FILE]
+
+
+def synced_fields(fields, settings) -> list:
+    """Which of a job's fields the settings send to Plex now (the drain's decision).
+
+    A job without fields (reconciliation, Sync All) means the whole scene and is always synced:
+    the answer is then `["*"]`. An empty answer means nothing in this job is synced any more.
+    """
+    if not fields:
+        return ["*"]
+    out = []
+    for field in fields:
+        toggles = SYNCABLE_INPUT_FIELDS.get(field, None)
+        if toggles is None or any(getattr(settings, name) for name in toggles):
+            out.append(field)
+    return out
 
 
 class BadHookContext(ValueError):

@@ -24,3 +24,18 @@ def backoff_delay(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY
         rand = random.random
     low, high = backoff_bounds(attempt, base, cap)
     return low + (high - low) * rand()
+
+
+# The furthest ahead PlexSync ever schedules anything: a retry (MAX_DELAY), a lease (300 s), the
+# breaker's next probe (at most an hour), a paused drain's next look (a minute).
+MAX_AHEAD = MAX_DELAY
+
+
+def effective_time(when, now: float, limit: float = MAX_AHEAD) -> float:
+    """`when`, or `now` when `when` lies further ahead than anything PlexSync schedules.
+
+    Retry times, lease ends and probe times are wall-clock times. After a clock that ran ahead
+    (a day, a year) is corrected they would hold work back for that long; no delay PlexSync sets
+    is longer than `limit`, so such a time can only be the old clock's and counts as now.
+    """
+    return now if when - now > limit else when

@@ -6,17 +6,29 @@ drainer decides the queue is empty". The rules:
 
 * The running drainer holds `drain.lock` (released by the OS if it dies, even on SIGKILL) and
   keeps `drain_request.json` fresh (a heartbeat) while it works.
-* A hook, *after* its enqueue is durable, requests a drain unless the marker is fresh
-  (`should_request`). Concurrent hooks serialise on `drain_request.lock` with a zero timeout:
-  the one that gets it decides, the others know a decision is being made and skip.
-* Before the drainer stops, it clears the marker and *then* looks at the queue once more.
-  Either the late job is seen by that last look, or the hook that enqueued it finds no marker
-  and requests a new drain: one of the two always happens, so nothing waits for a next edit.
-* A marker nobody refreshed for `STALE_AFTER` seconds (a requested task that never started,
-  e.g. it was cancelled) no longer holds hooks back.
+* A hook, *after* its enqueue is durable, requests a drain unless one is covered
+  (`claim_request`). Hooks and the drainer's last look serialise on `drain_request.lock`: a hook
+  waits its turn (a few milliseconds at most) rather than assume that whoever holds the lock
+  covers its job, because the holder may have decided from a marker read before the job existed.
+* Before the drainer stops, it clears the marker and *then* looks at the queue once more, both
+  under `drain_request.lock` (`clear_and_look`). A hook reads the marker either before that (the
+  marker says "running"; the last look comes after the hook's enqueue and sees its job) or after
+  it (no marker: the hook requests a new drain). Nothing waits for a next edit.
+* A "running" marker counts only while its drainer holds `drain.lock`: a drain killed by Stash's
+  Cancel (SIGKILL) releases the lock at once, and the next hook requests a new drain at once.
+  While the lock is held a running drain covers every job, however old its heartbeat.
+* A "requested" marker nobody turned into a running drain for `STALE_AFTER` seconds (Stash runs
+  one job at a time; a scan may hold the queue for an hour) no longer holds hooks back; the hook
+  then looks at Stash's job queue before it asks again (stashplugin/drain_request.py), so a long
+  Stash job never collects a second waiting "Process Queue".
 * A drain that stops with a retry still to come (a change that failed, a refused connection)
   leaves an "idle" marker with `retry_at`; it holds nobody back, and the first invocation after
   `retry_at` asks for a drain (`retry_due`) - a hook for an ignored edit included.
+* A drain that finds sync paused exits at once and leaves a "paused" marker: for PAUSE_RECHECK
+  seconds it holds hooks back, then the first invocation asks again - a drain reads the settings
+  fresh, so switching 'Pause sync' off is noticed within a minute of the next Stash activity.
+* Every time read here passes `effective_time`: a time further ahead than anything PlexSync
+  schedules (a clock stepped back) counts as now.
 """
 from __future__ import annotations
 
@@ -24,19 +36,32 @@ import json
 import os
 import time
 
+from sync.backoff import effective_time
 from sync.lock import FileLock
-from sync.store import atomic_write_bytes
+from sync.store import atomic_write_bytes, loads
 
 MARKER_NAME = "drain_request.json"
 DRAIN_LOCK_NAME = "drain.lock"
-STALE_AFTER = 120.0  # seconds: a queued Stash task normally starts well within this
-IDLE = "idle"        # no drain running or requested; `retry_at` says when one is next wanted
+STALE_AFTER = 120.0   # seconds: a queued Stash task normally starts well within this
+PAUSE_RECHECK = 60.0  # seconds a paused drain holds requests back
+CLAIM_WAIT = 5.0      # a hook waits at most this for drain_request.lock (held for milliseconds)
+RUNNING = "running"
+REQUESTED = "requested"
+IDLE = "idle"         # no drain running or requested; `retry_at` says when one is next wanted
+PAUSED = "paused"     # a drain found sync paused; `retry_at` says when to look again
+NEW = "new"           # claim_request: no drain covers the job; ask Stash for one
+STALE = "stale"       # claim_request: an earlier request went stale; look at Stash's job queue first
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def retry_due(marker: dict, now: float) -> bool:
-    """Does this marker (as read, e.g. by `read_json_quiet`) say a retry is due by `now`?"""
+    """Does this marker (as read, e.g. by `read_json_quiet`) say a drain is wanted by `now`?"""
     retry_at = marker.get("retry_at")
-    return marker.get("state") == IDLE and isinstance(retry_at, (int, float)) and now >= retry_at
+    return (marker.get("state") in (IDLE, PAUSED) and _number(retry_at)
+            and now >= effective_time(retry_at, now))
 
 
 class DrainMarker:
@@ -49,53 +74,86 @@ class DrainMarker:
     def read(self) -> dict:
         try:
             with open(self.path, "rb") as fh:
-                value = json.loads(fh.read().decode("utf-8"))
+                value = loads(fh.read())
             return value if isinstance(value, dict) else {}
         except (OSError, ValueError, UnicodeDecodeError):
             return {}
 
-    def is_fresh(self, now: float | None = None) -> bool:
-        """Is a drain running or requested (so a new request would be a duplicate)?"""
+    def covering(self, now: float | None = None) -> str:
+        """Why a new request would be a duplicate ("" when it would not): a drain is running,
+        one was requested moments ago, or a paused drain asked not to be started again yet."""
         now = self.clock() if now is None else now
         value = self.read()
-        stamp = value.get("at")
-        return (value.get("state") != IDLE and isinstance(stamp, (int, float)) and 0 <= now - stamp < STALE_AFTER)
+        state, stamp = value.get("state"), value.get("at")
+        if state == RUNNING:
+            return RUNNING if drain_running(self.data_dir) else ""
+        if state == REQUESTED and _number(stamp) and 0 <= now - stamp < STALE_AFTER:
+            return REQUESTED
+        if state == PAUSED and not retry_due(value, now):
+            return PAUSED
+        return ""
 
-    def claim_request(self) -> bool:
-        """True when this caller should send a drain request (and it has been recorded).
+    def is_fresh(self, now: float | None = None) -> bool:
+        """Is a drain running or requested (so a new request would be a duplicate)?"""
+        return bool(self.covering(now))
 
-        False when a fresh request or a running drain already covers the caller's job, or when
-        another process is deciding right now.
+    def claim_request(self) -> str:
+        """After an enqueue: "" when a running drain, a fresh request or a pause covers the job;
+        otherwise the request is recorded and the answer says how to make it: NEW (ask Stash for
+        a drain) or STALE (an earlier request never started: look at Stash's job queue first).
         """
-        if not self.lock.acquire(timeout=0):
-            return False
+        if not self.lock.acquire(timeout=CLAIM_WAIT):
+            return ""  # held for seconds: a drainer busy with its last look, which sees our job
         try:
-            if self.is_fresh():
-                return False
-            self._write("requested")
-            return True
+            value = self.read()
+            if self.covering():
+                return ""
+            kind = STALE if value.get("state") == REQUESTED else NEW
+            self._write(REQUESTED)
+            return kind
         finally:
             self.lock.release()
 
     def heartbeat(self) -> None:
         """The running drainer says it is alive (hooks then skip their request)."""
-        self._write("running")
+        self._write(RUNNING)
 
     def clear(self) -> None:
         try:
             os.remove(self.path)
         except FileNotFoundError:
             pass
+        except PermissionError:
+            # Windows: a hook has the file open this instant. An empty "idle" marker holds nobody
+            # back either (os.replace retries past the reader); a hook then requests a new drain.
+            self._write(IDLE)
+
+    def clear_and_look(self, look) -> bool:
+        """The drainer's last step: clear the marker and call `look()` (is work due?) as one step
+        for the hooks, so none decides from a marker read before its job was visible."""
+        self.lock.acquire()
+        try:
+            self.clear()
+            return bool(look())
+        finally:
+            self.lock.release()
 
     def remember_retry(self, retry_at: float) -> None:
         """A stopped drain leaves the time of its next retry (see the module's rules). Skipped when
         a hook has requested a new drain meanwhile: that request must stand."""
-        if not self.lock.acquire(timeout=0):
+        self._leave(IDLE, retry_at)
+
+    def remember_pause(self) -> None:
+        """A drain found sync paused: no new drain for PAUSE_RECHECK seconds, then look again."""
+        self._leave(PAUSED, self.clock() + PAUSE_RECHECK)
+
+    def _leave(self, state: str, retry_at: float) -> None:
+        if not self.lock.acquire(timeout=CLAIM_WAIT):
             return
         try:
-            if os.path.exists(self.path):
+            if self.read().get("state") not in (None, IDLE, PAUSED):
                 return
-            self._write(IDLE, retry_at=float(retry_at))
+            self._write(state, retry_at=float(retry_at))
         finally:
             self.lock.release()
 

@@ -11,6 +11,8 @@ queue with the reason). At most one pending job per scene; at most one dead entr
 """
 from __future__ import annotations
 
+import math
+
 PENDING = "pending"
 INFLIGHT = "inflight"
 DEAD = "dead"
@@ -74,9 +76,15 @@ _KINDS = dict.fromkeys(("t", "at", "until", "next", "enqueued_at", "changed_at",
 _KINDS.update(dict.fromkeys(("id", "scene", "scene_id", "source", "src", "owner", "lease_owner", "cls", "msg",
                              "error_class", "error_message"), _TEXT))
 _KINDS.update(dict.fromkeys(("ids", "fields"), _TEXTS))
-_NUMBER_TYPES = (int, float)  # compared with type(): bool is not a number here
 _REQUIRED = {"enq": ("id", "scene", "t"), "lease": ("ids", "until"), "ack": ("id",), "nack": ("id", "next", "t"),
              "dead": ("id", "t"), "requeue": ("id",), "drop": ("ids",), "job": ("id", "scene_id")}
+
+
+def _plain_number(value) -> bool:
+    """A finite int or float of a size a time or a count can have (bool is not a number here)."""
+    if type(value) is int:
+        return abs(value) < 2 ** 53
+    return type(value) is float and math.isfinite(value)
 
 
 def _texts(value) -> bool:
@@ -94,7 +102,9 @@ def check_record(rec: dict) -> None:
         if kind is None:
             continue
         if kind == _NUMBER:
-            ok = type(value) in _NUMBER_TYPES
+            # NaN or infinity: a time that compares false with every other time would leave a
+            # job due in one check and never due in the next.
+            ok = _plain_number(value)
         elif kind == _TEXT:
             ok = type(value) is str
         else:

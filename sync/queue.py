@@ -11,17 +11,35 @@ import json
 import os
 import time
 
-from sync.backoff import backoff_delay
+from sync.backoff import backoff_delay, effective_time
 from sync.jobs import DEAD, INFLIGHT, PENDING, Job, QueueState
 from sync.lock import FileLock
-from sync.store import PRIVATE, atomic_write_bytes, fsync_dir, quarantine
+from sync.store import PRIVATE, commit_staged, discard_staged, fsync_dir, keep_copy, loads, stage_bytes
 
 JOURNAL_NAME = "queue.jsonl"
 FORMAT_VERSION = 1
+# No record we append is longer than this (a `drop` is split into chunks of DROP_CHUNK ids), so a
+# last line without its newline that is longer, or holds NUL bytes, was not torn by a writer: it
+# is damage (storage that lost the end of the file), kept aside and reported, never cut silently.
+MAX_RECORD_BYTES = 65536
+DROP_CHUNK = 1000
 
 
 def _new_id() -> str:
     return os.urandom(6).hex()
+
+
+def is_due(job: Job, now: float) -> bool:
+    """May a drain take this job now? The one rule `lease` and `summary` share.
+
+    A time further ahead than any delay PlexSync ever sets (a wall clock that ran ahead and was
+    corrected) counts as now, so a clock stepped back never parks a job for a day.
+    """
+    if job.state == PENDING:
+        return effective_time(job.next_attempt_at, now) <= now
+    if job.state == INFLIGHT:
+        return effective_time(job.lease_until, now) <= now
+    return False
 
 
 class QueueSummary:
@@ -93,16 +111,14 @@ class JobQueue:
             chosen, absorb, seen = [], {}, set()
             expired_by_scene = {}
             for job in state.jobs.values():
-                if job.state == INFLIGHT and job.lease_until <= now:
+                if job.state == INFLIGHT and is_due(job, now):
                     expired_by_scene.setdefault(job.scene_id, []).append(job.id)
             for job in state.jobs.values():
                 if len(chosen) >= limit:
                     break
                 if job.scene_id in seen:
                     continue
-                due = (job.state == PENDING and job.next_attempt_at <= now) or (
-                    job.state == INFLIGHT and job.lease_until <= now)
-                if not due:
+                if not is_due(job, now):
                     continue
                 seen.add(job.scene_id)
                 chosen.append(job.id)
@@ -172,7 +188,7 @@ class JobQueue:
     def clear_pending(self) -> int:
         """Drop every pending job (not the ones a running drain holds). Returns how many."""
         now = self.clock()
-        return self._drop(lambda job: job.state == PENDING or (job.state == INFLIGHT and job.lease_until <= now))
+        return self._drop(lambda job: job.state == PENDING or (job.state == INFLIGHT and is_due(job, now)))
 
     def clear_dead(self) -> int:
         return self._drop(lambda job: job.state == DEAD)
@@ -184,8 +200,10 @@ class JobQueue:
     def _drop(self, predicate) -> int:
         with self._locked():
             ids = [j.id for j in self.state.jobs.values() if predicate(j)]
+            now = self.clock()
             if ids:
-                self._commit([{"op": "drop", "ids": ids, "t": self.clock()}])
+                self._commit([{"op": "drop", "ids": ids[i:i + DROP_CHUNK], "t": now}
+                              for i in range(0, len(ids), DROP_CHUNK)])
             return len(ids)
 
     # -- reading -------------------------------------------------------------------------
@@ -204,9 +222,9 @@ class JobQueue:
                     out.dead_by_class[job.error_class] = out.dead_by_class.get(job.error_class, 0) + 1
                     continue
                 scenes.add(job.scene_id)
-                if job.state == INFLIGHT and job.lease_until > now:
+                if job.state == INFLIGHT and not is_due(job, now):
                     out.inflight += 1
-                elif job.state == PENDING and job.next_attempt_at > now:
+                elif job.state == PENDING and not is_due(job, now):
                     out.waiting += 1
                     out.next_due_at = min(out.next_due_at or job.next_attempt_at, job.next_attempt_at)
                 else:
@@ -308,8 +326,10 @@ class FileQueue(JobQueue):
     def _apply_lines(self, data: bytes, start: int) -> list:
         bad = []
         end = data.rfind(b"\n")
+        if tail_is_damage(data[end + 1:]):
+            bad.append((start + end + 1, "the end of the file is unreadable (%d bytes)" % (len(data) - end - 1)))
         if end < 0:
-            return bad  # only an incomplete record, left by a writer that died mid-append
+            return bad  # otherwise only an incomplete record, left by a writer that died mid-append
         pos = 0
         body = data[: end + 1]
         for line in body.split(b"\n")[:-1]:
@@ -317,7 +337,7 @@ class FileQueue(JobQueue):
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line.decode("utf-8"))
+                rec = loads(line)
                 if not isinstance(rec, dict):
                     raise ValueError("not an object")
                 if rec.get("op") == "header":
@@ -330,14 +350,36 @@ class FileQueue(JobQueue):
         return bad
 
     def _salvage(self, bad: list) -> None:
-        """Keep every readable record, move the damaged journal aside, and say so."""
-        moved = quarantine(self.path)
-        self._write_snapshot()
+        """Keep every readable record, move the damaged journal aside, and say so.
+
+        In this order (docs/ARCHITECTURE.md, "Durability rules"): write the new journal and fsync
+        it, keep the damaged bytes aside, replace last. A kill or a full disk at any step leaves
+        the damaged journal in place, readable as before, to be repaired by the next reader.
+        """
+        with open(self.path, "rb") as fh:
+            damaged = fh.read()
+        gen, data = self._snapshot_bytes()
+        try:
+            staged = stage_bytes(self.path, data)
+            try:
+                moved = keep_copy(self.path, damaged)
+            except BaseException:
+                discard_staged(staged)
+                raise
+            commit_staged(staged, self.path)
+        except OSError as exc:
+            self._report("queue.jsonl has %d unreadable record(s) (first: %s) and could not be repaired (%s); "
+                         "the %d readable job(s) stay queued in it; free some disk space"
+                         % (len(bad), bad[0][1], exc.strerror or exc, self.state.live_count()))
+            return
+        self._installed(gen, data)
+        self._report("queue.jsonl had %d unreadable record(s) (first: %s); the %d readable job(s) were kept "
+                     "and the damaged file was moved aside as %s"
+                     % (len(bad), bad[0][1], self.state.live_count(), os.path.basename(moved)))
+
+    def _report(self, message: str) -> None:
         if self.on_corrupt is not None:
-            self.on_corrupt(QueueCorrupt(
-                "queue.jsonl had %d unreadable record(s) (first: %s); the %d readable job(s) were kept "
-                "and the damaged file was moved aside as %s"
-                % (len(bad), bad[0][1], self.state.live_count(), os.path.basename(moved))))
+            self.on_corrupt(QueueCorrupt(message))
 
     # -- writing -------------------------------------------------------------------------
     def _commit(self, records: list) -> None:
@@ -362,15 +404,18 @@ class FileQueue(JobQueue):
         data = b"".join(
             json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
             for r in records)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), PRIVATE)
+        # O_APPEND: every write lands at the end even where a lock is granted without excluding
+        # anyone (a network share with locking off), so two writers never overwrite each other.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), PRIVATE)
         try:
             size = os.fstat(fd).st_size
             if size:
-                size = _drop_torn_tail(fd, size)
+                size, damaged = _settle_tail(fd, size)
+                if damaged:
+                    data = b"\n" + data  # the damage becomes a line of its own, for the next reader to report
             created = size == 0
             if created:
                 data = _header_line(_new_id(), self.clock()) + data
-            os.lseek(fd, size, os.SEEK_SET)
             _write_all(fd, data)
             os.fsync(fd)
         finally:
@@ -386,13 +431,19 @@ class FileQueue(JobQueue):
         self._gen = _header_gen(data.split(b"\n", 1)[0] + b"\n")
         self._offset = len(data)
 
-    def _write_snapshot(self) -> None:
+    def _snapshot_bytes(self) -> tuple:
         gen = _new_id()
         lines = [_header_line(gen, self.clock())]
         lines.extend(json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
                      for r in self.state.snapshot_records())
-        data = b"".join(lines)
-        atomic_write_bytes(self.path, data)
+        return gen, b"".join(lines)
+
+    def _write_snapshot(self) -> None:
+        gen, data = self._snapshot_bytes()
+        commit_staged(stage_bytes(self.path, data), self.path)
+        self._installed(gen, data)
+
+    def _installed(self, gen: str, data: bytes) -> None:
         self._gen = gen
         self._offset = len(data)
         self._records = self.state.live_count()
@@ -423,7 +474,7 @@ def _header_gen(line: bytes):
     if not line.endswith(b"\n"):
         return None
     try:
-        rec = json.loads(line.decode("utf-8"))
+        rec = loads(line)
     except (ValueError, UnicodeDecodeError):
         return None
     if isinstance(rec, dict) and rec.get("op") == "header":
@@ -437,26 +488,35 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _drop_torn_tail(fd: int, size: int) -> int:
-    """Cut an incomplete last record left by a writer killed mid-append; returns the new size.
+def tail_is_damage(tail: bytes) -> bool:
+    """Is this last line without a newline damage rather than a record torn by a killed writer?
+
+    A writer dies mid-append leaving a prefix of one record: shorter than MAX_RECORD_BYTES and
+    never NUL bytes (JSON escapes them). Storage that lost the end of the file leaves NULs or
+    garbage whose newlines are gone.
+    """
+    return b"\0" in tail or len(tail) > MAX_RECORD_BYTES
+
+
+def _settle_tail(fd: int, size: int) -> tuple:
+    """Before an append: cut an incomplete last record left by a writer killed mid-append, but
+    leave damage in place. Returns (new size, damaged).
 
     Only called under the lock, so an incomplete record can only come from a dead process whose
     enqueue never returned: dropping it loses nothing that was acknowledged.
     """
     os.lseek(fd, size - 1, os.SEEK_SET)
     if os.read(fd, 1) == b"\n":
-        return size
-    pos = size
-    chunk = 65536
-    while pos > 0:
-        start = max(0, pos - chunk)
-        os.lseek(fd, start, os.SEEK_SET)
-        block = os.read(fd, pos - start)
-        idx = block.rfind(b"\n")
-        if idx >= 0:
-            new_size = start + idx + 1
-            os.ftruncate(fd, new_size)
-            return new_size
-        pos = start
-    os.ftruncate(fd, 0)
-    return 0
+        return size, False
+    start = max(0, size - MAX_RECORD_BYTES - 1)
+    os.lseek(fd, start, os.SEEK_SET)
+    block = os.read(fd, size - start)
+    idx = block.rfind(b"\n")
+    tail = block[idx + 1:] if idx >= 0 else block
+    if idx < 0 and start > 0:
+        return size, True  # no newline in the last MAX_RECORD_BYTES: not one torn record
+    if tail_is_damage(tail):
+        return size, True
+    new_size = start + idx + 1 if idx >= 0 else 0
+    os.ftruncate(fd, new_size)
+    return new_size, False

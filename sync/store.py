@@ -12,12 +12,42 @@ reader starts from the default.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
 from sync.lock import FileLock
 
 PRIVATE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number out of range (%s)" % text[:20])
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError("a non-finite number (%s)" % name)
+
+
+def loads(data):
+    """`json.loads` for our files: NaN, Infinity and numbers too large for a float are damage.
+
+    Python's json accepts them; a NaN time compares false with everything, so one such value in
+    a queue record or a state file would leave a job due but never leased (see docs/ARCHITECTURE.md,
+    "Durability rules"). Every reader of a PlexSync file parses through this function.
+    """
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+
+
+def make_private_dir(path: str) -> None:
+    """Create the data folder (and missing parents) readable by the owner only."""
+    os.makedirs(path, mode=PRIVATE_DIR, exist_ok=True)
 
 
 def fsync_dir(directory: str) -> None:
@@ -38,9 +68,16 @@ def fsync_dir(directory: str) -> None:
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Replace `path` with `data` so that either the old or the new content survives a crash."""
-    directory = os.path.dirname(path) or "."
+    commit_staged(stage_bytes(path, data), path)
+
+
+def stage_bytes(path: str, data: bytes) -> str:
+    """Write `data` to a new temp file beside `path` and fsync it; returns the temp file's path.
+
+    The first step of every replacement ("write new"); `commit_staged` is the last ("replace").
+    """
     tmp = "%s.tmp-%d-%s" % (path, os.getpid(), os.urandom(3).hex())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), PRIVATE)
     try:
         view = memoryview(data)
         while view:
@@ -52,12 +89,21 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         _remove_quietly(tmp)
         raise
     os.close(fd)
+    return tmp
+
+
+def commit_staged(tmp: str, path: str) -> None:
+    """Replace `path` with the staged temp file and make the replacement durable."""
     try:
         _replace(tmp, path)
     except BaseException:
         _remove_quietly(tmp)
         raise
-    fsync_dir(directory)
+    fsync_dir(os.path.dirname(path) or ".")
+
+
+def discard_staged(tmp: str) -> None:
+    _remove_quietly(tmp)
 
 
 def _replace(src: str, dst: str) -> None:
@@ -83,17 +129,67 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
-def quarantine(path: str) -> str:
-    """Move an unreadable file aside as `<name>.corrupt-<UTC timestamp>`; return the new path."""
+def keep_copy(path: str, data: bytes) -> str:
+    """Keep `data` (bytes of `path` that could not be read) as `<name>.corrupt-<UTC timestamp>`.
+
+    The copy gets a name no other process can take at the same moment (O_EXCL), so two copies
+    made in the same second never overwrite each other. Returns the copy's path.
+    """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = "%s.corrupt-%s" % (path, stamp)
+    base = "%s.corrupt-%s" % (path, stamp)
     n = 1
-    while os.path.exists(target):
-        n += 1
-        target = "%s.corrupt-%s-%d" % (path, stamp, n)
-    os.replace(path, target)
+    while True:
+        target = base if n == 1 else "%s-%d" % (base, n)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), PRIVATE)
+            break
+        except FileExistsError:
+            n += 1
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     fsync_dir(os.path.dirname(path) or ".")
     return target
+
+
+def quarantine(path: str) -> str:
+    """Move an unreadable file aside as `<name>.corrupt-<UTC timestamp>`; return the new path.
+
+    The bytes are copied first and the file removed only if it still holds them (`remove_if_same`),
+    so a good file written meanwhile by another process is never the one moved aside.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    target = keep_copy(path, data)
+    remove_if_same(path, data)
+    return target
+
+
+def remove_if_same(path: str, data: bytes) -> bool:
+    """Remove `path` if it holds exactly `data`; a file replaced meanwhile is left in place.
+
+    The file is first renamed to a private name (atomic), so what is checked is what is removed;
+    should a writer's new file have slipped in, it is linked back unless a newer one exists.
+    """
+    held = "%s.tmp-%d-%s" % (path, os.getpid(), os.urandom(3).hex())
+    try:
+        os.rename(path, held)
+    except FileNotFoundError:
+        return False
+    with open(held, "rb") as fh:
+        same = fh.read() == data
+    if not same:
+        try:
+            os.link(held, path)  # fails if an even newer file is there already: that one wins
+        except OSError:
+            pass
+    _remove_quietly(held)
+    fsync_dir(os.path.dirname(path) or ".")
+    return same
 
 
 def quarantined_files(directory: str) -> list:
@@ -151,25 +247,50 @@ class JsonFile:
         return json.loads(json.dumps(self._default))
 
     def read(self):
-        try:
-            with open(self.path, "rb") as fh:
-                raw = fh.read()
-        except FileNotFoundError:
+        raw = _read_bytes(self.path)
+        if raw is None:
             return self.default()
-        try:
-            value = json.loads(raw.decode("utf-8"))
-            if not isinstance(value, type(self._default)):
-                raise ValueError("expected a JSON %s" % type(self._default).__name__)
+        value, reason = self._parse(raw)
+        if reason is None:
             return value
-        except (ValueError, UnicodeDecodeError) as exc:
-            self._quarantine(str(exc).split("\n")[0][:120])
-            return self.default()
+        return self._recover(raw, reason)
 
-    def _quarantine(self, reason: str) -> None:
+    def _parse(self, raw: bytes) -> tuple:
+        """(value, None) for a good file, (None, why) for one that must be quarantined."""
         try:
-            moved = quarantine(self.path)
-        except FileNotFoundError:
-            return
+            value = loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return None, str(exc).split("\n")[0][:120]
+        if not isinstance(value, type(self._default)):
+            return None, "expected a JSON %s" % type(self._default).__name__
+        return value, None
+
+    def _recover(self, raw: bytes, reason: str):
+        """Quarantine under the file's lock, and only the bytes that failed to parse: another
+        process may have written a good file since this one read it."""
+        held = self.lock.held
+        if not held and not self.lock.acquire(timeout=10.0):
+            return self.default()  # whoever holds the lock is writing; the damage is handled next time
+        try:
+            again = _read_bytes(self.path)
+            if again is None:
+                return self.default()
+            if again != raw:
+                value, reason = self._parse(again)
+                if reason is None:
+                    return value
+            self._quarantine(again, reason)
+        finally:
+            if not held:
+                self.lock.release()
+        return self.default()
+
+    def _quarantine(self, raw: bytes, reason: str) -> None:
+        try:
+            moved = keep_copy(self.path, raw)
+            remove_if_same(self.path, raw)
+        except OSError:
+            return  # e.g. a full disk or, on Windows, a file another process holds open: next time
         if self.on_corrupt is not None:
             self.on_corrupt(CorruptFile(self.path, moved, reason))
 
@@ -193,6 +314,15 @@ class JsonFile:
             self.lock.release()
 
 
+def _read_bytes(path: str):
+    """The file's bytes, or None when it does not exist."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
 def read_json_quiet(path: str) -> dict:
     """A small JSON object, or {} when the file is missing or unreadable (no lock, no quarantine).
 
@@ -200,7 +330,7 @@ def read_json_quiet(path: str) -> dict:
     """
     try:
         with open(path, "rb") as fh:
-            value = json.loads(fh.read().decode("utf-8"))
+            value = loads(fh.read())
     except (OSError, ValueError, UnicodeDecodeError):
         return {}
     return value if isinstance(value, dict) else {}

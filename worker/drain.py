@@ -23,6 +23,7 @@ HEARTBEAT_SECONDS = 5.0
 LINGER_SECONDS = 1.0       # how long an emptied drain waits for the next change of a burst
 LINGER_POLL_SECONDS = 0.1
 RETRY_WAIT_SECONDS = 10.0  # a retry due within this is waited for; a later one is left to the next invocation
+DRAIN_LOCK_WAIT = 2.0      # a second drainer waits this long for drain.lock before it exits
 
 
 class DrainReport:
@@ -109,10 +110,10 @@ class Drain:
                 self._drain_due()
                 if not self.report.stopped and self._linger():
                     continue
-                # Clear the marker first, then look once more: a hook that enqueued after our
-                # last lease either is seen here or finds no marker and requests a new drain.
-                self.marker.clear()
-                if self.report.stopped or not self._work_now():
+                # Clear the marker, then look once more, as one step for the hooks: a hook that
+                # enqueued after our last lease either is seen here or finds no marker and
+                # requests a new drain (sync/drain_marker.py).
+                if not self.marker.clear_and_look(lambda: not self.report.stopped and self._work_now()):
                     break
                 self._heartbeat(force=True)
             self._remember_retry()
@@ -166,7 +167,10 @@ class Drain:
         stopped by a setting the user must fix (a drain then would only fail again)."""
         from worker.breaker import CLOSED
 
-        if self.report.error or self.settings.pause_sync or self.breaker.state != CLOSED:
+        if self.settings.pause_sync:
+            self.marker.remember_pause()  # hooks queue but do not start a drain for a minute
+            return
+        if self.report.error or self.breaker.state != CLOSED:
             return
         now = self.clock()
         if self.hold_until > now and not self.report.stopped:
@@ -196,6 +200,9 @@ class Drain:
             jobs = self.queue.lease(BATCH_SIZE, LEASE_SECONDS, owner="drain-%d" % os.getpid())
             if not jobs:
                 return
+            jobs = self._without_unsynced(jobs)
+            if not jobs:
+                continue
             if not self._connected(jobs):
                 return
             scenes = self._fetch_scenes(jobs)
@@ -216,6 +223,22 @@ class Drain:
                 total = max(total, done + 1)
                 log.progress(done / float(total))
             self._flush_state()
+
+    def _without_unsynced(self, jobs) -> list:
+        """Drop the jobs none of whose fields the settings sync now (the hook keeps every edit a
+        setting could sync, since its copy of the settings may be stale: stashplugin/hook.py)."""
+        from stashplugin.hook import synced_fields
+
+        keep = []
+        for job in jobs:
+            if synced_fields(job.fields, self.settings):
+                keep.append(job)
+                continue
+            self.queue.ack(job)
+            self.report.skipped += 1
+            log.debug("Scene %s: nothing to send (%s not synced by the current settings)"
+                      % (job.scene_id, ", ".join(job.fields)))
+        return keep
 
     # -- gates ---------------------------------------------------------------------------
     def _plex_allowed(self) -> bool:
@@ -524,7 +547,8 @@ def process_queue(ctx) -> dict:
     if ctx.args.get("background"):
         log.configure(file_path=os.path.join(data_dir, "plexsync.log"))
     lock = drain_lock(data_dir)
-    if not lock.acquire(timeout=0):
+    # Not zero: a hook that checks whether a drain is alive holds the lock for a moment.
+    if not lock.acquire(timeout=DRAIN_LOCK_WAIT):
         log.info("Another PlexSync drain is running; it picks up the new changes.")
         return {"skipped": "another drain is running"}
     try:

@@ -8,8 +8,10 @@ def test_scan_created_scene_is_left_to_reconciliation_by_default(world):
     world.stash.create_scene_via_scan("%s/new/fresh.mp4" % STASH_PREFIX)
     assert world.stash.wait_idle(60)
     (hook,) = world.stash.hook_runs
-    assert hook.output.startswith("ignored")
-    assert world.stash.task_runs == [] and world.plex.scans == []
+    assert hook.output == "queued"  # the drain decides, with the settings it reads itself
+    assert world.plex.scans == [] and world.plex.count(method="PUT") == 0
+    status = world.run_task("View Queue Status").output["queue"]
+    assert status["pending"] == status["in_flight"] == status["dead_lettered"] == 0
 
 
 def test_new_scene_makes_plex_scan_its_folder_when_asked(world):
