@@ -4,7 +4,14 @@ from __future__ import annotations
 import os
 
 from stashplugin import log
-from stashplugin.settings import Settings, resolve_data_dir, write_hook_cache
+from stashplugin.settings import (Settings, default_data_dir, read_hook_cache, resolve_data_dir,
+                                  write_hook_cache)
+
+# Data folders used before the current one, kept in the default data folder so every task can
+# look for changes a hook queued there after the folder changed (hooks learn of the change only
+# from the next task).
+EARLIER_FOLDERS_NAME = "earlier_data_folders.json"
+MAX_EARLIER_FOLDERS = 5
 
 
 class TaskError(Exception):
@@ -45,8 +52,10 @@ class TaskContext:
         return self._queue
 
     def ensure_data_dir(self) -> str:
+        from sync.store import make_private_dir
+
         try:
-            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+            make_private_dir(self.data_dir)
         except OSError as exc:
             raise TaskError("PlexSync cannot create its data folder %s (%s); set 'Data folder' to a writable folder."
                             % (self.data_dir, exc.strerror or exc))
@@ -96,7 +105,51 @@ def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskCo
     ctx = TaskContext(server_connection, args, settings, stash)
     store_switch_defaults(stash, raw, taken_over)
     try:
+        adopt_earlier_queues(ctx)
         write_hook_cache(ctx.plugin_dir, settings)
     except OSError as exc:
         log.warning("Could not save settings for the hook (%s); hooks use defaults until this works." % exc)
     return ctx
+
+
+def adopt_earlier_queues(ctx: TaskContext) -> int:
+    """'Data folder' changed: move what hooks queued in an earlier folder into the current one.
+
+    Changing a setting runs no task, so hooks keep queueing where the last task told them until
+    the next task; that task (this function) notices, moves the old folder's waiting changes and
+    says so. The old folder is remembered, so a hook that was already running at that moment is
+    caught by a later task. Returns how many changes were moved.
+    """
+    from sync.store import JsonFile
+
+    earlier_file = JsonFile(os.path.join(default_data_dir(ctx.plugin_dir), EARLIER_FOLDERS_NAME))
+    earlier = earlier_file.read()
+    folders = [f for f in earlier.get("folders", []) if isinstance(f, str)]
+    previous = resolve_data_dir(read_hook_cache(ctx.plugin_dir), ctx.plugin_dir)
+    current = os.path.normcase(os.path.abspath(ctx.data_dir))
+    if previous not in folders:
+        folders.append(previous)
+    folders = [f for f in folders if os.path.normcase(os.path.abspath(f)) != current][-MAX_EARLIER_FOLDERS:]
+    if folders != earlier.get("folders", []):
+        os.makedirs(default_data_dir(ctx.plugin_dir), exist_ok=True)
+        earlier_file.write({"folders": folders})
+    moved = 0
+    for folder in folders:
+        if os.path.exists(os.path.join(folder, "queue.jsonl")):
+            moved += _adopt_from(ctx, folder)
+    return moved
+
+
+def _adopt_from(ctx: TaskContext, folder: str) -> int:
+    from sync.queue import FileQueue
+
+    try:
+        count = ctx.queue().adopt(FileQueue(folder, on_corrupt=lambda exc: log.error(str(exc))))
+    except OSError as exc:
+        log.warning("PlexSync could not take over the changes queued in its earlier data folder %s (%s); "
+                    "they stay there until this works." % (folder, exc.strerror or exc))
+        return 0
+    if count:
+        log.warning("'Data folder' changed to %s: moved %d queued change(s) from the earlier folder %s."
+                    % (ctx.data_dir, count, folder))
+    return count

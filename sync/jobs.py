@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from sync.backoff import effective_time
+
 PENDING = "pending"
 INFLIGHT = "inflight"
 DEAD = "dead"
@@ -281,5 +283,6 @@ class QueueState:
         for job_id in rec.get("ids", ()):
             job = self.jobs.get(job_id)
             # A job whose lease ran out belongs to no drain any more: it is as pending as any.
-            if job is not None and (job.state != INFLIGHT or job.lease_until <= rec.get("t", 0)):
+            if job is not None and (job.state != INFLIGHT or effective_time(job.lease_until, rec.get("t", 0))
+                                    <= rec.get("t", 0)):
                 self._remove(job)

@@ -102,6 +102,26 @@ class JobQueue:
         with self._locked():
             self._commit(records)
 
+    def adopt(self, other: "JobQueue") -> int:
+        """Move every waiting job of `other` (another data folder's queue) into this one.
+
+        Written here first (durable), dropped there second: a crash in between leaves a change in
+        both places, which coalesces, never in neither. Jobs a running drain holds stay there.
+        Returns how many were moved.
+        """
+        now = other.clock()
+        with other._locked():
+            waiting = [j for j in other.state.jobs.values()
+                       if j.state == PENDING or (j.state == INFLIGHT and is_due(j, now))]
+            if not waiting:
+                return 0
+            self._append_only([{"op": "enq", "id": _new_id(), "scene": j.scene_id, "fields": list(j.fields),
+                                "at": j.changed_at or now, "src": j.source, "t": self.clock()} for j in waiting])
+            ids = [j.id for j in waiting]
+            other._commit([{"op": "drop", "ids": ids[i:i + DROP_CHUNK], "t": now}
+                           for i in range(0, len(ids), DROP_CHUNK)])
+            return len(ids)
+
     # -- consuming -----------------------------------------------------------------------
     def lease(self, limit: int = 1, lease_seconds: float = 300.0, owner: str = "") -> list:
         """Take up to `limit` due jobs, oldest first, for `lease_seconds`; returns copies."""
@@ -363,10 +383,10 @@ class FileQueue(JobQueue):
             staged = stage_bytes(self.path, data)
             try:
                 moved = keep_copy(self.path, damaged)
+                commit_staged(staged, self.path)
             except BaseException:
                 discard_staged(staged)
                 raise
-            commit_staged(staged, self.path)
         except OSError as exc:
             self._report("queue.jsonl has %d unreadable record(s) (first: %s) and could not be repaired (%s); "
                          "the %d readable job(s) stay queued in it; free some disk space"
