@@ -109,6 +109,10 @@ def run_hook(conn: dict, args: dict) -> tuple:
         make_private_dir(data_dir)
         FileQueue(data_dir).enqueue(scene_id, fields, source=hook_type)
     except OSError as exc:
+        from sync.lock import LockRefused
+
+        if isinstance(exc, LockRefused):
+            return None, "PlexSync could not save the change of scene %s: %s." % (scene_id, exc.strerror)
         return None, ("PlexSync could not save the change of scene %s to its queue in %s (%s); "
                       "make that folder writable or set 'Data folder' to one that is."
                       % (scene_id, data_dir, exc.strerror or exc))
@@ -131,8 +135,10 @@ def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = 
 
     breaker = read_json_quiet(os.path.join(data_dir, "circuit_breaker.json"))
     if breaker.get("state") in ("open", "half_open"):
+        from sync.backoff import effective_time
+
         next_probe = breaker.get("next_probe_at")
-        due = not isinstance(next_probe, (int, float)) or now >= next_probe
+        due = not isinstance(next_probe, (int, float)) or now >= effective_time(next_probe, now)
         if not due:
             return False
         from sync.queue import FileQueue
@@ -280,7 +286,11 @@ def main(stdin=None, stdout=None) -> int:
         import errno
         import traceback
 
-        if isinstance(exc, OSError) and exc.errno in {getattr(errno, n, None) for n in DISK_ERRORS} - {None}:
+        from sync.lock import LockRefused
+
+        if isinstance(exc, LockRefused):
+            message = "PlexSync could not lock its files: %s; queued changes are kept." % exc.strerror
+        elif isinstance(exc, OSError) and exc.errno in {getattr(errno, n, None) for n in DISK_ERRORS} - {None}:
             # A full or read-only disk is the user's to fix, not a bug to report.
             message = ("PlexSync could not write its files (%s%s); free some disk space or make the data "
                        "folder writable (setting 'Data folder'); queued changes are kept."

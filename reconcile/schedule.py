@@ -11,8 +11,9 @@ standard library only. Writing happens in tasks and drains (atomic, under the fi
 """
 from __future__ import annotations
 
-import json
 import os
+
+from sync.store import loads
 
 FILE_NAME = "reconcile.json"
 
@@ -29,7 +30,7 @@ def read_record(data_dir: str) -> dict:
     """`reconcile.json` as a dict; {} when it is missing or unreadable (it is only a report)."""
     try:
         with open(os.path.join(data_dir, FILE_NAME), "rb") as fh:
-            value = json.loads(fh.read().decode("utf-8"))
+            value = loads(fh.read())
     except (OSError, ValueError, UnicodeDecodeError):
         return {}
     return value if isinstance(value, dict) else {}

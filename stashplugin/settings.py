@@ -11,7 +11,6 @@ hook reads them from there.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -374,18 +373,20 @@ def resolve_data_dir(settings: Settings, plugin_dir: str) -> str:
 def read_hook_cache(plugin_dir: str) -> Settings:
     """The settings the last task saw, for the hook (defaults when no task ever ran)."""
     try:
+        from sync.store import loads
+
         with open(os.path.join(default_data_dir(plugin_dir), CACHE_NAME), "rb") as fh:
-            raw = json.loads(fh.read().decode("utf-8"))
+            raw = loads(fh.read())
     except (OSError, ValueError, UnicodeDecodeError):
         raw = {}
     return Settings.from_raw(raw, strict=False)
 
 
 def write_hook_cache(plugin_dir: str, settings: Settings) -> None:
-    from sync.store import JsonFile
+    from sync.store import JsonFile, make_private_dir
 
     directory = default_data_dir(plugin_dir)
-    os.makedirs(directory, exist_ok=True)
+    make_private_dir(directory)
     cache = JsonFile(os.path.join(directory, CACHE_NAME))
     view = settings.hook_view()
     if cache.read() != view:

@@ -100,7 +100,7 @@ class StashClient:
         if errors:
             first = errors[0] if isinstance(errors, list) else errors
             message = first.get("message") if isinstance(first, dict) else first
-            raise StashError("Stash rejected a query: %s" % " ".join(str(message).split())[:300])
+            raise StashError("Stash rejected a query: %s" % log.redact(" ".join(str(message).split()))[:300])
         if resp.status_code >= 400 or not isinstance(body.get("data"), dict):
             raise StashError("Stash answered HTTP %d without data; check Stash's log." % resp.status_code)
         return body["data"]

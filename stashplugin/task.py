@@ -120,7 +120,7 @@ def adopt_earlier_queues(ctx: TaskContext) -> int:
     says so. The old folder is remembered, so a hook that was already running at that moment is
     caught by a later task. Returns how many changes were moved.
     """
-    from sync.store import JsonFile
+    from sync.store import JsonFile, make_private_dir
 
     earlier_file = JsonFile(os.path.join(default_data_dir(ctx.plugin_dir), EARLIER_FOLDERS_NAME))
     earlier = earlier_file.read()
@@ -131,7 +131,7 @@ def adopt_earlier_queues(ctx: TaskContext) -> int:
         folders.append(previous)
     folders = [f for f in folders if os.path.normcase(os.path.abspath(f)) != current][-MAX_EARLIER_FOLDERS:]
     if folders != earlier.get("folders", []):
-        os.makedirs(default_data_dir(ctx.plugin_dir), exist_ok=True)
+        make_private_dir(default_data_dir(ctx.plugin_dir))
         earlier_file.write({"folders": folders})
     moved = 0
     for folder in folders:

@@ -7,8 +7,18 @@ when the holding process dies, SIGKILL included, so a crashed process never leav
 """
 from __future__ import annotations
 
+import errno
 import os
 import time
+
+# How a lock held by someone else answers: POSIX flock says EWOULDBLOCK (some systems EACCES);
+# msvcrt.locking says EACCES, or EDEADLOCK. Any other error means the file system cannot lock.
+_BUSY = frozenset((errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK, getattr(errno, "EDEADLOCK", errno.EDEADLK)))
+
+
+def _busy(exc: OSError) -> bool:
+    return exc.errno in _BUSY
+
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -18,8 +28,10 @@ if os.name == "nt":  # pragma: no cover - exercised on Windows only
             os.lseek(fd, 0, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
             return True
-        except OSError:
-            return False
+        except OSError as exc:
+            if _busy(exc):
+                return False
+            raise
 
     def _unlock(fd: int) -> None:
         os.lseek(fd, 0, os.SEEK_SET)
@@ -38,8 +50,10 @@ else:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
-        except (BlockingIOError, PermissionError):
-            return False
+        except OSError as exc:
+            if _busy(exc):
+                return False
+            raise
 
     def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -50,6 +64,17 @@ else:
 
 class LockTimeout(Exception):
     """The lock could not be taken within the time allowed."""
+
+
+class LockRefused(OSError):
+    """The file system holding the data folder does not support file locks (e.g. a network share
+    mounted without locking). Waiting would never end and going on unlocked would risk the queue,
+    so this says what to do instead."""
+
+    def __init__(self, path: str, cause: OSError):
+        folder = os.path.dirname(os.path.abspath(path))
+        super().__init__(cause.errno, "the file system of %s refuses file locks (%s); set 'Data folder' to a "
+                         "folder on a local disk" % (folder, cause.strerror or cause))
 
 
 class FileLock:
@@ -85,6 +110,9 @@ class FileLock:
                     delay = min(delay * 2, 0.05)
                     if _try_lock(fd):
                         break
+        except OSError as exc:
+            os.close(fd)
+            raise LockRefused(self.path, exc)
         except BaseException:
             os.close(fd)
             raise

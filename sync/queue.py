@@ -254,6 +254,12 @@ class JobQueue:
             out.scenes_pending = len(scenes)
             return out
 
+    def compact_if_due(self) -> bool:
+        """Rewrite the storage if it has grown far beyond the live jobs; True when it did.
+
+        The memory queue keeps no history, so it never has anything to compact."""
+        return False
+
     def has_due(self) -> bool:
         s = self.summary()
         return s.pending > 0
@@ -409,8 +415,20 @@ class FileQueue(JobQueue):
         for rec in records:
             self.state.apply(rec)
         self._records += len(records)
-        if self._records > max(self.COMPACT_MIN_RECORDS, 4 * self.state.live_count()):
+        if self._compaction_due():
             self.compact()
+
+    def _compaction_due(self) -> bool:
+        return self._records > max(self.COMPACT_MIN_RECORDS, 4 * self.state.live_count())
+
+    def compact_if_due(self) -> bool:
+        """Compact when the journal holds many more records than live jobs. Hooks only append;
+        a drain compacts as it commits, and a paused drain, which commits nothing, calls this."""
+        with self._locked():
+            if not self._compaction_due():
+                return False
+            self._write_snapshot()
+            return True
 
     def _append_only(self, records: list) -> None:
         """Append without reading the journal: what keeps the hook's cost flat."""

@@ -24,12 +24,12 @@ The hook reads the state with `read_breaker_cheap`, which needs only json and os
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
 from stashplugin import log
-from sync.store import JsonFile
+from sync.backoff import effective_time
+from sync.store import JsonFile, loads
 from worker.errors import SyncFailure
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -163,7 +163,7 @@ def read_breaker_cheap(data_dir: str, now: float | None = None) -> dict:
     result = {"state": CLOSED, "next_probe_at": None, "opened_at": None, "probe_due": False}
     try:
         with open(os.path.join(data_dir, FILE_NAME), "rb") as fh:
-            raw = json.loads(fh.read().decode("utf-8"))
+            raw = loads(fh.read())
     except (OSError, ValueError):
         return result
     if not isinstance(raw, dict) or raw.get("state") not in (OPEN, HALF_OPEN):
@@ -173,7 +173,7 @@ def read_breaker_cheap(data_dir: str, now: float | None = None) -> dict:
         return result
     now = time.time() if now is None else now
     result.update(state=raw["state"], next_probe_at=next_probe, opened_at=_number(raw.get("opened_at")),
-                  probe_due=raw["state"] == HALF_OPEN or now >= next_probe)
+                  probe_due=raw["state"] == HALF_OPEN or now >= effective_time(next_probe, now))
     return result
 
 
@@ -211,7 +211,7 @@ class _OpenState:
     name = OPEN
 
     def allow(self, cb, data, now):
-        if now >= data["next_probe_at"]:
+        if now >= effective_time(data["next_probe_at"], now):
             cb._move(data, HALF_OPEN, now)
             return True
         return False
@@ -270,7 +270,7 @@ class CircuitBreaker:
     def state_at(self, now: float) -> str:
         """The state at `now`: an OPEN breaker whose pause is over reads as HALF_OPEN."""
         state = self._data["state"]
-        if state == OPEN and now >= self._data["next_probe_at"]:
+        if state == OPEN and now >= effective_time(self._data["next_probe_at"], now):
             return HALF_OPEN
         return state
 
@@ -322,7 +322,7 @@ class CircuitBreaker:
     def allow_request(self) -> bool:
         """May a request go to Plex now? CLOSED yes, OPEN no, HALF_OPEN yes (it is the probe)."""
         now = self.clock()
-        if self._data["state"] == OPEN and now < self._data["next_probe_at"]:
+        if self._data["state"] == OPEN and now < effective_time(self._data["next_probe_at"], now):
             return False  # the common "still paused" answer costs no write
         if self._data["state"] != OPEN:
             return True

@@ -183,6 +183,7 @@ class Drain:
 
     def _drain_due(self) -> None:
         if self.settings.pause_sync:
+            self.queue.compact_if_due()  # hooks keep appending while paused; nothing else compacts
             self.report.stopped = "sync is paused ('Pause sync' setting)"
             log.info("Sync is paused: %d change(s) stay queued until 'Pause sync' is switched off."
                      % self.queue.summary().pending)

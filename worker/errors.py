@@ -119,5 +119,13 @@ def classify(exc: BaseException) -> SyncFailure:
     if plex_exc is not None and isinstance(exc, plex_exc.NotFound):
         return SyncFailure("not_in_plex", "not found")
     if isinstance(exc, (ValueError, TypeError, UnicodeError)):
-        return SyncFailure("invalid_data", "%s: %s" % (name, str(exc)[:200]))
-    return SyncFailure("internal", "%s: %s" % (name, str(exc)[:200]))
+        return SyncFailure("invalid_data", "%s: %s" % (name, _text(exc)))
+    return SyncFailure("internal", "%s: %s" % (name, _text(exc)))
+
+
+def _text(exc, limit: int = 200) -> str:
+    """An exception's text for a message: secrets redacted first, then cut (cut first, half a
+    token could escape redaction)."""
+    from stashplugin.log import redact
+
+    return redact(str(exc))[:limit]

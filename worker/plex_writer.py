@@ -292,7 +292,9 @@ class PlexWriter:
         except SyncFailure:
             raise
         except Exception as exc:
-            raise SyncFailure("stash_unreachable", str(exc)[:200])
+            from stashplugin.log import redact
+
+            raise SyncFailure("stash_unreachable", redact(str(exc))[:200])
         if not data:
             return False
         digest = _sha1(data)

@@ -262,3 +262,14 @@ def test_the_data_folder_is_private_to_the_owner(tmp_path):
     folder = str(tmp_path / "a" / "data")
     sync.store.make_private_dir(folder)
     assert os.stat(folder).st_mode & 0o777 == 0o700
+
+
+def test_a_journal_that_only_grows_while_sync_is_paused_is_compacted_by_the_paused_drain(tmp_path):
+    for n in range(2500):  # hooks while paused: appends only, the same 10 scenes again and again
+        FileQueue(str(tmp_path)).enqueue(str(n % 10), ["title"])
+    before = os.path.getsize(_journal(tmp_path))
+    queue = FileQueue(str(tmp_path))
+    assert queue.compact_if_due() is True
+    assert os.path.getsize(_journal(tmp_path)) < before / 20
+    assert sorted(j.scene_id for j in FileQueue(str(tmp_path)).jobs()) == sorted(str(n) for n in range(10))
+    assert queue.compact_if_due() is False
