@@ -73,7 +73,7 @@ def run(rounds: int | None = None) -> dict:
 
         def prepare_fresh_marker():
             with open(marker, "w") as fh:
-                json.dump({"state": "running", "at": time.time(), "pid": 0}, fh)
+                json.dump({"state": "requested", "at": time.time(), "pid": 0}, fh)  # a "running" one needs a live drainer
 
         def prepare_no_marker():
             try:

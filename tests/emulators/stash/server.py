@@ -627,7 +627,10 @@ class StashEmulator:
             op = runner.task_config(task_name)
             for key, value in default_args(op).items():
                 merged.setdefault(key, value)
-        desc = description or "Running plugin task: %s" % (task_name or runner.name)
+        # As internal/manager/task_plugin.go RunPluginTask names the job it adds to the JobManager
+        # (pkg/job: one job runs at a time, the others wait as READY): the description, else the
+        # task's name, after "Running plugin task: ". PlexSync looks for exactly this in jobQueue.
+        desc = "Running plugin task: %s" % (description or task_name or runner.name)
         with self._cond:
             if self._stopping:
                 raise StashError("the Stash emulator is stopping")
