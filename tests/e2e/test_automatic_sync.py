@@ -72,6 +72,7 @@ def test_deleted_scene_is_acknowledged_not_retried(world):
     world.stash.plugin_settings = dict(world.stash.plugin_settings, pause_sync=True)
     world.run_task("View Queue Status")  # tasks refresh the settings the hook reads
     world.edit(sid, title="Soon gone")
+    assert world.stash.wait_idle(60)  # the drain that edit asked for found sync paused and ended
     world.stash.delete_scene(sid)
     world.stash.plugin_settings = dict(world.stash.plugin_settings, pause_sync=False)
     run = world.run_task("Process Queue")
