@@ -166,19 +166,22 @@ def ensure_drain(conn: dict, plugin_dir: str, data_dir: str, settings, enqueued:
                  fresh_settings: bool = False) -> None:
     """Ask Stash for a drain unless one is running or already requested (see sync/drain_marker.py).
 
-    Pause is decided by a drain, which reads the settings fresh; only a task, whose settings are
-    fresh too, skips the request while sync is paused. A hook's cached copy may be stale.
+    Pause is decided by a drain, which reads the settings fresh. A task has fresh settings too: it
+    skips the request while sync is paused, and otherwise ends the pause a drain left in the
+    marker. A hook's cached copy may be stale, so a hook relies on the marker alone.
     """
     import time
 
-    if fresh_settings and settings.pause_sync:
-        return
-    if not drain_wanted(data_dir, enqueued, time.time(), check_queue,
-                        settings.reconcile_interval, settings.reconcile_scope):
-        return
     from sync.drain_marker import STALE, DrainMarker
 
     marker = DrainMarker(data_dir)
+    if fresh_settings:
+        if settings.pause_sync:
+            return
+        marker.end_pause()
+    if not drain_wanted(data_dir, enqueued, time.time(), check_queue,
+                        settings.reconcile_interval, settings.reconcile_scope):
+        return
     kind = marker.claim_request()
     if not kind:
         return

@@ -26,7 +26,8 @@ drainer decides the queue is empty". The rules:
   `retry_at` asks for a drain (`retry_due`) - a hook for an ignored edit included.
 * A drain that finds sync paused exits at once and leaves a "paused" marker: for PAUSE_RECHECK
   seconds it holds hooks back, then the first invocation asks again - a drain reads the settings
-  fresh, so switching 'Pause sync' off is noticed within a minute of the next Stash activity.
+  fresh, so switching 'Pause sync' off is noticed within a minute of the next Stash activity,
+  and at once by any task (a task reads the settings too, and ends the pause: `end_pause`).
 * Every time read here passes `effective_time`: a time further ahead than anything PlexSync
   schedules (a clock stepped back) counts as now.
 """
@@ -146,6 +147,17 @@ class DrainMarker:
     def remember_pause(self) -> None:
         """A drain found sync paused: no new drain for PAUSE_RECHECK seconds, then look again."""
         self._leave(PAUSED, self.clock() + PAUSE_RECHECK)
+
+    def end_pause(self) -> None:
+        """Sync is known not to be paused (a task read the settings): a "paused" marker no longer
+        holds requests back."""
+        if not self.lock.acquire(timeout=CLAIM_WAIT):
+            return
+        try:
+            if self.read().get("state") == PAUSED:
+                self.clear()
+        finally:
+            self.lock.release()
 
     def _leave(self, state: str, retry_at: float) -> None:
         if not self.lock.acquire(timeout=CLAIM_WAIT):

@@ -29,12 +29,19 @@ def _finite(text: str) -> float:
     return value
 
 
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if abs(value) >= 2 ** 63:
+        raise ValueError("a number out of range (%s...)" % text[:20])
+    return value
+
+
 def _no_constant(name: str):
     raise ValueError("a non-finite number (%s)" % name)
 
 
 def loads(data):
-    """`json.loads` for our files: NaN, Infinity and numbers too large for a float are damage.
+    """`json.loads` for our files: NaN, Infinity and numbers no time or count can be are damage.
 
     Python's json accepts them; a NaN time compares false with everything, so one such value in
     a queue record or a state file would leave a job due but never leased (see docs/ARCHITECTURE.md,
@@ -42,7 +49,7 @@ def loads(data):
     """
     if isinstance(data, bytes):
         data = data.decode("utf-8")
-    return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+    return json.loads(data, parse_float=_finite, parse_int=_bounded_int, parse_constant=_no_constant)
 
 
 def make_private_dir(path: str) -> None:

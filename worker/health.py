@@ -230,8 +230,10 @@ class ProbeSchedule:
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
     def due(self, now: float) -> bool:
-        """Is a probe due at `now`?"""
-        return now >= self.next_probe_at()
+        """Is a probe due at `now`? (a time left by a clock that ran ahead counts as now)"""
+        from sync.backoff import effective_time
+
+        return now >= effective_time(self.next_probe_at(), now)
 
     def interval_after(self, failures: int) -> float:
         """Seconds to the next probe after `failures` consecutive failures."""

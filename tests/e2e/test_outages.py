@@ -297,6 +297,7 @@ def test_recover_outage_jobs_requeues_once_plex_is_healthy_and_a_second_run_chan
         dead_letter(world, scenes[name][0], cls)
     world.stash.delete_scene(scenes["deleted"][0])
     world.edit(scenes["queued"][0], title="Recovered queued")  # a newer change is already queued
+    assert world.stash.wait_idle(60)  # the drain that edit asked for found sync paused and ended
     before = queue_snapshot(world)
 
     world.plex.set_fault("down")

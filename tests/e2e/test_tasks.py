@@ -61,6 +61,7 @@ def test_process_queue_reports_what_it_did(world):
     paused(world)
     sid, rk = world.add_scene("task-drain.mp4")
     world.edit(sid, title="Drained by hand")
+    assert world.stash.wait_idle(60)  # the drain that edit asked for found sync paused and ended
     world.configure(pause_sync=False)
     run = world.run_task("Process Queue")
     readable(run)

@@ -161,7 +161,7 @@ def test_summary_and_lease_agree_on_what_is_due_in_memory_too():
     assert q.summary().pending == 0 and q.lease(5, 60) == []
 
 
-@pytest.mark.parametrize("value", [b'{"state": NaN}', b'{"x": Infinity}', b'{"x": 1e999}'])
+@pytest.mark.parametrize("value", [b'{"state": NaN}', b'{"x": Infinity}', b'{"x": 1e999}', b'{"x": 1' + b'0' * 400 + b'}'])
 def test_a_state_file_with_a_non_finite_number_is_quarantined(tmp_path, value):
     path = str(tmp_path / "stats.json")
     open(path, "wb").write(value)
