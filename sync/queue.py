@@ -301,6 +301,7 @@ class FileQueue(JobQueue):
         self._offset = 0
         self._records = 0
         self._depth = 0
+        self._unrepaired = None  # the damage a repair could not fix (full disk): reported once
 
     # -- locking and reading -------------------------------------------------------------
     def _locked(self):
@@ -340,7 +341,7 @@ class FileQueue(JobQueue):
             data = fh.read()
             start = fh.tell() - len(data)
         bad = self._apply_lines(data, start)
-        if bad:
+        if bad and (self._gen, bad[0][0]) != self._unrepaired:
             self._salvage(bad)
 
     def _reset(self) -> None:
@@ -394,6 +395,7 @@ class FileQueue(JobQueue):
                 discard_staged(staged)
                 raise
         except OSError as exc:
+            self._unrepaired = (self._gen, bad[0][0])  # damage at the end is read again next time
             self._report("queue.jsonl has %d unreadable record(s) (first: %s) and could not be repaired (%s); "
                          "the %d readable job(s) stay queued in it; free some disk space"
                          % (len(bad), bad[0][1], exc.strerror or exc, self.state.live_count()))

@@ -273,3 +273,16 @@ def test_a_journal_that_only_grows_while_sync_is_paused_is_compacted_by_the_paus
     assert os.path.getsize(_journal(tmp_path)) < before / 20
     assert sorted(j.scene_id for j in FileQueue(str(tmp_path)).jobs()) == sorted(str(n) for n in range(10))
     assert queue.compact_if_due() is False
+
+
+def test_damage_a_full_disk_keeps_from_being_repaired_is_reported_once_per_process(tmp_path, monkeypatch):
+    q = FileQueue(str(tmp_path))
+    q.enqueue("1", ["title"])
+    with open(_journal(tmp_path), "ab") as fh:
+        fh.write(b"\0" * 500)
+    monkeypatch.setattr(sync.queue, "stage_bytes", _disk_full)
+    reports = []
+    reader = FileQueue(str(tmp_path), on_corrupt=reports.append)
+    for _ in range(5):
+        assert reader.summary().pending == 1
+    assert len(reports) == 1
