@@ -126,10 +126,9 @@ def adopt_earlier_queues(ctx: TaskContext) -> int:
     earlier = earlier_file.read()
     folders = [f for f in earlier.get("folders", []) if isinstance(f, str)]
     previous = resolve_data_dir(read_hook_cache(ctx.plugin_dir), ctx.plugin_dir)
-    current = os.path.normcase(os.path.abspath(ctx.data_dir))
     if previous not in folders:
         folders.append(previous)
-    folders = [f for f in folders if os.path.normcase(os.path.abspath(f)) != current][-MAX_EARLIER_FOLDERS:]
+    folders = [f for f in folders if not _same_folder(f, ctx.data_dir)][-MAX_EARLIER_FOLDERS:]
     if folders != earlier.get("folders", []):
         make_private_dir(default_data_dir(ctx.plugin_dir))
         earlier_file.write({"folders": folders})
@@ -138,6 +137,14 @@ def adopt_earlier_queues(ctx: TaskContext) -> int:
         if os.path.exists(os.path.join(folder, "queue.jsonl")):
             moved += _adopt_from(ctx, folder)
     return moved
+
+
+def _same_folder(a: str, b: str) -> bool:
+    """The same folder, however it is spelled (case on Windows, symlinks, a trailing slash)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
 def _adopt_from(ctx: TaskContext, folder: str) -> int:

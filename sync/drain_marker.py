@@ -104,7 +104,7 @@ class DrainMarker:
         a drain) or STALE (an earlier request never started: look at Stash's job queue first).
         """
         if not self.lock.acquire(timeout=CLAIM_WAIT):
-            return ""  # held for seconds: a drainer busy with its last look, which sees our job
+            return NEW  # held for seconds (a very slow disk): a duplicate beats a stranded job
         try:
             value = self.read()
             if self.covering():
