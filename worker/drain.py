@@ -3,7 +3,7 @@
 One drainer at a time (`drain.lock`); a second exits quietly. The drain consults the circuit
 breaker first: while Plex is known to be down nothing is sent but the health probe, and when the
 probe says Plex is back the breaker closes and the backlog goes out at the recovery ramp's rate.
-Jobs are leased in batches (a SIGKILLed drain's jobs come back when their lease expires), their
+Jobs are leased in batches (the next drain takes back at once what a SIGKILLed one held), their
 scenes fetched from Stash in one small query per batch, matched, diffed and written, then acked
 or nacked with a classified error. See docs/ARCHITECTURE.md ("The flow of a change").
 """
@@ -163,8 +163,9 @@ class Drain:
         """Leave the time of the next retry where every invocation looks (the drain marker), so
         the first hook or task after it asks for a drain, even an edit PlexSync ignores.
 
-        Not while Plex is known to be down (the breaker's next probe plays that part), paused, or
-        stopped by a setting the user must fix (a drain then would only fail again)."""
+        Not while Plex is known to be down (the breaker's next probe plays that part) or after a
+        stop by a setting the user must fix (a drain then would only fail again). While paused, a
+        "paused" marker holds new drains back for a minute instead."""
         from worker.breaker import CLOSED
 
         if self.settings.pause_sync:
