@@ -90,3 +90,16 @@ def test_a_changed_data_folder_takes_the_changes_queued_in_the_old_one_along(wor
     assert world.stash.wait_idle(120)
     assert world.plex.item(rk)["title"] == "Straggler"
     assert FileQueue(old).jobs() == []
+
+
+def test_ask_plex_to_scan_switched_on_without_a_task_is_honoured_for_the_next_new_scene(world):
+    from tests.world import STASH_PREFIX
+
+    world.apply(max_retries=3)  # the hook's copy says: do not ask Plex to scan new files
+    world.configure(trigger_plex_scan=True)  # switched on in Stash's settings page; no task runs
+    world.plex.scan_hook = lambda section, path: world.plex.add_item(
+        section, file="/media/movies/fresh/new.mp4", size=1000)
+    world.stash.create_scene_via_scan("%s/fresh/new.mp4" % STASH_PREFIX, title="")
+    assert world.stash.hook_runs[-1].output == "queued"
+    assert world.stash.wait_idle(120)
+    assert any(path and path.rstrip("/").endswith("/media/movies/fresh") for _, path in world.plex.scans)
