@@ -5,9 +5,10 @@ small JSON object in its own file. `JsonFile.write` writes a temp file in the sa
 fsyncs it, replaces the target and fsyncs the directory: after it returns, the new content
 survives SIGKILL and power loss, and a reader never sees a half-written file.
 
-A file that cannot be parsed is never overwritten silently: it is moved aside as
-`<name>.corrupt-<timestamp>` (see `quarantine`), reported through `quarantined_files`, and the
-reader starts from the default.
+A file that cannot be parsed is never overwritten silently: under its lock, its bytes are kept
+as `<name>.corrupt-<timestamp>` (`keep_copy`) and the file is removed only if it still holds them
+(`remove_if_same`); it is reported through `quarantined_files`, and the reader starts from the
+default. The rules are in docs/ARCHITECTURE.md, "Durability rules".
 """
 from __future__ import annotations
 
@@ -160,19 +161,6 @@ def keep_copy(path: str, data: bytes) -> str:
     finally:
         os.close(fd)
     fsync_dir(os.path.dirname(path) or ".")
-    return target
-
-
-def quarantine(path: str) -> str:
-    """Move an unreadable file aside as `<name>.corrupt-<UTC timestamp>`; return the new path.
-
-    The bytes are copied first and the file removed only if it still holds them (`remove_if_same`),
-    so a good file written meanwhile by another process is never the one moved aside.
-    """
-    with open(path, "rb") as fh:
-        data = fh.read()
-    target = keep_copy(path, data)
-    remove_if_same(path, data)
     return target
 
 
