@@ -1,7 +1,7 @@
 """A sync job and the queue's state machine, applied record by record.
 
 Every change to the queue is a small JSON record (`enq`, `lease`, `ack`, `nack`, `dead`,
-`requeue`, `drop`, or a `job` snapshot). `QueueState.apply` is the only place that interprets
+`requeue`, `drop`, or a `job` snapshot; `torn` marks a line a killed writer left and changes nothing). `QueueState.apply` is the only place that interprets
 them, so the in-memory queue and the file journal replay exactly the same rules, and a process
 that re-reads the journal arrives at the same state as the process that wrote it.
 
@@ -74,12 +74,12 @@ class Job:
 # later comparison; rejecting it here makes it an unreadable record, which the journal salvages.
 _NUMBER, _TEXT, _TEXTS = 1, 2, 3
 _KINDS = dict.fromkeys(("t", "at", "until", "next", "enqueued_at", "changed_at", "next_attempt_at", "lease_until",
-                        "first_failure_at", "last_failure_at", "dead_at"), _NUMBER)
+                        "first_failure_at", "last_failure_at", "dead_at", "len"), _NUMBER)
 _KINDS.update(dict.fromkeys(("id", "scene", "scene_id", "source", "src", "owner", "lease_owner", "cls", "msg",
                              "error_class", "error_message"), _TEXT))
 _KINDS.update(dict.fromkeys(("ids", "fields"), _TEXTS))
 _REQUIRED = {"enq": ("id", "scene", "t"), "lease": ("ids", "until"), "ack": ("id",), "nack": ("id", "next", "t"),
-             "dead": ("id", "t"), "requeue": ("id",), "drop": ("ids",), "job": ("id", "scene_id")}
+             "dead": ("id", "t"), "requeue": ("id",), "drop": ("ids",), "job": ("id", "scene_id"), "torn": ("len",)}
 
 
 def _plain_number(value) -> bool:
@@ -159,6 +159,9 @@ class QueueState:
 
     def _op_header(self, rec):
         pass
+
+    def _op_torn(self, rec):
+        pass  # marks the line before it as torn by a killed writer (sync/queue.py); changes nothing
 
     def _op_job(self, rec):
         data = dict(rec)

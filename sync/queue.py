@@ -23,6 +23,7 @@ FORMAT_VERSION = 1
 # is damage (storage that lost the end of the file), kept aside and reported, never cut silently.
 MAX_RECORD_BYTES = 65536
 DROP_CHUNK = 1000
+TORN = "torn"  # a record saying "the line before me was torn by a writer killed mid-append"
 
 
 def _new_id() -> str:
@@ -358,8 +359,8 @@ class FileQueue(JobQueue):
         if end < 0:
             return bad  # otherwise only an incomplete record, left by a writer that died mid-append
         pos = 0
-        body = data[: end + 1]
-        for line in body.split(b"\n")[:-1]:
+        lines = data[: end + 1].split(b"\n")[:-1]
+        for index, line in enumerate(lines):
             pos += len(line) + 1
             if not line.strip():
                 continue
@@ -372,7 +373,8 @@ class FileQueue(JobQueue):
                 self.state.apply(rec)
                 self._records += 1
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-                bad.append((start + pos, str(exc)[:80]))
+                if not _marked_torn(lines, index):
+                    bad.append((start + pos, str(exc)[:80]))
         self._offset = start + end + 1
         return bad
 
@@ -449,13 +451,11 @@ class FileQueue(JobQueue):
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), PRIVATE)
         try:
             size = os.fstat(fd).st_size
-            if size:
-                size, damaged = _settle_tail(fd, size)
-                if damaged:
-                    data = b"\n" + data  # the damage becomes a line of its own, for the next reader to report
             created = size == 0
             if created:
                 data = _header_line(_new_id(), self.clock()) + data
+            else:
+                data = _after_tail(fd, size, self.clock()) + data
             _write_all(fd, data)
             os.fsync(fd)
         finally:
@@ -465,7 +465,7 @@ class FileQueue(JobQueue):
             if not standalone:
                 self._reset_after_create(data)
         elif not standalone:
-            self._offset = size + len(data)
+            self._offset = size + len(data)  # (a reader caught up first: no torn tail to skip here)
 
     def _reset_after_create(self, data: bytes) -> None:
         self._gen = _header_gen(data.split(b"\n", 1)[0] + b"\n")
@@ -538,25 +538,38 @@ def tail_is_damage(tail: bytes) -> bool:
     return b"\0" in tail or len(tail) > MAX_RECORD_BYTES
 
 
-def _settle_tail(fd: int, size: int) -> tuple:
-    """Before an append: cut an incomplete last record left by a writer killed mid-append, but
-    leave damage in place. Returns (new size, damaged).
+def _after_tail(fd: int, size: int, now: float) -> bytes:
+    """What an append writes before its records so that the file's last line stays what it is.
 
-    Only called under the lock, so an incomplete record can only come from a dead process whose
-    enqueue never returned: dropping it loses nothing that was acknowledged.
+    Nothing when the file ends with a newline. After damage (see `tail_is_damage`) a newline, so
+    the damage becomes a line of its own for the next reader to report. After a record torn by a
+    writer killed mid-append, a newline and a `torn` record naming the torn line's length, so the
+    reader skips that line without calling it damage. Nothing is ever cut: where a lock is
+    granted without excluding anyone, what looks torn may be another writer's record still being
+    written, and cutting it would lose an acknowledged change.
     """
     os.lseek(fd, size - 1, os.SEEK_SET)
     if os.read(fd, 1) == b"\n":
-        return size, False
+        return b""
     start = max(0, size - MAX_RECORD_BYTES - 1)
     os.lseek(fd, start, os.SEEK_SET)
     block = os.read(fd, size - start)
     idx = block.rfind(b"\n")
-    tail = block[idx + 1:] if idx >= 0 else block
     if idx < 0 and start > 0:
-        return size, True  # no newline in the last MAX_RECORD_BYTES: not one torn record
+        return b"\n"  # no newline in the last MAX_RECORD_BYTES: not one torn record
+    tail = block[idx + 1:]
     if tail_is_damage(tail):
-        return size, True
-    new_size = start + idx + 1 if idx >= 0 else 0
-    os.ftruncate(fd, new_size)
-    return new_size, False
+        return b"\n"
+    return b"\n" + json.dumps({"op": TORN, "len": len(tail), "t": now}, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _marked_torn(lines: list, index: int) -> bool:
+    """Is the unreadable line `lines[index]` a record torn by a killed writer, as the next
+    writer marked it (`_after_tail`)? Then it is no damage: that enqueue never returned."""
+    if index + 1 >= len(lines):
+        return False
+    try:
+        rec = loads(lines[index + 1])
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(rec, dict) and rec.get("op") == TORN and rec.get("len") == len(lines[index])
