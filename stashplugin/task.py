@@ -104,8 +104,8 @@ def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskCo
     log.configure(debug=settings.debug_logging, obfuscate_paths=settings.obfuscate_paths)
     ctx = TaskContext(server_connection, args, settings, stash)
     store_switch_defaults(stash, raw, taken_over)
+    adopt_earlier_queues(ctx)
     try:
-        adopt_earlier_queues(ctx)
         write_hook_cache(ctx.plugin_dir, settings)
     except OSError as exc:
         log.warning("Could not save settings for the hook (%s); hooks use defaults until this works." % exc)
@@ -130,8 +130,11 @@ def adopt_earlier_queues(ctx: TaskContext) -> int:
         folders.append(previous)
     folders = [f for f in folders if not _same_folder(f, ctx.data_dir)][-MAX_EARLIER_FOLDERS:]
     if folders != earlier.get("folders", []):
-        make_private_dir(default_data_dir(ctx.plugin_dir))
-        earlier_file.write({"folders": folders})
+        try:
+            make_private_dir(default_data_dir(ctx.plugin_dir))
+            earlier_file.write({"folders": folders})
+        except OSError as exc:  # the move below still happens; the list is written next time
+            log.warning("Could not note the earlier data folder %s (%s)." % (previous, exc.strerror or exc))
     moved = 0
     for folder in folders:
         if os.path.exists(os.path.join(folder, "queue.jsonl")):
