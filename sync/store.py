@@ -164,6 +164,19 @@ def keep_copy(path: str, data: bytes) -> str:
     return target
 
 
+def quarantine(path: str) -> str:
+    """Keep an unreadable file's bytes as `<name>.corrupt-<UTC timestamp>`; return the copy's path.
+
+    The file itself stays where it is: the caller replaces it next with what it could read (write
+    new, keep old, replace last - docs/ARCHITECTURE.md, "Durability rules"), so a kill or a full
+    disk between the two steps leaves the damaged file in place, to be repaired again, never no
+    file at all. FileNotFoundError when the file is gone.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return keep_copy(path, data)
+
+
 def remove_if_same(path: str, data: bytes) -> bool:
     """Remove `path` if it holds exactly `data`; a file replaced meanwhile is left in place.
 
