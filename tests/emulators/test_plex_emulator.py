@@ -550,7 +550,7 @@ def test_raw_filter_operators_and_refusals(plex, movies):
     assert titles('year<<=2000') == ['Alpha One']
     assert titles('year!=1999') == ['Beta Two']
     assert titles('studio=acme') == ['Alpha One']
-    assert titles('type=18') == []                        # collections: none emulated
+    assert titles('type=18') == []                        # collections are Directory elements
     assert titles('sort=title:desc&limit=1') == ['Beta Two']
     assert raw_get(plex, '/library/sections/1/all?sort=nonsense').status_code == 400
     assert raw_get(plex, '/library/sections/1/all?year>>=soon').status_code == 400
@@ -571,3 +571,50 @@ def test_same_file_in_two_sections(plex, movies):
     second = plex.add_item(other, file='/media/movies/a.mp4')
     assert plex.find_by_file('/media/movies/a.mp4') == first
     assert plex.find_all_by_file('/media/movies/a.mp4') == [first, second]
+
+
+def test_collections_are_objects_with_their_items(plex, movies, server):
+    # plexapi: CollectionMixin.addCollection / removeCollection, LibrarySection.collections(),
+    # Collection.items(). A collection tag makes the collection; an emptied one stays.
+    a = plex.add_item(movies, file='/media/movies/a.mp4', title='A')
+    plex.add_item(movies, file='/media/movies/b.mp4', title='B', collections=['Old'])
+    name = 'Net, "Q" é'
+    server.fetchItem(a).addCollection([name])
+    section = server.library.section('Movies')
+    assert sorted((c.title, c.childCount) for c in section.collections()) == [(name, 1), ('Old', 1)]
+    collection = section.collection(name.upper())
+    assert [i.title for i in collection.items()] == ['A']
+    assert server.fetchItem(collection.ratingKey).title == name
+    server.fetchItem(a).removeCollection([name])
+    assert [i.title for i in section.collection(name).items()] == []
+    assert plex.item(a)['collections'] == []
+
+
+def test_user_rating_through_the_rate_endpoint(plex, movies, server):
+    # plexapi: mixins/rating.py RatingMixin.rate -> PUT /:/rate?key=..&identifier=..&rating=..
+    rk = plex.add_item(movies, file='/media/movies/a.mp4', title='A')
+    item = server.fetchItem(rk)
+    assert item.userRating is None
+    item.rate(8.5)
+    rated = server.fetchItem(rk)
+    assert rated.userRating == 8.5 and rated.lastRatedAt is not None
+    put = next(r for r in plex.requests if r.method == 'PUT')
+    assert put.path == '/:/rate' and put.query['key'] == str(rk)
+    assert put.query['identifier'] == 'com.plexapp.plugins.library'
+    item.rate(None)                                       # plexapi sends rating=-1
+    assert server.fetchItem(rk).userRating is None and plex.item(rk)['userRating'] is None
+    bad = requests.put(plex.url + '/:/rate?key=%d&identifier=com.plexapp.plugins.library&rating=11' % rk,
+                       headers={'X-Plex-Token': TOKEN}, timeout=5)
+    assert bad.status_code == 400
+
+
+def test_content_rating_and_labels_edit_and_lock(plex, movies, server):
+    # plexapi: ContentRatingMixin.editContentRating, LabelMixin.addLabel / removeLabel
+    rk = plex.add_item(movies, file='/media/movies/a.mp4', title='A', labels=['Mine'])
+    server.fetchItem(rk).editContentRating('XXX').addLabel(['Adults, only'])
+    item = server.fetchItem(rk)
+    assert item.contentRating == 'XXX'
+    assert [lb.tag for lb in item.labels] == ['Mine', 'Adults, only']
+    assert {'contentRating', 'label'} <= plex.item(rk)['locked']
+    item.removeLabel(['Adults, only'])
+    assert plex.item(rk)['labels'] == ['Mine']

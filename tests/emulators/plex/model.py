@@ -9,6 +9,12 @@ The semantics copy what `plexapi` 4.18 sends and what a real Plex Media Server a
 * tag edits with indexed names (`genre[0].tag.tag=A&genre[1].tag.tag=B`) *replace* that tag list,
   removals (`genre[].tag.tag-=A,B`, each name URL-quoted once more) remove from it;
 * every edit moves `updatedAt` forward;
+* a collection tag makes the collection an object of its own in the section (ratingKey, title,
+  children: the items carrying the tag), as Plex does for `addCollection`; an emptied collection
+  stays (Plex keeps it until someone deletes it);
+* the user rating is not an edit field: plexapi's `RatingMixin.rate` sends
+  `PUT /:/rate?key=<ratingKey>&identifier=com.plexapp.plugins.library&rating=<0..10, or -1 to clear>`
+  and Plex shows it as `userRating` (with `lastRatedAt`) on the item;
 * searches understand the filters `plexapi` builds from the section's filter metadata
   (`title=`, `year>>=`, `updatedAt>>=<epoch or -30d>`, `genre=<id or name>`, ...) and `sort=`.
 """
@@ -140,7 +146,7 @@ class Item:
     __slots__ = ('rating_key', 'section_id', 'file', 'size', 'fields', 'tags', 'locked',
                  'added_at', 'updated_at', 'guid', 'media_id', 'part_id', 'posters', 'arts',
                  'poster_index', 'art_index', 'poster_uploads', 'art_uploads', 'refreshes',
-                 'version')
+                 'version', 'user_rating', 'last_rated_at')
 
     def __init__(self, rating_key: int, section_id: int, file: str, size: int, title: str,
                  now: int):
@@ -164,6 +170,8 @@ class Item:
         self.art_uploads = 0
         self.refreshes = 0
         self.version = 0
+        self.user_rating: Optional[float] = None
+        self.last_rated_at: Optional[int] = None
 
     @property
     def title(self) -> str:
@@ -183,6 +191,19 @@ class Item:
 
     def tag_list(self, kind: str) -> List[str]:
         return self.tags.get(kind, [])
+
+
+class Collection:
+    """A collection of one section, as Plex makes it when an item first gets its collection tag."""
+
+    __slots__ = ('rating_key', 'section_id', 'title', 'added_at', 'updated_at')
+
+    def __init__(self, rating_key: int, section_id: int, title: str, now: int):
+        self.rating_key = rating_key
+        self.section_id = section_id
+        self.title = title
+        self.added_at = now
+        self.updated_at = now
 
 
 def file_stem(path: str) -> str:
@@ -256,6 +277,7 @@ class Library:
         self.lock = threading.RLock()
         self.sections: 'OrderedDict[int, Section]' = OrderedDict()
         self.items: Dict[int, Item] = {}
+        self.collections: Dict[Tuple[int, str], Collection] = {}   # (section, casefolded title)
         self.by_file: Dict[str, List[int]] = {}   # one path can sit in two sections
         self.tag_ids: Dict[Tuple[str, str], int] = {}
         self.version = 0
@@ -331,6 +353,7 @@ class Library:
         self.items[rk] = item
         self.by_file.setdefault(file, []).append(rk)
         section.items[rk] = item
+        self._register_collections(item)
         return rk
 
     def _set_python_fields(self, item: Item, fields: Dict[str, Any], creating: bool) -> None:
@@ -361,6 +384,8 @@ class Library:
                 item.updated_at = int(value)
             elif name == 'locked':
                 item.locked = set(value or ())
+            elif name == 'userRating':
+                item.user_rating = float(value) if value not in (None, '') else None
             elif name == 'guid':
                 item.guid = str(value)
             elif name == 'file' and not creating:
@@ -381,6 +406,7 @@ class Library:
             item = self.item(rating_key)
             explicit_updated = 'updatedAt' in fields
             self._set_python_fields(item, fields, creating=False)
+            self._register_collections(item)
             self._touch(item, bump=not explicit_updated)
 
     def remove_item(self, rating_key: int) -> None:
@@ -434,6 +460,7 @@ class Library:
                 'contentRating': item.fields.get('contentRating'),
                 'originalTitle': item.fields.get('originalTitle'),
                 'duration': item.fields.get('duration'),
+                'userRating': item.user_rating,
             }
             for name, kind in SNAPSHOT_TAGS.items():
                 snap[name] = list(item.tag_list(kind))
@@ -506,6 +533,56 @@ class Library:
     def refresh(self, rating_key: int) -> None:
         with self.lock:
             self.item(rating_key).refreshes += 1
+
+    # ----------------------------------------------------------------- collections and ratings
+    def _register_collections(self, item: Item) -> None:
+        """Create the section's collection object for every collection tag the item carries."""
+        for title in item.tag_list('collection'):
+            key = (item.section_id, title.casefold())
+            if key not in self.collections:
+                rk = self._next_rk
+                self._next_rk += 1
+                self.collections[key] = Collection(rk, item.section_id, title, int(time.time()))
+
+    def section_collections(self, section_id: int) -> List[Collection]:
+        """The collections of a section, by title."""
+        with self.lock:
+            self.section(section_id)
+            found = [c for (sid, _), c in self.collections.items() if sid == int(section_id)]
+            return sorted(found, key=lambda c: c.title.casefold())
+
+    def collection(self, rating_key: int) -> Collection:
+        with self.lock:
+            for c in self.collections.values():
+                if c.rating_key == int(rating_key):
+                    return c
+        raise NotFoundError(f'no collection {rating_key}')
+
+    def collection_children(self, collection: Collection) -> List[Item]:
+        """The items of the collection's section that carry its tag (Plex matches tags without case)."""
+        with self.lock:
+            want = collection.title.casefold()
+            section = self.section(collection.section_id)
+            return [it for it in section.items.values()
+                    if any(t.casefold() == want for t in it.tag_list('collection'))]
+
+    def rate(self, rating_key: int, rating: str) -> None:
+        """The user rating, as `PUT /:/rate` sets it: 0..10, or -1 to remove it.
+
+        plexapi's `RatingMixin.rate` refuses values outside 0..10 before sending; Plex answers a
+        value that is not a number with 400.
+        """
+        try:
+            value = float(rating)
+        except (TypeError, ValueError):
+            raise EditError(f'invalid rating {rating!r}') from None
+        if value != -1 and not 0 <= value <= 10:
+            raise EditError(f'rating {rating!r} out of range 0..10')
+        with self.lock:
+            item = self.item(rating_key)
+            item.user_rating = None if value == -1 else value
+            item.last_rated_at = None if value == -1 else int(time.time())
+            self._touch(item, bump=False)   # a rating is the user's setting, not item metadata
 
     # ----------------------------------------------------------------- edits
     def apply_edit(self, params: List[Tuple[str, str]], section_id: Optional[int] = None,
@@ -590,6 +667,7 @@ class Library:
                         item.locked.add(name)
                     else:
                         item.locked.discard(name)
+                self._register_collections(item)
                 self._touch(item)
             return [item.rating_key for item in targets]
 

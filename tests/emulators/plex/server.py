@@ -18,7 +18,10 @@ Endpoints (token required on all, as header or `X-Plex-Token` query parameter):
   PUT  /library/sections/{id}/all?type=1&id=..&field.value=..      edits (also PUT /library/metadata/{rk})
   GET  /library/sections/{id}/refresh[?path=]                       scan (recorded in `scans`)
   GET  /library/sections/{id}/{genre,actor,collection,label,..}     filter choices
-  GET  /library/sections/{id}/collections                           empty, with filter metadata
+  GET  /library/sections/{id}/collections                           filter metadata for collections
+  GET  /library/sections/{id}/all?type=18[&title=]                   the section's collections
+  GET  /library/collections/{rk}/children                           a collection's items
+  PUT  /:/rate?key={rk}&identifier=com.plexapp.plugins.library&rating=  user rating (-1 clears)
   GET  /library/metadata/{rk}[,{rk}..]                              full objects
   GET|POST /library/metadata/{rk}/posters|arts                      list / upload (body or ?url=)
   PUT  /library/metadata/{rk}/poster|art?url=                       select an upload
@@ -42,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
-from .model import EditError, Item, Library, NotFoundError, Section, TAG_ELEMENTS, TAG_TYPES
+from .model import Collection, EditError, Item, Library, NotFoundError, Section, TAG_ELEMENTS, TAG_TYPES
 
 DEFAULT_VERSION = '1.41.3.9314-a0bfb8370'
 FAULT_MODES = (None, 'up', 'down', '503', 'slow', 'db_loading', '401')
@@ -532,6 +535,14 @@ class PlexEmulator:
             return self._listing(None, params, headers)
         if path == '/hubs/search' and get:
             return self._hub_search(params)
+        if path == '/:/rate' and method == 'PUT':
+            return self._rate(params)
+        m = re.match(r'^/library/collections/(\d+)(?:/(children))?$', path)
+        if m and get:
+            collection = self.library.collection(int(m.group(1)))
+            if m.group(2):
+                return self._collection_children(collection, params, headers)
+            return _Response(200, self._collection_container(collection))
 
         m = re.match(r'^/library/sections/(\d+)(?:/([^/]+))?$', path)
         if m:
@@ -539,6 +550,8 @@ class PlexEmulator:
             section = self.library.section(sid)
             if sub is None and get:
                 return _Response(200, self._section_xml(section))
+            if sub in ('all', 'search') and get and _param(params, 'type') == '18':
+                return self._collection_listing(section, params, headers)
             if sub in ('all', 'search') and get:
                 return self._listing(sid, params, headers)
             if sub == 'all' and method == 'PUT':
@@ -568,6 +581,8 @@ class PlexEmulator:
         if m:
             keys, sub, extra = m.group(1), m.group(2), m.group(3)
             if sub is None:
+                if get and self._is_collection(keys):
+                    return _Response(200, self._collection_container(self.library.collection(int(keys))))
                 if get:
                     return self._metadata(keys)
                 rk = int(keys.split(',')[0])
@@ -577,6 +592,8 @@ class PlexEmulator:
                 if method == 'DELETE':
                     self.library.remove_item(rk)
                     return _Response(200)
+            elif sub == 'children' and get and self._is_collection(keys):
+                return self._collection_children(self.library.collection(int(keys)), params, headers)
             else:
                 return self._metadata_sub(method, int(keys.split(',')[0]), sub, extra, params, body)
 
@@ -765,6 +782,7 @@ class PlexEmulator:
             ('art', f'/library/metadata/{rk}/art/{item.updated_at}' if art else None),
             ('duration', f.get('duration')),
             ('addedAt', item.added_at), ('updatedAt', item.updated_at),
+            ('userRating', item.user_rating), ('lastRatedAt', item.last_rated_at),
         ]
 
     def _media_xml(self, item: Item) -> str:
@@ -857,6 +875,70 @@ class PlexEmulator:
                           ('mediaTagPrefix', '/system/bundle/media/flags/'),
                           ('mediaTagVersion', MEDIA_TAG_VERSION)], photos)
 
+    # Collections (plexapi: LibrarySection.collections(), Collection.items()) and ratings
+    # (plexapi: mixins/rating.py RatingMixin.rate).
+    def _rate(self, params: List[Tuple[str, str, bool]]) -> _Response:
+        key, rating = _param(params, 'key'), _param(params, 'rating')
+        if _param(params, 'identifier') != 'com.plexapp.plugins.library' or key is None or rating is None:
+            raise EditError('rate needs key, identifier=com.plexapp.plugins.library and rating')
+        if not key.isdigit():
+            raise EditError(f'invalid key {key!r}')
+        self.library.rate(int(key), rating)
+        return _Response(200)
+
+    def _is_collection(self, keys: str) -> bool:
+        if not keys.isdigit():
+            return False
+        try:
+            self.library.collection(int(keys))
+        except NotFoundError:
+            return False
+        return True
+
+    def _collection_directory(self, c: Collection) -> str:
+        section = self.library.sections.get(c.section_id)
+        children = self.library.collection_children(c)
+        years = [it.fields.get('year') for it in children if it.fields.get('year')]
+        return element('Directory', [
+            ('ratingKey', c.rating_key), ('key', f'/library/collections/{c.rating_key}/children'),
+            ('guid', f'collection://{c.rating_key}'), ('type', 'collection'), ('title', c.title),
+            ('librarySectionTitle', section.title if section else None),
+            ('librarySectionID', c.section_id), ('librarySectionKey', f'/library/sections/{c.section_id}'),
+            ('subtype', 'movie'), ('index', c.rating_key), ('childCount', len(children)),
+            ('minYear', min(years) if years else None), ('maxYear', max(years) if years else None),
+            ('smart', 0), ('addedAt', c.added_at), ('updatedAt', c.updated_at)])
+
+    def _collection_container(self, c: Collection) -> bytes:
+        with self.library.lock:
+            body = self._collection_directory(c)
+        return container([('size', 1), ('identifier', 'com.plexapp.plugins.library'),
+                          ('librarySectionID', c.section_id)], body)
+
+    def _collection_listing(self, section: Section, params: List[Tuple[str, str, bool]],
+                            headers: Any) -> _Response:
+        found = self.library.section_collections(section.id)
+        for key, value, extra in params:
+            want = value.casefold()
+            if key == 'title' and not extra:
+                found = [c for c in found if want in c.title.casefold()]
+            elif key in ('title', 'title=') :
+                found = [c for c in found if c.title.casefold() == want]
+        start, size = _paging(params, headers)
+        page = found[start:start + size] if size is not None else found[start:]
+        with self.library.lock:
+            body = ''.join(self._collection_directory(c) for c in page)
+        return _Response(200, container(self._listing_attrs(section, len(page), len(found), start), body))
+
+    def _collection_children(self, c: Collection, params: List[Tuple[str, str, bool]],
+                             headers: Any) -> _Response:
+        section = self.library.sections.get(c.section_id)
+        items = self.library.collection_children(c)
+        start, size = _paging(params, headers)
+        page = items[start:start + size] if size is not None else items[start:]
+        with self.library.lock:
+            body = ''.join(self._listing_video(it) for it in page)
+        return _Response(200, container(self._listing_attrs(section, len(page), len(items), start), body))
+
     def _hub_search(self, params: List[Tuple[str, str, bool]]) -> _Response:
         query = next((v for k, v, _ in params if k == 'query'), '')
         section_id = next((v for k, v, _ in params if k == 'sectionId'), None)
@@ -892,9 +974,13 @@ class PlexEmulator:
     def _meta_xml(self, section: Section, libtype: str) -> str:
         sid = section.id
         if libtype == 'collection':
+            title = element('Field', [('key', 'title'), ('title', 'Title'), ('type', 'string')])
+            string_ops = ''.join(element('Operator', [('key', k), ('title', t)]) for k, t in (
+                ('=', 'contains'), ('!=', 'does not contain'), ('==', 'is'), ('!==', 'is not')))
             return element('Meta', [], element('Type', [
                 ('key', f'/library/sections/{sid}/collections'), ('type', 'collection'),
-                ('title', 'Collections'), ('active', 0)], ''))
+                ('title', 'Collections'), ('active', 0)], title)
+                + element('FieldType', [('type', 'string')], string_ops))
         filters = [('genre', 'Genre'), ('year', 'Year'), ('collection', 'Collection'),
                    ('actor', 'Actor'), ('director', 'Director'), ('label', 'Labels'),
                    ('studio', 'Studio'), ('unwatched', 'Unplayed')]
@@ -937,6 +1023,10 @@ class PlexEmulator:
             element('Operator', [('key', k), ('title', t)]) for k, t in ops))
             for ty, ops in operators.items())
         return element('Meta', [], type_xml + ft_xml)
+
+
+def _param(params: List[Tuple[str, str, bool]], name: str) -> Optional[str]:
+    return next((v for k, v, _ in params if k == name), None)
 
 
 def _flag(params: List[Tuple[str, str, bool]], name: str) -> bool:
