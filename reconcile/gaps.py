@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from worker.metadata import CAPS, LIST_FIELDS, file_stem, fingerprint, sanitize_text
+from worker.metadata import CAPS, LIST_FIELDS, file_stem, fingerprint, rating_text, sanitize_text
 
 MISSING = "missing_from_plex"
 AMBIGUOUS = "ambiguous"
@@ -44,12 +44,14 @@ WORDS = {STALE: "stale", EMPTY: "empty in Plex", MISSING: "missing from Plex", D
 # Fields whose emptiness a listing shows reliably (tag lists: only "none at all").
 EMPTY_CHECKED = ("title", "summary", "studio", "originallyAvailableAt", "actors", "genres")
 # Scalars a listing shows in full, so a difference there is real.
-DRIFT_CHECKED = ("title", "titleSort", "summary", "tagline", "studio", "originallyAvailableAt")
+DRIFT_CHECKED = ("title", "titleSort", "summary", "tagline", "studio", "originallyAvailableAt",
+                 "contentRating", "userRating")
 
 
 FIELD_WORDS = {"title": "title", "titleSort": "sort title", "summary": "summary", "tagline": "tagline",
                "studio": "studio", "originallyAvailableAt": "release date", "actors": "actors", "genres": "genres",
-               "collections": "collections", "poster": "poster", "art": "background"}
+               "collections": "collections", "poster": "poster", "art": "background",
+               "contentRating": "content rating", "userRating": "rating", "labels": "labels"}
 
 
 def field_words(fields) -> str:
@@ -236,6 +238,9 @@ def listed_item(video) -> dict:
         "actors": [t.get("tag") for t in video.findall("Role") if t.get("tag")],
         "genres": [t.get("tag") for t in video.findall("Genre") if t.get("tag")],
         "collections": [t.get("tag") for t in video.findall("Collection") if t.get("tag")],
+        "contentRating": video.get("contentRating") or "",
+        "userRating": rating_text(video.get("userRating")),
+        "labels": [t.get("tag") for t in video.findall("Label") if t.get("tag")],
         "file_stem": stem,
         "files": files,
     }

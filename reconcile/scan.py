@@ -30,12 +30,14 @@ from reconcile import gaps
 STASH_PAGE = 1000
 # What build_metadata reads, and nothing more: 20,000 scenes page in seconds.
 STASH_FIELDS = """
-  id title code details director date updated_at
+  id title code details director date organized rating100 updated_at
+  stash_ids { stash_id }
   files { path basename size }
   paths { screenshot }
-  studio { name }
+  studio { name parent_studio { name } }
   performers { name }
   tags { name }
+  groups { group { name } }
 """
 # Plex listing is the first part of the progress bar, Stash paging the rest.
 PLEX_SHARE = 0.3
@@ -257,9 +259,11 @@ class Scan:
             self.listed[int(rk)] = gaps.listed_item(video)
 
     def _check(self, scene: dict, state: dict, memo):
-        from worker.metadata import build_metadata, metadata_hash
+        from worker.metadata import build_metadata, filter_reason, metadata_hash
 
         sid = str(scene.get("id"))
+        if filter_reason(scene, self.settings):
+            return None                # kept out of Plex by a filter setting: not a gap
         try:
             rk = self._match(scene)
         except NotInPlex as exc:

@@ -19,12 +19,12 @@ from __future__ import annotations
 SYNCABLE_INPUT_FIELDS = {
     "title": ("sync_title", "sync_sort_title"),
     "details": ("sync_summary",),
-    "date": ("sync_date",),
+    "date": ("sync_date", "title_template"),
     "code": None,
     "director": None,
-    "studio_id": ("sync_studio", "sync_collection"),
-    "performer_ids": ("sync_performers",),
-    "tag_ids": ("sync_tags",),
+    "studio_id": ("sync_studio", "sync_collection", "collection_sources", "title_template"),
+    "performer_ids": ("sync_performers", "title_template"),
+    "tag_ids": ("sync_tags", "collection_tag_prefix", "exclude_tag_names"),
     "cover_image": ("sync_poster", "sync_background"),
     "url": None,
     "urls": None,
@@ -34,13 +34,15 @@ SYNCABLE_INPUT_FIELDS = {
     "movie_ids": None,
     "organized": None,
     "file": ("trigger_plex_scan",),
+    "rating100": ("sync_rating",),
+    "stash_ids": ("require_stash_id",),
 }
 NEW_FILE = "file"
 
-# Input fields that never reach Plex: play counts, o-counter, resume time, ratings, galleries...
+# Input fields that never reach Plex: play counts, o-counter, resume time, galleries...
 IGNORED_INPUT_FIELDS = frozenset((
-    "id", "ids", "client_mutation_id", "rating", "rating100", "o_counter", "resume_time",
-    "play_duration", "play_count", "play_history", "o_history", "gallery_ids", "stash_ids",
+    "id", "ids", "client_mutation_id", "rating", "o_counter", "resume_time",
+    "play_duration", "play_count", "play_history", "o_history", "gallery_ids",
     "primary_file_id", "interactive", "interactive_speed",
 ))
 

@@ -42,6 +42,26 @@ SPEC = {
     "sync_sort_title": ("bool", False, "Sync sort title", "Set Plex's sort title to the scene title. Default: off."),
     "tagline_source": ("str", "", "Tagline from",
                        "Fill Plex's tagline from a Stash field: code, director, or empty for none. Default: empty."),
+    "collections_from": ("str", "", "Collections from",
+                         "Put each item in Plex collections named after these, comma-separated: studio, parent_studio (the studio's network), groups. PlexSync removes an item only from collections it put it in. Default: empty = none ('Studio as collection' on means studio)."),
+    "collection_tag_prefix": ("str", "", "Collection tag prefix",
+                              "Tags whose name starts with this text become Plex collections (the prefix removed) instead of genres, e.g. 'Collection: '. Default: empty = none."),
+    "content_rating": ("str", "", "Content rating",
+                       "Written to every synced item's content rating and locked, e.g. XXX, so Plex's restrictions for shared and managed users apply. Default: empty = left alone."),
+    "labels": ("str", "", "Labels",
+               "Labels added to every synced item, comma-separated (a name with a comma goes in double quotes). A label removed here is removed from the items PlexSync labelled, never one added in Plex. Default: empty = none."),
+    "sync_rating": ("bool", False, "Sync rating",
+                    "Write Stash's rating (0-100) as Plex's user rating (0-10); an unrated scene clears it. Default: off."),
+    "only_organized": ("bool", False, "Only organized scenes",
+                       "Sync only scenes marked organized in Stash; others are skipped and left as they are in Plex. Default: off."),
+    "require_stash_id": ("bool", False, "Only scenes with a StashDB id",
+                         "Sync only scenes that have a stash-box id (StashDB or another); others are skipped and left as they are in Plex. Default: off."),
+    "exclude_tags": ("str", "", "Never sync scenes with these tags",
+                     "Tag names, comma-separated: a scene with any of them is skipped and left as it is in Plex. Default: empty = none."),
+    "hide_tags": ("str", "", "Tags never sent as genres",
+                  "Tag names, comma-separated, that are never written to Plex as genres. Default: empty = none."),
+    "title_template": ("str", "", "Title template",
+                       "How the Plex title is made, e.g. {studio} - {title}. Placeholders: {title}, {studio}, {parent_studio}, {date}, {year}, {code}, {performers}, {file}; an empty one disappears with its separator, an empty result becomes the file name. Default: empty = the scene title."),
     "preserve_plex_edits": ("bool", False, "Preserve Plex edits",
                             "Never overwrite a Plex field that already has a value or is locked. Default: off."),
     "lock_fields": ("bool", True, "Lock written fields",
@@ -301,6 +321,79 @@ def _check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+COLLECTION_SOURCES = ("studio", "parent_studio", "groups")
+TITLE_PLACEHOLDERS = ("title", "studio", "parent_studio", "date", "year", "code", "performers", "file")
+CONTENT_RATING_MAX = 64
+NAME_MAX = 128
+# Settings of the Community "Plex Sync" plugin (same plugin id) that carry over when PlexSync's
+# own setting is unset: theirs -> ours.
+TAKEN_OVER = {"skipUnorganized": "only_organized"}
+
+
+def parse_names(text: str) -> tuple:
+    """'A, "B, with comma", C' -> ("A", "B, with comma", "C"): comma-separated names, a name
+    holding a comma in double quotes (as a spreadsheet writes it); empty names dropped."""
+    import csv
+
+    rows = list(csv.reader([text or ""], skipinitialspace=True)) if (text or "").strip() else []
+    return tuple(n.strip() for n in (rows[0] if rows else []) if n.strip())
+
+
+def _names_setting(name: str, text: str) -> tuple:
+    names = parse_names(text)
+    if any(len(n) > NAME_MAX or "\n" in n for n in names):
+        raise SettingsError(name, "enter names separated by commas, each on one line and at most %d characters" % NAME_MAX)
+    return names
+
+
+def _collection_sources(values: dict) -> tuple:
+    sources = [p.strip().lower() for p in (values["collections_from"] or "").split(",") if p.strip()]
+    if any(p not in COLLECTION_SOURCES for p in sources):
+        raise SettingsError("collections_from", "enter studio, parent_studio and/or groups separated by commas, or leave it empty")
+    if values["sync_collection"] and "studio" not in sources:
+        sources.insert(0, "studio")
+    return tuple(dict.fromkeys(sources))
+
+
+def _check_title_template(text: str) -> str:
+    unknown = [p for p in re.findall(r"\{([^{}]*)\}", text or "") if p not in TITLE_PLACEHOLDERS]
+    if unknown or (text or "").count("{") != (text or "").count("}"):
+        raise SettingsError("title_template", "use only the placeholders %s, e.g. {studio} - {title}"
+                            % ", ".join("{%s}" % p for p in TITLE_PLACEHOLDERS))
+    return text
+
+
+def _check_short(name: str, text: str, limit: int, example: str) -> str:
+    if len(text or "") > limit or "\n" in (text or ""):
+        raise SettingsError(name, "enter one line of at most %d characters, e.g. %s" % (limit, example))
+    return text
+
+
+def _content_values(values: dict) -> dict:
+    """The derived values of the content settings (collections, labels, filters, title); raises
+    SettingsError for the first that cannot be used."""
+    return {
+        "collection_sources": _collection_sources(values),
+        "collection_tag_prefix": _check_short("collection_tag_prefix", values["collection_tag_prefix"], NAME_MAX, "Collection: "),
+        "content_rating": _check_short("content_rating", values["content_rating"], CONTENT_RATING_MAX, "XXX"),
+        "label_names": _names_setting("labels", values["labels"]),
+        "exclude_tag_names": _names_setting("exclude_tags", values["exclude_tags"]),
+        "hide_tag_names": _names_setting("hide_tags", values["hide_tags"]),
+        "title_template": _check_title_template(values["title_template"]),
+    }
+
+
+def _take_over(raw: dict, values: dict, strict: bool) -> None:
+    """Use the Community plugin's value where PlexSync's own setting was never set."""
+    for theirs, ours in TAKEN_OVER.items():
+        if raw.get(ours) is None and raw.get(theirs) is not None:
+            try:
+                values[ours] = _convert(ours, SPEC[ours][0], raw[theirs])
+            except SettingsError:
+                if strict:
+                    raise
+
+
 class Settings:
     """Every setting as a typed attribute, plus derived values (`path_pairs`, `libraries`)."""
 
@@ -311,6 +404,10 @@ class Settings:
         self.recovery_rate_steps = values.get("recovery_rate_steps", (2.0, 5.0, 10.0))
         self.recover_classes = values.get("recover_classes", ())
         self.libraries = [x.strip() for x in self.plex_libraries.split(",") if x.strip()]
+        self.collection_sources = values.get("collection_sources", ("studio",) if self.sync_collection else ())
+        self.label_names = values.get("label_names", ())
+        self.exclude_tag_names = values.get("exclude_tag_names", ())
+        self.hide_tag_names = values.get("hide_tag_names", ())
 
     @classmethod
     def from_raw(cls, raw, strict: bool = True, need_plex: bool = False) -> "Settings":
@@ -342,6 +439,16 @@ class Settings:
             values["path_pairs"], values["tagline_source"] = [], ""
             values["reconcile_interval"], values["reconcile_scope"] = SPEC["reconcile_interval"][1], SPEC["reconcile_scope"][1]
             values["recovery_rate_steps"], values["recover_classes"] = (2.0, 5.0, 10.0), ()
+        _take_over(raw, values, strict)
+        try:
+            values.update(_content_values(values))
+        except SettingsError:
+            if strict:
+                raise
+            for name in ("collections_from", "collection_tag_prefix", "content_rating", "labels",
+                         "exclude_tags", "hide_tags", "title_template"):
+                values[name] = SPEC[name][1]
+            values.update(_content_values(values))
         if need_plex:
             values["plex_url"] = _check_url(values["plex_url"])
             if not values["plex_token"]:

@@ -12,7 +12,8 @@ from stashplugin import log
 from stashplugin.settings import PLUGIN_ID
 
 SCENE_FIELDS = """
-  id title code details director urls date organized created_at updated_at
+  id title code details director urls date organized rating100 created_at updated_at
+  stash_ids { stash_id }
   files { path basename size }
   paths { screenshot }
   studio { id name parent_studio { name } }

@@ -16,6 +16,7 @@ from stashplugin import log
 from stashplugin.task import TaskError
 from sync.drain_marker import DrainMarker, drain_lock
 from worker.errors import SyncFailure, classify
+from worker.filtered import FilteredScenes, kept_out
 
 BATCH_SIZE = 25
 LEASE_SECONDS = 300.0
@@ -98,6 +99,7 @@ class Drain:
         self.matcher = None
         self.writer = None
         self.sync_state = None
+        self.filtered = FilteredScenes(self.data_dir)
         self.scanned_folders = set()  # folders Plex was asked to scan in this run (one request each)
         self.hold_until = 0.0         # no new attempt to connect to Plex before this (a failed connection's backoff)
         self.hold_reason = ""
@@ -363,6 +365,8 @@ class Drain:
         for file in scene.get("files") or ():
             log.add_path(file.get("path"))  # hidden whole in logs when 'obfuscate_paths' is on
         title = scene.get("title") or (scene.get("files") or [{}])[0].get("basename") or sid
+        if self._kept_out(job, scene, title):
+            return
         try:
             result = self._write(scene)
         except (SyncFailure, StashError, Exception) as exc:  # noqa: BLE001 - every path is classified
@@ -377,6 +381,18 @@ class Drain:
         else:
             self.report.synced += 1
             log.info("Synced scene %s \"%s\" to Plex (%s)" % (sid, title, ", ".join(result.changed) or "artwork"))
+
+    def _kept_out(self, job, scene, title) -> bool:
+        """A scene a filter setting keeps out of Plex: ack its change as skipped."""
+        from worker.metadata import FILTER_WORDS
+
+        reason = kept_out(job, scene, self.settings, self.filtered)
+        if not reason:
+            return False
+        self.queue.ack(job)
+        self.report.skipped += 1
+        log.info("Scene %s \"%s\" skipped (%s); it is left as it is in Plex." % (job.scene_id, title, FILTER_WORDS[reason]))
+        return True
 
     def _write(self, scene):
         from plexapi.exceptions import NotFound
@@ -507,6 +523,7 @@ class Drain:
             self._last_heartbeat = now
 
     def _flush_state(self) -> None:
+        self.filtered.flush()
         if self.sync_state is not None:
             self.sync_state.flush()
         if self.matcher is not None and hasattr(self.matcher, "flush"):

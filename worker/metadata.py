@@ -5,16 +5,20 @@ Pure functions over plain dicts; no I/O. `plex_writer.py` reads the Plex item an
 Two dict shapes travel between them:
 
 * desired (`build_metadata`): `title`, `titleSort`, `summary`, `tagline`, `studio`,
-  `originallyAvailableAt` (str "YYYY-MM-DD" or ""), `actors`, `genres`, `collections` (lists of
-  str), `poster_url`, `art_url`. A key is absent when its setting is off (that field is not
-  PlexSync's business); `""`/`[]` means "Stash has nothing here". `skipped` (field -> reason)
-  lists values that could not be used (an invalid date); it is not part of the hash.
+  `originallyAvailableAt` (str "YYYY-MM-DD" or ""), `contentRating`, `userRating` (str "8.5",
+  "" when unrated), `actors`, `genres`, `collections`, `labels` (lists of str), `poster_url`,
+  `art_url`. A key is absent when its setting is off (that field is not PlexSync's business);
+  `""`/`[]` means "Stash has nothing here". `skipped` (field -> reason) lists values that could
+  not be used (an invalid date); it is not part of the hash.
 * current (`plex_writer.read_item`): the same field keys with Plex's values (`""`/`[]` when
   empty), plus `locked` (set of field keys locked in Plex) and `file_stem` (the item's file name
   without extension: the title Plex shows when nobody set one).
 
 `diff_metadata` compares them and returns only what must be sent: scalar field -> new value,
 list field -> {"add": [...], "remove": [...]}. An empty dict means zero writes.
+
+Collections and labels are *managed* lists: PlexSync adds its own names and removes only names
+it added itself (kept in `written`), never one someone added in Plex.
 """
 from __future__ import annotations
 
@@ -32,14 +36,19 @@ CAPS = {
     "tagline": 255,
     "summary": 10000,
     "tag": 128,
+    "contentRating": 64,
 }
+# {performers} in a title template: at most this many names.
+TEMPLATE_PERFORMERS = 3
 # Plex takes edits in the URL's query string; a 10,000-character CJK summary would be ~90 KB
 # there, past what HTTP servers accept in one request line (64 KB in many). So the summary is
 # also cut to this many bytes once URL-encoded (about 3,300 CJK or 10,000 plain characters).
 SUMMARY_ENCODED_MAX = 30000
 
-SCALAR_FIELDS = ("title", "titleSort", "summary", "tagline", "studio", "originallyAvailableAt")
-LIST_FIELDS = ("actors", "genres", "collections")
+SCALAR_FIELDS = ("title", "titleSort", "summary", "tagline", "studio", "originallyAvailableAt",
+                 "contentRating", "userRating")
+LIST_FIELDS = ("actors", "genres", "collections", "labels")
+MANAGED_LISTS = ("collections", "labels")
 FIELDS = SCALAR_FIELDS + LIST_FIELDS
 IMAGE_KEYS = ("poster_url", "art_url")
 
@@ -125,11 +134,36 @@ def clean_summary(value) -> str:
     return _cut(text, low).rstrip()
 
 
+def rating_text(value) -> str:
+    """A 0-10 rating as PlexSync compares and sends it: "8.5", "10", "" for none (one decimal)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return ""
+    try:
+        number = round(float(value), 1)
+    except (TypeError, ValueError):
+        return ""
+    if number != number or not 0 <= number <= 10:
+        return ""
+    return "%g" % number
+
+
+def stash_rating(rating100) -> str:
+    """Stash's rating (1-100) as Plex's user rating (0-10, one decimal); "" when unrated."""
+    if rating100 is None or isinstance(rating100, bool):
+        return ""
+    try:
+        return rating_text(min(100.0, max(0.0, float(rating100))) / 10.0)
+    except (TypeError, ValueError):
+        return ""
+
+
 def _clean_field(field: str, value) -> str:
     if field == "summary":
         return clean_summary(value)
     if field == "originallyAvailableAt":
         return sanitize_text(value, 10)
+    if field == "userRating":
+        return rating_text(value)
     return sanitize_text(value, CAPS[field])
 
 
@@ -180,13 +214,119 @@ def file_stem(path) -> str:
     return stem if dot and stem else name
 
 
+_PLACEHOLDER = re.compile(r"\(\{(\w+)\}\)|\[\{(\w+)\}\]|\{(\w+)\}")
+
+
+def template_values(scene: dict) -> dict:
+    """What each title-template placeholder stands for in `scene` (sanitized; "" when missing)."""
+    studio = scene.get("studio") or {}
+    when, _reason = normalize_date(scene.get("date"))
+    files = scene.get("files") or [{}]
+    first = files[0] or {}
+    performers = _dedupe(_names(scene.get("performers")), cap=TEMPLATE_PERFORMERS)
+    return {
+        "title": sanitize_text(scene.get("title"), CAPS["title"]),
+        "studio": sanitize_text(studio.get("name"), CAPS["studio"]),
+        "parent_studio": sanitize_text((studio.get("parent_studio") or {}).get("name"), CAPS["studio"]),
+        "date": sanitize_text(scene.get("date"), 32),
+        "year": (when or "")[:4],
+        "code": sanitize_text(scene.get("code"), CAPS["title"]),
+        "performers": ", ".join(performers),
+        "file": sanitize_text(file_stem(first.get("basename") or first.get("path")), CAPS["title"]),
+    }
+
+
+def render_title(template: str, values: dict) -> str:
+    """Fill a title template; an empty placeholder disappears with its separator.
+
+    Text before the first placeholder and after the last is kept when any placeholder has a
+    value; between two placeholders with values, the text right after the first of them is the
+    separator ("{studio} - {date} - {title}" without a date: "Studio - Title"). Brackets right
+    around a placeholder ("({year})", "[{code}]") go with it. The result is sanitized; "" when
+    every placeholder is empty.
+    """
+    literals, tokens, pos = [], [], 0
+    for m in _PLACEHOLDER.finditer(template):
+        literals.append(template[pos:m.start()])
+        value = values.get(m.group(1) or m.group(2) or m.group(3), "")
+        brackets = ("(", ")") if m.group(1) else ("[", "]") if m.group(2) else ("", "")
+        tokens.append(brackets[0] + value + brackets[1] if value else "")
+        pos = m.end()
+    literals.append(template[pos:])
+    if not tokens:
+        return sanitize_text(template, CAPS["title"])
+    kept = [i for i, token in enumerate(tokens) if token]
+    if not kept:
+        return ""
+    out = literals[0]
+    for n, i in enumerate(kept):
+        out += tokens[i] + (literals[i + 1] if n + 1 < len(kept) else "")
+    return sanitize_text(out + literals[-1], CAPS["title"])
+
+
+FILTER_WORDS = {"not_organized": "not organized", "no_stash_id": "no stash-box id",
+                "excluded_tag": "has a tag in 'Never sync scenes with these tags'"}
+
+
+def filter_reason(scene: dict, settings) -> str:
+    """Why the filter settings keep `scene` out of Plex (a key of FILTER_WORDS), or "" to sync it."""
+    if settings.only_organized and not scene.get("organized"):
+        return "not_organized"
+    if settings.require_stash_id and not [s for s in scene.get("stash_ids") or () if (s or {}).get("stash_id")]:
+        return "no_stash_id"
+    excluded = _fold(settings.exclude_tag_names)
+    if excluded and any(sanitize_text(n, CAPS["tag"]).casefold() in excluded for n in _names(scene.get("tags"))):
+        return "excluded_tag"
+    return ""
+
+
+def _tag_split(scene: dict, settings) -> tuple:
+    """(genre names, collection names from prefixed tags), hidden tags left out of both."""
+    hidden = _fold(settings.hide_tag_names)
+    prefix = (settings.collection_tag_prefix or "").casefold()
+    genres, collections = [], []
+    for name in _names(scene.get("tags")):
+        clean = sanitize_text(name, CAPS["tag"])
+        if clean.casefold() in hidden:
+            continue
+        if prefix and clean.casefold().startswith(prefix):
+            collections.append(clean[len(prefix):])
+        else:
+            genres.append(clean)
+    return genres, collections
+
+
+def _collections(scene: dict, settings, tag_collections: list) -> list:
+    studio = scene.get("studio") or {}
+    names = []
+    for source in settings.collection_sources:
+        if source == "studio":
+            names.append(studio.get("name"))
+        elif source == "parent_studio":
+            names.append((studio.get("parent_studio") or {}).get("name"))
+        elif source == "groups":
+            names.extend(((g or {}).get("group") or {}).get("name") for g in scene.get("groups") or ())
+    return _dedupe([n for n in names + tag_collections if n])
+
+
+def _title(scene: dict, settings, skipped: dict) -> str:
+    values = template_values(scene)
+    title = render_title(settings.title_template, values) if settings.title_template else values["title"]
+    if not title:
+        title = values["file"]
+    if not title:
+        skipped["title"] = "the scene has neither a title nor a file"
+    return title
+
+
 def build_metadata(scene: dict, settings) -> dict:
     """The values a scene should have in Plex, one key per field that is switched on.
 
     Rules per field (each only when its setting is on):
-    - title (sync_title): the scene title; an empty title becomes the first file's name without
-      extension, which is what Plex shows for an untitled file (a Plex title cannot be empty).
-      With no title and no file the key is absent and `skipped` says why.
+    - title (sync_title): the scene title, or `title_template` filled in (see `render_title`);
+      an empty result becomes the first file's name without extension, which is what Plex shows
+      for an untitled file (a Plex title cannot be empty). With no title and no file the key is
+      absent and `skipped` says why.
     - titleSort (sync_sort_title): the same value as title.
     - summary (sync_summary): the scene details, newlines and tabs kept, at most 10,000
       characters and SUMMARY_ENCODED_MAX bytes URL-encoded; "" clears.
@@ -195,10 +335,14 @@ def build_metadata(scene: dict, settings) -> dict:
     - studio (sync_studio): the studio name; "" clears.
     - originallyAvailableAt (sync_date): "YYYY-MM-DD" (partial dates padded with 01); "" clears;
       an invalid date is absent (Plex is left alone) and its reason is in `skipped`.
+    - contentRating (content_rating not empty): the setting's value.
+    - userRating (sync_rating): Stash's rating100 / 10, one decimal; "" (unrated) clears.
     - actors (sync_performers): performer names in Stash's order, de-duplicated.
     - genres (sync_tags): tag names, de-duplicated case-insensitively (first spelling wins),
-      at most `max_tags`.
-    - collections (sync_collection): [studio name], or [] without a studio.
+      at most `max_tags`, without `hide_tags` and without tags that became collections.
+    - collections (collections_from / Studio as collection / collection_tag_prefix): the studio,
+      its parent studio, the groups, the prefixed tags (prefix removed), as chosen.
+    - labels (labels not empty): the setting's names.
     - poster_url / art_url (sync_poster / sync_background): Stash's screenshot URL (absent when
       Stash has none).
     Every text is passed through `sanitize_text` with its cap.
@@ -207,20 +351,13 @@ def build_metadata(scene: dict, settings) -> dict:
     desired = {}
     skipped = {}
     studio = sanitize_text((scene.get("studio") or {}).get("name"), CAPS["studio"])
-    files = scene.get("files") or []
 
     if settings.sync_title or settings.sync_sort_title:
-        title = sanitize_text(scene.get("title"), CAPS["title"])
-        if not title and files:
-            first = files[0] or {}
-            title = sanitize_text(file_stem(first.get("basename") or first.get("path")), CAPS["title"])
-        if not title:
-            skipped["title"] = "the scene has neither a title nor a file"
-        else:
-            if settings.sync_title:
-                desired["title"] = title
-            if settings.sync_sort_title:
-                desired["titleSort"] = sanitize_text(title, CAPS["titleSort"])
+        title = _title(scene, settings, skipped)
+        if title and settings.sync_title:
+            desired["title"] = title
+        if title and settings.sync_sort_title:
+            desired["titleSort"] = sanitize_text(title, CAPS["titleSort"])
     if settings.sync_summary:
         desired["summary"] = clean_summary(scene.get("details"))
     if settings.tagline_source in ("code", "director"):
@@ -233,12 +370,19 @@ def build_metadata(scene: dict, settings) -> dict:
             skipped["originallyAvailableAt"] = reason
         else:
             desired["originallyAvailableAt"] = when
+    if settings.content_rating:
+        desired["contentRating"] = sanitize_text(settings.content_rating, CAPS["contentRating"])
+    if settings.sync_rating:
+        desired["userRating"] = stash_rating(scene.get("rating100"))
     if settings.sync_performers:
         desired["actors"] = _dedupe(_names(scene.get("performers")))
+    genres, tag_collections = _tag_split(scene, settings)
     if settings.sync_tags:
-        desired["genres"] = _dedupe(_names(scene.get("tags")), cap=settings.max_tags)
-    if settings.sync_collection:
-        desired["collections"] = [sanitize_text(studio, CAPS["tag"])] if studio else []
+        desired["genres"] = _dedupe(genres, cap=settings.max_tags)
+    if settings.collection_sources or settings.collection_tag_prefix:
+        desired["collections"] = _collections(scene, settings, tag_collections)
+    if settings.label_names:
+        desired["labels"] = _dedupe(settings.label_names)
     screenshot = (scene.get("paths") or {}).get("screenshot")
     if screenshot and settings.sync_poster:
         desired["poster_url"] = screenshot
@@ -303,13 +447,18 @@ def diff_metadata(desired: dict, current: dict, settings, written: dict | None =
     - An empty Stash value clears the Plex field (all actors/genres removed), unless
       `keep_plex_when_empty`.
     - `preserve_plex_edits` never touches a field a person set in Plex (see `_is_plex_edit`);
-      `written` (field -> `fingerprint` of what PlexSync last wrote, plus "collections": the
-      names it added) lets PlexSync keep updating its own values.
-    - Collections: PlexSync adds the studio collection and removes only collections it added
-      itself (listed in `written`); collections made in Plex are never removed.
-    Fields absent from `desired` (setting off) are left alone. Unchanged -> {} (zero writes).
+      `written` (field -> `fingerprint` of what PlexSync last wrote, plus "collections" and
+      "labels": the names it added) lets PlexSync keep updating its own values.
+    - Collections and labels (`MANAGED_LISTS`): PlexSync adds its names and removes only names it
+      added itself (listed in `written`), also when their setting was switched off; names added
+      in Plex are never removed.
+    Other fields absent from `desired` (setting off) are left alone. Unchanged -> {} (zero writes).
     """
     changes = {}
+    for field in MANAGED_LISTS:
+        change = _managed_change(field, desired, current, written)
+        if change:
+            changes[field] = change
     for field in SCALAR_FIELDS:
         if field not in desired:
             continue
@@ -323,41 +472,52 @@ def diff_metadata(desired: dict, current: dict, settings, written: dict | None =
             continue
         changes[field] = want
     for field in LIST_FIELDS:
-        if field not in desired:
+        if field not in desired or field in MANAGED_LISTS:
             continue
         want = _dedupe(desired[field])
         have = _current_list(current, field)
         want_folded, have_folded = _fold(want), _fold(have)
         add = [n for n in want if n.casefold() not in have_folded]
-        if field == "collections":
-            ours = _fold((written or {}).get("collections") or [])
-            remove = [n for n in have if n.casefold() in ours and n.casefold() not in want_folded]
-        else:
-            if not want and settings.keep_plex_when_empty:
-                continue
-            remove = [n for n in have if n.casefold() not in want_folded]
-            if (add or remove) and settings.preserve_plex_edits and _is_plex_edit(field, current, written):
-                continue
+        if not want and settings.keep_plex_when_empty:
+            continue
+        remove = [n for n in have if n.casefold() not in want_folded]
+        if (add or remove) and settings.preserve_plex_edits and _is_plex_edit(field, current, written):
+            continue
         if add or remove:
             changes[field] = {"add": add, "remove": remove}
     return changes
 
 
+def _managed_change(field: str, desired: dict, current: dict, written: dict | None):
+    """{"add", "remove"} for a managed list, or None: add what is wanted and missing, remove
+    what PlexSync added earlier and no longer wants (an absent field wants nothing)."""
+    want = _dedupe(desired.get(field) or [])
+    have = _current_list(current, field)
+    ours = _fold((written or {}).get(field) or [])
+    want_folded, have_folded = _fold(want), _fold(have)
+    add = [n for n in want if n.casefold() not in have_folded]
+    remove = [n for n in have if n.casefold() in ours and n.casefold() not in want_folded]
+    return {"add": add, "remove": remove} if add or remove else None
+
+
 def written_after(desired: dict, current: dict, changes: dict, previous: dict | None = None) -> dict:
     """What PlexSync may call its own after sending `changes`: fingerprints of every field whose
-    Plex value now equals Stash's, and the collection names PlexSync manages.
+    Plex value now equals Stash's, and the collection and label names PlexSync manages.
 
     Fields kept because of `preserve_plex_edits` or `keep_plex_when_empty` are left out, so they
-    stay the user's.
+    stay the user's. A managed name Plex already had before PlexSync wanted it (someone added it
+    in Plex) is not claimed, so it is never removed later.
     """
     written = {}
     for field in FIELDS:
-        if field not in desired or field == "collections":
+        if field not in desired or field in MANAGED_LISTS:
             continue
         if field in changes or fingerprint(field, desired[field]) == fingerprint(field, current.get(field)):
             written[field] = fingerprint(field, desired[field])
-    if "collections" in desired:
-        written["collections"] = _dedupe(desired["collections"])
-    elif previous and previous.get("collections"):
-        written["collections"] = list(previous["collections"])
+    for field in MANAGED_LISTS:
+        ours = _fold((previous or {}).get(field) or [])
+        added = _fold((changes.get(field) or {}).get("add") or [])
+        names = [n for n in _dedupe(desired.get(field) or []) if n.casefold() in ours | added]
+        if names:
+            written[field] = names
     return written

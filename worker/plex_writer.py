@@ -1,4 +1,5 @@
-"""Write one Stash scene into its Plex item: one GET, at most one PUT, an upload only for a new cover.
+"""Write one Stash scene into its Plex item: one GET, at most one PUT (a second one when the user
+rating changed: Plex takes it on its own endpoint), an upload only for a new cover.
 
 `PlexWriter.sync` reads the full item (`/library/metadata/{ratingKey}`: section listings truncate
 tags and omit locks), asks `metadata.diff_metadata` what differs, and sends every change in a
@@ -23,7 +24,13 @@ EDIT_NAMES = {
     "title": "title", "titleSort": "titleSort", "summary": "summary", "tagline": "tagline",
     "studio": "studio", "originallyAvailableAt": "originallyAvailableAt",
     "actors": "actor", "genres": "genre", "collections": "collection",
+    "contentRating": "contentRating", "labels": "label",
 }
+# Sent through plexapi's `rate()` endpoint, not the edit: Plex keeps it per user, without a lock.
+RATE_FIELD = "userRating"
+# Locked whatever 'Lock written fields' says: a content rating an agent can replace does not
+# restrict anything (issue: "written to every synced item's content rating and locked").
+ALWAYS_LOCKED = ("contentRating",)
 _LOCK_NAMES = {name: key for key, name in EDIT_NAMES.items()}
 _LOCK_NAMES.update({"role": "actors", "thumb": "poster", "art": "art"})
 
@@ -130,6 +137,9 @@ def read_item(item) -> dict:
         "actors": [t.tag for t in item.roles or [] if t.tag],
         "genres": [t.tag for t in item.genres or [] if t.tag],
         "collections": [t.tag for t in item.collections or [] if t.tag],
+        "contentRating": item.contentRating or "",
+        "userRating": metadata.rating_text(item.userRating),
+        "labels": [t.tag for t in item.labels or [] if t.tag],
         "locked": locked,
         "file_stem": metadata.file_stem(files[0]) if files else "",
     }
@@ -146,6 +156,8 @@ def edit_params(changes: dict, current: dict, lock: bool) -> dict:
     """
     params = {}
     for field, change in changes.items():
+        if field == RATE_FIELD:
+            continue
         name = EDIT_NAMES[field]
         if field in metadata.LIST_FIELDS:
             removed = {n.casefold() for n in change["remove"]}
@@ -157,7 +169,7 @@ def edit_params(changes: dict, current: dict, lock: bool) -> dict:
                 params["%s[].tag.tag-" % name] = ",".join(quote(str(n)) for n in change["remove"])
         else:
             params["%s.value" % name] = change
-        if lock:
+        if lock or field in ALWAYS_LOCKED:
             params["%s.locked" % name] = 1
     return params
 
@@ -218,8 +230,8 @@ class PlexWriter:
         """Make the Plex item `rating_key` show `scene`; send only what differs.
 
         Costs one GET (none when `prefetch` read the item with its batch), one PUT when a field
-        differs, one POST per changed cover. With `dry_run` only the GET is made and `result.diff`
-        tells what would change.
+        differs (one more for a new user rating), one POST per changed cover. With `dry_run` only
+        the GET is made and `result.diff` tells what would change.
         """
         desired = metadata.build_metadata(scene, self.settings)
         result = WriteResult(metadata.metadata_hash(desired))
@@ -242,8 +254,11 @@ class PlexWriter:
             result.unchanged = not result.diff
             return result
 
-        if changes:
+        if any(field != RATE_FIELD for field in changes):
             self._send_edit(item, changes, current)
+            result.plex_requests += 1
+        if RATE_FIELD in changes:
+            self._send_rating(item, changes[RATE_FIELD])
             result.plex_requests += 1
         before = dict(entry)
         entry["written"] = metadata.written_after(desired, current, changes, entry.get("written"))
@@ -276,6 +291,11 @@ class PlexWriter:
         params.update(edit_params(changes, current, bool(self.settings.lock_fields)))
         path = "/library/sections/%s/all%s" % (section_id, utils.joinArgs(params))
         self.server.query(path, method=self.server._session.put)
+
+    def _send_rating(self, item, rating: str) -> None:
+        """The user rating, as plexapi's `rate()` sends it (its own request; -1 removes it)."""
+        key = "/:/rate?key=%s&identifier=com.plexapp.plugins.library&rating=%s" % (item.ratingKey, rating or -1)
+        self.server.query(key, method=self.server._session.put)
 
     def _sync_image(self, item, kind: str, url, entry: dict, rating_key) -> bool:
         """Upload the cover as `kind` ("poster" or "art") when it changed; True when uploaded.

@@ -21,6 +21,7 @@ def collect_status(ctx, now: float | None = None) -> dict:
     # quarantined files below must already show it in this same report.
     plex = _plex_status(ctx.data_dir, now)
     sync = _sync_status(ctx.data_dir)
+    filtered = _filtered(ctx.data_dir)
     return {
         "queue": {
             "pending": summary.pending,
@@ -37,6 +38,7 @@ def collect_status(ctx, now: float | None = None) -> dict:
         "plex": plex,
         "sync": sync,
         "reconcile": read_json_quiet(os.path.join(ctx.data_dir, "reconcile.json")) or None,
+        "filtered": filtered,
     }
 
 
@@ -64,6 +66,13 @@ def address_problem(plex_url: str) -> str:
     except (OSError, UnicodeError):
         return ""
     return ""
+
+
+def _filtered(data_dir: str) -> dict:
+    """Scenes the filter settings keep out of Plex, by reason."""
+    from worker.filtered import FilteredScenes
+
+    return FilteredScenes(data_dir, on_corrupt=lambda exc: log.warning(str(exc))).counts()
 
 
 def _plex_status(data_dir: str, now: float) -> dict:
@@ -136,6 +145,12 @@ def render_status(status: dict) -> str:
             _age(now - rec["last_run_at"]), sum(gaps.values()),
             " (%s)" % ", ".join("%s %d" % (k, v) for k, v in sorted(gaps.items()) if v) if any(gaps.values()) else "",
             rec.get("enqueued", 0)))
+    filtered = status.get("filtered") or {}
+    if filtered:
+        from worker.metadata import FILTER_WORDS
+
+        lines.append("  Skipped by filter settings: %d scene(s) (%s), left as they are in Plex" % (
+            sum(filtered.values()), ", ".join("%s %d" % (FILTER_WORDS.get(k, k), v) for k, v in sorted(filtered.items()))))
     if status["quarantined_files"]:
         lines.append("  DAMAGED FILES moved aside: %s" % ", ".join(status["quarantined_files"]))
     if status["paused"]:

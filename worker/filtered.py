@@ -1,0 +1,69 @@
+"""`filtered.json`: the scenes the filter settings keep out of Plex, with why, for View Queue Status.
+
+The filters ('Only organized scenes', 'Only scenes with a StashDB id', 'Never sync scenes with
+these tags') are decided by `metadata.filter_reason`; this module remembers the outcome per scene,
+so the status report counts scenes (not attempts) and a scene that passes again stops counting.
+The drain notes outcomes in memory and writes the file once per batch, only when something changed.
+"""
+from __future__ import annotations
+
+import os
+
+from sync.store import JsonFile
+from worker.metadata import filter_reason
+
+FILE_NAME = "filtered.json"
+
+
+class FilteredScenes:
+    """scene id -> filter reason (a key of `metadata.FILTER_WORDS`)."""
+
+    def __init__(self, data_dir: str, on_corrupt=None):
+        self.file = JsonFile(os.path.join(data_dir, FILE_NAME), default={}, on_corrupt=on_corrupt)
+        self._known = None
+        self._changes = {}
+
+    def _current(self) -> dict:
+        if self._known is None:
+            value = self.file.read()
+            self._known = {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+        return self._known
+
+    def note(self, scene_id, reason: str) -> None:
+        """Remember that `scene_id` is kept out for `reason` ("" = it passes)."""
+        sid = str(scene_id)
+        if self._current().get(sid, "") != (reason or ""):
+            self._changes[sid] = reason or ""
+            self._known[sid] = reason or ""
+
+    def flush(self) -> None:
+        if not self._changes:
+            return
+        changes, self._changes = self._changes, {}
+
+        def change(value):
+            value = dict(value) if isinstance(value, dict) else {}
+            for sid, reason in changes.items():
+                if reason:
+                    value[sid] = reason
+                else:
+                    value.pop(sid, None)
+            return value
+
+        self.file.update(change, timeout=30.0)
+
+    def counts(self) -> dict:
+        """reason -> number of scenes kept out for it now."""
+        out = {}
+        for reason in self._current().values():
+            if reason:
+                out[reason] = out.get(reason, 0) + 1
+        return out
+
+
+def kept_out(job, scene: dict, settings, filtered: FilteredScenes) -> str:
+    """Why a filter setting keeps this job's scene out of Plex ("" = write it), remembered for
+    View Queue Status."""
+    reason = filter_reason(scene, settings)
+    filtered.note(job.scene_id, reason)
+    return reason
