@@ -332,17 +332,19 @@ TAKEN_OVER = {"skipUnorganized": "only_organized"}
 
 def parse_names(text: str) -> tuple:
     """'A, "B, with comma", C' -> ("A", "B, with comma", "C"): comma-separated names, a name
-    holding a comma in double quotes (as a spreadsheet writes it); empty names dropped."""
+    holding a comma in double quotes (as a spreadsheet writes it); line breaks separate too;
+    empty names dropped."""
     import csv
 
-    rows = list(csv.reader([text or ""], skipinitialspace=True)) if (text or "").strip() else []
+    text = re.sub(r"[\r\n]+", ",", text or "")        # a name never spans lines
+    rows = list(csv.reader([text], skipinitialspace=True)) if text.strip() else []
     return tuple(n.strip() for n in (rows[0] if rows else []) if n.strip())
 
 
 def _names_setting(name: str, text: str) -> tuple:
     names = parse_names(text)
-    if any(len(n) > NAME_MAX or "\n" in n for n in names):
-        raise SettingsError(name, "enter names separated by commas, each on one line and at most %d characters" % NAME_MAX)
+    if any(len(n) > NAME_MAX for n in names):
+        raise SettingsError(name, "enter names separated by commas, each at most %d characters" % NAME_MAX)
     return names
 
 
@@ -383,15 +385,15 @@ def _content_values(values: dict) -> dict:
     }
 
 
-def _take_over(raw: dict, values: dict, strict: bool) -> None:
-    """Use the Community plugin's value where PlexSync's own setting was never set."""
+def _take_over(raw: dict, values: dict) -> None:
+    """Use the Community plugin's value where PlexSync's own setting was never set (one it
+    cannot read is ignored: the user never typed it into a PlexSync setting)."""
     for theirs, ours in TAKEN_OVER.items():
         if raw.get(ours) is None and raw.get(theirs) is not None:
             try:
                 values[ours] = _convert(ours, SPEC[ours][0], raw[theirs])
             except SettingsError:
-                if strict:
-                    raise
+                pass
 
 
 class Settings:
@@ -439,7 +441,7 @@ class Settings:
             values["path_pairs"], values["tagline_source"] = [], ""
             values["reconcile_interval"], values["reconcile_scope"] = SPEC["reconcile_interval"][1], SPEC["reconcile_scope"][1]
             values["recovery_rate_steps"], values["recover_classes"] = (2.0, 5.0, 10.0), ()
-        _take_over(raw, values, strict)
+        _take_over(raw, values)
         try:
             values.update(_content_values(values))
         except SettingsError:
