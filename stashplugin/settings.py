@@ -160,6 +160,7 @@ LEGACY_SETTINGS = (
     ("plex_url", ("plexHost", "plexPort"), _legacy_plex_url),
     ("plex_token", ("plexToken",), _legacy_value),
     ("skip_tls_verify", ("plexHost",), _legacy_tls),
+    ("only_organized", ("skipUnorganized",), _legacy_value),
 )
 
 
@@ -325,9 +326,6 @@ COLLECTION_SOURCES = ("studio", "parent_studio", "groups")
 TITLE_PLACEHOLDERS = ("title", "studio", "parent_studio", "date", "year", "code", "performers", "file")
 CONTENT_RATING_MAX = 64
 NAME_MAX = 128
-# Settings of the Community "Plex Sync" plugin (same plugin id) that carry over when PlexSync's
-# own setting is unset: theirs -> ours.
-TAKEN_OVER = {"skipUnorganized": "only_organized"}
 
 
 def parse_names(text: str) -> tuple:
@@ -385,17 +383,6 @@ def _content_values(values: dict) -> dict:
     }
 
 
-def _take_over(raw: dict, values: dict) -> None:
-    """Use the Community plugin's value where PlexSync's own setting was never set (one it
-    cannot read is ignored: the user never typed it into a PlexSync setting)."""
-    for theirs, ours in TAKEN_OVER.items():
-        if raw.get(ours) is None and raw.get(theirs) is not None:
-            try:
-                values[ours] = _convert(ours, SPEC[ours][0], raw[theirs])
-            except SettingsError:
-                pass
-
-
 class Settings:
     """Every setting as a typed attribute, plus derived values (`path_pairs`, `libraries`)."""
 
@@ -441,7 +428,6 @@ class Settings:
             values["path_pairs"], values["tagline_source"] = [], ""
             values["reconcile_interval"], values["reconcile_scope"] = SPEC["reconcile_interval"][1], SPEC["reconcile_scope"][1]
             values["recovery_rate_steps"], values["recover_classes"] = (2.0, 5.0, 10.0), ()
-        _take_over(raw, values)
         try:
             values.update(_content_values(values))
         except SettingsError:

@@ -134,13 +134,14 @@ def test_the_community_plex_sync_settings_are_taken_over_once_and_kept(plugin_di
         # What Stash still holds under the id PlexSync after the Community plugin was removed.
         world.stash.plugin_settings = {"plexHost": world.plex.url, "plexPort": "32400", "plexToken": PLEX_TOKEN,
                                        "skipUnorganized": True, "path_map": "/data/videos=/media/movies"}
-        sid, rk = world.add_scene("taken-over.mp4")
+        sid, rk = world.add_scene("taken-over.mp4", organized=True)   # skipUnorganized is taken over too
         first = world.run_task("Health Check")
         assert first.error is None, first.logs
         said = [m for level, m in first.logs if "Took over" in m]
         assert len(said) == 1 and "'Plex URL', 'Plex token'" in said[0] and PLEX_TOKEN not in said[0]
         stored = world.stash.plugin_settings
         assert stored["plex_url"] == world.plex.url and stored["plex_token"] == PLEX_TOKEN
+        assert stored["only_organized"] is True
         assert stored["plexHost"] == world.plex.url and stored["plexToken"] == PLEX_TOKEN  # never deleted
         world.edit(sid, title="Synced with the old settings")
         wait_for(lambda: world.plex.item(rk)["title"] == "Synced with the old settings", 60, "the sync")

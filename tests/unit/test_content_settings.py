@@ -6,7 +6,7 @@ import pytest
 
 from sync.jobs import Job
 from stashplugin.hook import relevant_update_fields
-from stashplugin.settings import SPEC, Settings, SettingsError, parse_names
+from stashplugin.settings import SPEC, Settings, SettingsError, parse_names, take_over_legacy
 from worker.filtered import RATING_ONLY, FilteredScenes, kept_out
 from worker.metadata import (build_metadata, diff_metadata, filter_reason, metadata_hash, render_title,
                              stash_rating, written_after)
@@ -45,10 +45,13 @@ def test_studio_as_collection_means_the_studio_source():
 
 
 def test_community_skip_unorganized_is_taken_over_only_when_ours_is_unset():
-    assert settings(skipUnorganized=True).only_organized is True
-    assert settings(skipUnorganized="false").only_organized is False
-    assert settings(skipUnorganized=True, only_organized=False).only_organized is False
-    assert settings().only_organized is False
+    def taken(**raw):
+        return settings(**take_over_legacy(dict(raw, plexHost="plex.lan", plexToken="t"))[0]).only_organized
+
+    assert taken(skipUnorganized=True) is True
+    assert taken(skipUnorganized=False) is False
+    assert taken(skipUnorganized=True, only_organized=False) is False
+    assert taken() is False
 
 
 def test_the_hook_reads_bad_content_settings_leniently():

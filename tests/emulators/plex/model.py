@@ -647,6 +647,8 @@ class Library:
                 for name, v in checked.items():
                     if name == 'addedAt':
                         item.added_at = v if v is not None else item.added_at
+                    elif name == 'userRating':     # editUserRating: the same value `rate` sets
+                        item.user_rating = v
                     else:
                         item.fields[name] = v
                     if name == 'originallyAvailableAt' and v:
