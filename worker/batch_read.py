@@ -12,6 +12,8 @@ and the read is simply absent from the answer; when none of the keys exists Plex
 """
 from __future__ import annotations
 
+from worker.metadata import filter_reason
+
 PATH_PREFIX = "/library/metadata/"
 MAX_PATH = 1900          # characters of the request path, prefix included
 RECONCILE_BATCH = 200    # items per request in reconciliation (the drain reads its lease batch)
@@ -81,8 +83,8 @@ def prefetch_batch(drain, jobs, scenes) -> int:
     pairs = []
     for job in jobs:
         scene = (scenes or {}).get(job.scene_id)
-        if scene is None:
-            continue
+        if scene is None or filter_reason(scene, drain.settings):
+            continue   # a scene a filter setting keeps out is neither read nor its cover fetched
         try:
             rating_key = matcher.peek(scene)
         except Exception:  # noqa: BLE001 - the job's own step meets (and classifies) it again
