@@ -43,8 +43,8 @@ def test_title_edit_is_queued_and_answered_with_one_json_document(runner, plugin
     assert job.scene_id == "42" and job.fields == ["title"]
 
 
-def test_play_count_and_rating_edits_are_ignored(runner, plugin_dir):
-    run = runner.run(hook_args(42, {"play_count": 3, "rating100": 80, "resume_time": 12.5}), conn(plugin_dir))
+def test_play_count_and_resume_time_edits_are_ignored(runner, plugin_dir):
+    run = runner.run(hook_args(42, {"play_count": 3, "resume_time": 12.5}), conn(plugin_dir))
     assert run.returncode == 0 and run.output.startswith("ignored")
     assert queued(plugin_dir) == []
 

@@ -107,7 +107,7 @@ def test_changes_made_while_plex_is_down_reach_plex_by_themselves_when_it_return
     world.plex.set_fault(None)
     due = breaker(world)["next_probe_at"]
     wait_for(lambda: time.time() >= due + 0.05, timeout=180, what="the breaker's pause to end")
-    world.edit(unrelated, rating100=80)
+    world.edit(unrelated, play_count=3)
     assert world.stash.hook_runs[-1].output.startswith("ignored")
     assert world.stash.wait_idle(180)
 

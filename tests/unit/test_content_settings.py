@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sync.jobs import Job
-from stashplugin.hook import relevant_update_fields
+from stashplugin.hook import relevant_update_fields, synced_fields
 from stashplugin.settings import SPEC, Settings, SettingsError, parse_names, take_over_legacy
-from worker.filtered import RATING_ONLY, FilteredScenes, kept_out
+from worker.filtered import FilteredScenes
 from worker.metadata import (build_metadata, diff_metadata, filter_reason, metadata_hash, render_title,
                              stash_rating, written_after)
 
@@ -89,13 +88,20 @@ def test_filters_give_a_reason_in_order():
     assert filter_reason({}, settings()) == ""
 
 
-def test_a_rating_only_job_is_kept_out_only_while_sync_rating_is_off(tmp_path):
-    filtered = FilteredScenes(str(tmp_path))
-    job = Job("j1", "5", fields=["rating100"])
-    assert kept_out(job, {}, settings(), filtered) == RATING_ONLY
-    assert kept_out(job, {}, settings(sync_rating=True), filtered) == ""
-    assert kept_out(Job("j2", "5", fields=["rating100", "title"]), {}, settings(), filtered) == ""
-    assert kept_out(Job("j3", "5"), {}, settings(), filtered) == ""      # reconcile / Sync All jobs
+def test_a_rating_only_job_is_synced_only_while_sync_rating_is_on():
+    assert relevant_update_fields(["rating100"]) == ["rating100"]        # the hook keeps it
+    assert synced_fields(["rating100"], settings()) == []                 # the drain drops it
+    assert synced_fields(["rating100"], settings(sync_rating=True)) == ["rating100"]
+    assert synced_fields(["stash_ids"], settings(require_stash_id=True)) == ["stash_ids"]
+
+
+def test_fields_the_new_settings_read_are_synced_with_their_own_switch_off():
+    off = dict(sync_studio=False, sync_performers=False, sync_tags=False, sync_date=False)
+    assert synced_fields(["studio_id"], settings(collections_from="parent_studio", **off)) == ["studio_id"]
+    assert synced_fields(["performer_ids", "date"], settings(title_template="{performers} {year}", **off)) == [
+        "performer_ids", "date"]
+    assert synced_fields(["tag_ids"], settings(exclude_tags="Private", **off)) == ["tag_ids"]
+    assert synced_fields(["tag_ids"], settings(**off)) == []
 
 
 def test_filtered_scenes_are_counted_once_and_forgotten_when_they_pass(tmp_path):
@@ -109,12 +115,6 @@ def test_filtered_scenes_are_counted_once_and_forgotten_when_they_pass(tmp_path)
     again.note("1", "")
     again.flush()
     assert FilteredScenes(str(tmp_path)).counts() == {"excluded_tag": 1}
-
-
-def test_rating_edits_are_relevant_only_with_sync_rating():
-    assert relevant_update_fields(["rating100"], settings()) == []
-    assert relevant_update_fields(["rating100"], settings(sync_rating=True)) == ["rating100"]
-    assert relevant_update_fields(["stash_ids"], settings(require_stash_id=True)) == ["stash_ids"]
 
 
 def test_settings_nobody_uses_leave_the_hash_of_every_scene_as_it_was():
