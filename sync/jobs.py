@@ -124,8 +124,15 @@ def check_record(rec: dict) -> None:
 
 
 def _merge_into(target: Job, other: Job) -> None:
-    """Fold `other`'s change into `target`: union of fields, newest change time, oldest enqueue."""
-    target.fields = sorted(set(target.fields) | set(other.fields))
+    """Fold `other`'s change into `target`: union of fields, newest change time, oldest enqueue.
+
+    No fields means the whole scene (reconciliation, Sync All), and stays so: a union would turn
+    "everything" into the other job's few fields, which the drain may then drop by setting.
+    """
+    if not target.fields or not other.fields:
+        target.fields = []
+    else:
+        target.fields = sorted(set(target.fields) | set(other.fields))
     target.changed_at = max(target.changed_at, other.changed_at)
     target.enqueued_at = min(target.enqueued_at, other.enqueued_at) if target.enqueued_at else other.enqueued_at
 

@@ -291,7 +291,7 @@ def test_enqueue_many_coalesces_like_single_enqueues(make_queue):
     assert q.enqueue_many(["1", "2", "3", "2"], source="reconcile") == 4
     jobs = q.jobs(PENDING)
     assert sorted(j.scene_id for j in jobs) == ["1", "2", "3"]
-    assert next(j for j in jobs if j.scene_id == "1").fields == ["title"]
+    assert next(j for j in jobs if j.scene_id == "1").fields == []  # the whole scene now
 
 
 def test_clear_pending_also_drops_jobs_whose_drain_is_gone(make_queue):
@@ -301,3 +301,14 @@ def test_clear_pending_also_drops_jobs_whose_drain_is_gone(make_queue):
     make_queue.clock.advance(31)  # the drain died: its lease ran out
     assert q.clear_pending() == 1
     assert q.jobs() == []
+
+
+def test_a_whole_scene_job_stays_whole_when_a_field_edit_coalesces_into_it(make_queue):
+    # Sync All (no fields = the whole scene) and a rating-only edit: the drain may drop a
+    # rating-only job by setting, so the coalesced job must still mean the whole scene.
+    q = make_queue()
+    q.enqueue_many(["7"], source="reconcile")
+    q.enqueue("7", ["rating100"])
+    q.enqueue("8", ["rating100"])
+    q.enqueue_many(["8"], source="reconcile")
+    assert {j.scene_id: j.fields for j in q.jobs(PENDING)} == {"7": [], "8": []}
