@@ -15,6 +15,7 @@ rules as the queue's journal (docs/ARCHITECTURE.md, "The queue file"):
 * A torn last line (a writer killed mid-append; its write never returned) is ignored by readers
   and cut by the next writer. A complete line that does not parse is damage: the file is moved
   aside as `<name>.corrupt-<timestamp>`, every readable record is kept, `on_corrupt` is told.
+  Records are parsed by `sync.store.loads`: a NaN, an Infinity or an out-of-range number is damage.
 * `legacy`, when given, is `(path, to_items)`: an old whole-file JSON store that is migrated on
   first use (its entries written as the journal's first generation, then the old file removed).
 """
@@ -24,7 +25,7 @@ import json
 import os
 
 from sync.lock import FileLock
-from sync.store import PRIVATE, CorruptFile, atomic_write_bytes, fsync_dir, quarantine
+from sync.store import PRIVATE, CorruptFile, atomic_write_bytes, fsync_dir, loads, quarantine
 
 FORMAT_VERSION = 1
 
@@ -108,7 +109,7 @@ class JournalMap:
         # One decode for all the lines: the decoder then shares the key strings of every record,
         # which keeps a map of 50,000 entries tens of megabytes smaller. Line by line on damage.
         try:
-            records = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
+            records = loads(b"[" + b",".join(lines) + b"]") if lines else []
         except (ValueError, UnicodeDecodeError):
             records = [self._parse(line) for line in lines]
         for rec in records:
@@ -134,7 +135,7 @@ class JournalMap:
     @staticmethod
     def _parse(line: bytes):
         try:
-            return json.loads(line.decode("utf-8"))
+            return loads(line)
         except (ValueError, UnicodeDecodeError):
             return None
 

@@ -7,6 +7,8 @@ import json
 import os
 import threading
 
+import pytest
+
 from sync.journal_map import JournalMap
 from sync.store import quarantined_files
 from sync.sync_state import SyncState
@@ -88,6 +90,20 @@ def test_a_damaged_line_is_moved_aside_and_every_readable_record_kept(tmp_path):
     assert len(told) == 1 and "m.jsonl" in str(told[0])
     assert len(quarantined_files(str(tmp_path))) == 1
     assert JournalMap(path).items() == {"a": 1, "b": 2, "c": 3}
+
+
+@pytest.mark.parametrize("bad", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_a_record_with_a_non_finite_number_is_damage_not_a_value(tmp_path, bad):
+    """A NaN time compares false with every other time; like the queue's records, a journal record
+    holding one is damage (moved aside, reported), never a value handed to a caller."""
+    path = str(tmp_path / "m.jsonl")
+    JournalMap(path).put_many({"a": {"synced_at": 1.5}})
+    with open(path, "ab") as fh:
+        fh.write(b'{"k":"b","v":{"synced_at":' + bad + b'}}\n{"k":"c","v":3}\n')
+    told = []
+    assert JournalMap(path, on_corrupt=told.append).items() == {"a": {"synced_at": 1.5}, "c": 3}
+    assert len(told) == 1 and len(quarantined_files(str(tmp_path))) == 1
+    assert JournalMap(path).items() == {"a": {"synced_at": 1.5}, "c": 3}
 
 
 def test_an_old_data_folder_is_migrated_on_first_use_and_nothing_is_lost(tmp_path):
