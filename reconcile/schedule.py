@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from sync.backoff import effective_time
 from sync.store import loads
 
 FILE_NAME = "reconcile.json"
@@ -54,8 +55,10 @@ def is_due(record: dict, interval: str, scope: str, now: float) -> bool:
     """Pure due check: is an automatic reconciliation of `scope` every `interval` due at `now`?
 
     Due when none has finished within the interval and none was attempted within it (a failed
-    attempt waits a whole interval, so a broken Stash or Plex is not hammered). A time stamp far
-    in the future (the clock was turned back) counts as due rather than blocking for months.
+    attempt waits a whole interval, so a broken Stash or Plex is not hammered). A time stamp
+    further ahead than anything PlexSync schedules (`sync.backoff.effective_time`, the queue's rule
+    for a clock stepped back) can only be the old clock's: it counts as due rather than blocking
+    for as long as the clock was off.
     """
     seconds = INTERVALS.get(interval)
     if not seconds:
@@ -65,7 +68,7 @@ def is_due(record: dict, interval: str, scope: str, now: float) -> bool:
     if not stamps:
         return True
     last = max(stamps)
-    if last > now + 3600:
+    if effective_time(last, now) != last:
         return True
     return now - last >= seconds
 

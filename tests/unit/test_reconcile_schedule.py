@@ -52,6 +52,22 @@ def test_a_time_far_in_the_future_does_not_block_the_schedule():
     assert schedule.is_due({"finished": {"all": NOW + 30 * 86400}}, "daily", "all", NOW) is True
 
 
+@pytest.mark.parametrize("interval", ["hourly", "daily", "weekly"])
+@pytest.mark.parametrize("field", ["finished", "last_attempt_at"])
+def test_after_a_clock_that_ran_a_day_ahead_is_corrected_reconciliation_is_due_at_once(interval, field):
+    """The last run or attempt was stamped by a clock a day fast: once the clock is set right, the
+    schedule does not wait that day (the queue's rule for a clock step), whatever the interval."""
+    stamp = NOW + 24 * HOUR
+    record = {"finished": {"all": stamp}} if field == "finished" else {"last_attempt_at": stamp}
+    assert schedule.is_due(record, interval, "all", NOW) is True
+
+
+def test_a_stamp_a_few_seconds_ahead_is_a_run_that_just_happened():
+    """Another process's clock a little ahead is a recent run, not a clock step: not due yet."""
+    assert schedule.is_due({"finished": {"all": NOW + 5}}, "hourly", "all", NOW) is False
+    assert schedule.is_due({"last_attempt_at": NOW + 5}, "daily", "all", NOW) is False
+
+
 def test_record_run_keeps_the_report_and_partial_runs_do_not_count(tmp_path):
     data = str(tmp_path)
     summary = {"last_run_at": NOW, "duration_seconds": 1.5, "scope": "all", "gaps": {"stale": 2}, "enqueued": 2}
