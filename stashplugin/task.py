@@ -52,7 +52,9 @@ class TaskContext:
         return self._queue
 
     def ensure_data_dir(self) -> str:
-        from sync.store import make_private_dir
+        """Create the data folder if needed and check it is writable; the first call of a task
+        also removes temp files that a write killed before its replace left behind."""
+        from sync.store import clean_temp_files, make_private_dir
 
         try:
             make_private_dir(self.data_dir)
@@ -62,6 +64,9 @@ class TaskContext:
         if not os.access(self.data_dir, os.W_OK):
             raise TaskError("PlexSync's data folder %s is not writable; fix its permissions or set 'Data folder' to a writable folder."
                             % self.data_dir)
+        if not getattr(self, "_temp_cleaned", False):
+            self._temp_cleaned = True
+            clean_temp_files(self.data_dir)
         return self.data_dir
 
 
