@@ -64,7 +64,8 @@ class QueueSummary:
 
 
 class JobQueue:
-    """Operations on the queue. Subclasses decide where the records go (`_commit`)."""
+    """Operations on the queue, over records applied to `state` in memory (`_commit`);
+    FileQueue also appends them to its journal."""
 
     def __init__(self, clock=time.time):
         self.clock = clock
@@ -258,7 +259,7 @@ class JobQueue:
     def compact_if_due(self) -> bool:
         """Rewrite the storage if it has grown far beyond the live jobs; True when it did.
 
-        The memory queue keeps no history, so it never has anything to compact."""
+        In memory (this class, MemoryQueue) there is no history to compact; FileQueue overrides it."""
         return False
 
     def has_due(self) -> bool:
@@ -275,17 +276,19 @@ class _NullContext:
 
 
 class MemoryQueue(JobQueue):
-    """The same queue in memory: for unit tests and dry runs."""
+    """The same queue in memory only (JobQueue's own `_commit`): for unit tests."""
 
 
 class QueueCorrupt(Exception):
-    """Raised through `on_corrupt`: part of the journal could not be read and was moved aside."""
+    """Handed to `on_corrupt`, never raised: part of the journal could not be read. The message
+    says whether the damaged journal was moved aside or, when the repair failed, left in place."""
 
 
 class FileQueue(JobQueue):
     """The queue as an fsync'd append-only journal `queue.jsonl` under a cross-process lock.
 
-    Producers (the hook) only append one record: O(1), no read of the journal. Consumers keep the
+    Producers (the hook) only append: O(1), no read of the journal beyond its last bytes (to keep
+    a torn or damaged last line a line of its own, `_after_tail`). Consumers keep the
     state in memory and read only the records appended since their last look. The journal is
     rewritten as a snapshot (compaction) when it holds many more records than live jobs.
     """

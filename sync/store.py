@@ -1,7 +1,8 @@
 """Small JSON state files, written atomically and durably, read safely.
 
-Each concern (breaker, health, outages, stats, match cache, sync state, reconcile) keeps one
-small JSON object in its own file. `JsonFile.write` writes a temp file in the same directory,
+Each small concern (breaker, health, outages, stats, reconcile) keeps one JSON object in its own
+file; the per-scene stores that grow with the library (sync state, match cache, the memo of
+written values) are journals instead (sync/journal_map.py). `JsonFile.write` writes a temp file in the same directory,
 fsyncs it, replaces the target and fsyncs the directory: after it returns, the new content
 survives SIGKILL and power loss, and a reader never sees a half-written file.
 
@@ -210,7 +211,9 @@ def quarantined_files(directory: str) -> list:
 
 
 def clean_temp_files(directory: str, max_age: float = 3600.0) -> None:
-    """Remove temp files left by processes killed between write and replace."""
+    """Remove temp files (`*.tmp-*`) older than `max_age` seconds: left by processes killed between
+    write and replace. Every task calls it once, when it first opens the data folder
+    (`stashplugin.task.TaskContext.ensure_data_dir`); a younger one may be a write in progress."""
     now = time.time()
     try:
         names = os.listdir(directory)
@@ -310,7 +313,7 @@ class JsonFile:
         """Apply `fn(value) -> new value` under the lock and write the result.
 
         With a `timeout` the update is skipped (returns None) when the lock cannot be had in time;
-        the hook uses `timeout=0` so it never waits on another process.
+        `timeout=0` tries once (the breaker's storage does, so a drain never waits for it).
         """
         if not self.lock.acquire(timeout=timeout):
             return None

@@ -16,11 +16,14 @@ breaker untouched.
 
 Every invocation is a new process, so the state lives in `circuit_breaker.json`. Each change is a
 read-modify-write under the file's cross-process lock, taken with timeout 0: when another process
-holds it the save is skipped (the change is kept in memory only) instead of waiting — the hook
-must never block. The same file also holds the start of the recovery ramp (`recovered_at`,
-`ramp_errors`; see worker/ratelimit.py) so that each new drain process continues the ramp.
+holds it the save is skipped (the change is kept in memory only) instead of waiting (only drains
+and tasks write this file; the hook only reads it). The same file also holds the start of the
+recovery ramp (`recovered_at`, `ramp_errors`; see worker/ratelimit.py) so that each new drain
+process continues the ramp.
 
-The hook reads the state with `read_breaker_cheap`, which needs only json and os.
+`read_breaker_cheap` reads the state without a lock or a write, importing no HTTP library; the
+hook does not call it yet: `plexsync.drain_wanted` reads `circuit_breaker.json` itself (it treats
+an open record without a probe time as due, where `read_breaker_cheap` reads it as CLOSED).
 """
 from __future__ import annotations
 

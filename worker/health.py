@@ -4,10 +4,11 @@
 `deep=False`, `GET /library/sections`: a Plex whose port is open but whose database is still
 loading answers the first and refuses the second with 503, and is not healthy yet.
 
-`ProbeSchedule` remembers the last result in `health.json` and spaces probes out while Plex stays
-down (5 s, 10 s, 20 s, 40 s, then every 60 s), so a long outage is not hammered. Job results
-count as passive probes: a job that reached Plex proves it is up, and an outage failure counts
-like a failed probe.
+`ProbeSchedule` keeps the last probe's result in `health.json` (the status task shows it) with the
+time a next probe would be due after it (5 s, 10 s, 20 s, 40 s, then every 60 s while Plex stays
+down). When a drain probes is decided by the circuit breaker (worker/breaker.py), not by this
+schedule; the drain's half-open probe and the health-check task record their results here.
+`record_passive` (a job's outcome counted as a probe) has no caller in the plugin.
 """
 from __future__ import annotations
 

@@ -227,7 +227,9 @@ class Matcher:
     def still_matches(self, match: Match, plex_files) -> bool:
         """Does the Plex item (its current file paths) still hold the file this match was made for?
 
-        The writer calls this after fetching the item; on False it calls `invalidate`.
+        Reconciliation (reconcile/scan.py) calls this with the item's files from its listing; on
+        False it calls `invalidate` and matches once more. The drain does not call it: it matches
+        again only when Plex answers 404 for the item.
         """
         if not match.plex_file:
             return True

@@ -37,8 +37,10 @@ class OutageHistory:
     """The last `cap` outages in `<data_dir>/outages.json`.
 
     Writes take the file's lock; `start`/`end` wait up to `lock_timeout` seconds (they run in a
-    drain or task), `note_job_affected` never waits (the hook may call it). A write that cannot
-    get the lock is skipped and returns None.
+    drain or task) and `note_job_affected` never waits. A write that cannot get the lock is
+    skipped and returns None. The breaker's `OutageListener` calls `start` and `end`, giving `end`
+    the number of changes waiting as "jobs affected"; nothing in the plugin calls
+    `note_job_affected` (the hook does not).
     """
 
     def __init__(self, data_dir: str, cap: int = MAX_OUTAGES, lock_timeout: float = 2.0):

@@ -5,10 +5,11 @@ background thread, can be switched into fault modes at run time (down with the p
 connections, 503, slow, database-loading, 401, fail the next N requests) and records every request
 it answered so tests can count calls.
 
-The XML copies the shape of real Plex responses (see ../shared/reference/plex/). Two habits of
+The XML copies the shape of real Plex responses as python-plexapi parses them. Two habits of
 real Plex matter to the plugin and are reproduced on purpose:
 
-* section listings (`/library/sections/N/all`) carry at most three tags of each kind and no
+* section listings (`/library/sections/N/all`) carry only a few tags of each kind (two genres,
+  two collections, three of any other kind: `LISTING_TAG_LIMITS`, with their sources) and no
   `<Field locked>` elements; only `/library/metadata/{ratingKey}` is complete;
 * attribute values keep newlines (`&#10;`), so summaries round-trip exactly.
 
