@@ -80,8 +80,8 @@ def plugin_dir_of(conn: dict) -> str:
 def run_hook(conn: dict, args: dict) -> tuple:
     """Enqueue the saved scene when the edit touches a field some setting could sync; the drain
     decides with fresh settings (stashplugin/hook.py). Returns (output, error)."""
-    from stashplugin.hook import (HOOK_TYPES, BadHookContext, parse_hook_context, relevant_create_fields,
-                                  relevant_update_fields)
+    from stashplugin.hook import (FULL_SYNC, HOOK_TYPES, BadHookContext, parse_hook_context,
+                                  relevant_create_fields, relevant_update_fields)
     from stashplugin.settings import read_hook_cache, resolve_data_dir
 
     try:
@@ -94,7 +94,14 @@ def run_hook(conn: dict, args: dict) -> tuple:
     if hook_type not in HOOK_TYPES:
         return "ignored: PlexSync does not handle %s" % hook_type, None
     data_dir = resolve_data_dir(settings, plugin_dir)
-    if hook_type == "Scene.Create.Post":
+    if input_fields == [FULL_SYNC]:
+        fields = [FULL_SYNC]  # an input PlexSync cannot read: sync the whole scene rather than lose it
+        log.debug("Scene %s: hook input of an unknown shape; queued as a full sync" % scene_id)
+    elif hook_type == "Scene.Update.Post" and hook_input is None and not input_fields:
+        # A scan added or changed a file of an existing scene (pkg/scene/scan.go, associateExisting):
+        # the file Plex knows it by may be a new one, so match and sync it again, whole.
+        fields = [FULL_SYNC]
+    elif hook_type == "Scene.Create.Post":
         fields = relevant_create_fields(hook_input)
     else:
         fields = relevant_update_fields(input_fields)

@@ -49,6 +49,8 @@ HOOK_TYPES = ("Scene.Update.Post", "Scene.Create.Post")
 
 def relevant_update_fields(input_fields) -> list:
     """The syncable fields an update touched (empty: no setting could send this edit to Plex)."""
+    if FULL_SYNC in (input_fields or ()):
+        return [FULL_SYNC]
     return sorted({f for f in (input_fields or ()) if f in SYNCABLE_INPUT_FIELDS and f != NEW_FILE})
 
 
@@ -94,8 +96,39 @@ class BadHookContext(ValueError):
     """The hook context does not look like what Stash sends."""
 
 
+# Queued for a hook input PlexSync cannot read: the drain syncs the whole scene (it always writes
+# every synced field from the scene as fetched), so an unknown shape never loses a change.
+FULL_SYNC = "all"
+
+
+def _input_id(entry):
+    value = entry.get("id") if isinstance(entry, dict) else None
+    return str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+
+
+def this_scenes_input(hook_input, scene_id: str):
+    """The part of `hook_input` that belongs to `scene_id`; returns (input, readable).
+
+    Real Stash (internal/api/resolver_mutation_scene.go) passes the mutation's input as it came:
+    an object for sceneUpdate, the whole BulkSceneUpdateInput (with `ids`) for bulkSceneUpdate,
+    the whole list for scenesUpdate (Scene Filename Parser; `inputFields` are this scene's), and
+    null for scan-driven creates and updates. Anything else is not readable.
+    """
+    if hook_input is None or isinstance(hook_input, dict):
+        return hook_input, True
+    if isinstance(hook_input, list):
+        for entry in hook_input:
+            if _input_id(entry) == scene_id:
+                return entry, True
+    return None, False
+
+
 def parse_hook_context(ctx) -> tuple:
-    """Validate Stash's hookContext; returns (scene_id, hook_type, input, input_fields)."""
+    """Validate Stash's hookContext; returns (object_id, hook_type, input, input_fields).
+
+    Only what makes a job impossible (no id, no hook type) raises. An input or inputFields of a
+    shape PlexSync does not know gives input_fields == [FULL_SYNC]: the scene is synced whole.
+    """
     if not isinstance(ctx, dict):
         raise BadHookContext("args.hookContext must be an object with id, type, input and inputFields")
     scene_id = ctx.get("id")
@@ -105,15 +138,16 @@ def parse_hook_context(ctx) -> tuple:
         scene_id = int(scene_id)
     if not isinstance(scene_id, (int, str)) or not str(scene_id).strip().isdigit():
         raise BadHookContext("args.hookContext.id must be a scene id (a number), got %r" % (scene_id,))
+    scene_id = str(scene_id).strip()
     hook_type = ctx.get("type")
     if not isinstance(hook_type, str):
         raise BadHookContext("args.hookContext.type must be a hook name such as Scene.Update.Post")
+    hook_input, readable = this_scenes_input(ctx.get("input"), scene_id)
     fields = ctx.get("inputFields")
     if fields is None:
         fields = []
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
-        raise BadHookContext("args.hookContext.inputFields must be a list of field names")
-    hook_input = ctx.get("input")
-    if hook_input is not None and not isinstance(hook_input, dict):
-        raise BadHookContext("args.hookContext.input must be an object or null")
-    return str(scene_id).strip(), hook_type, hook_input, fields
+        readable = False
+    if not readable:
+        return scene_id, hook_type, None, [FULL_SYNC]
+    return scene_id, hook_type, hook_input, fields

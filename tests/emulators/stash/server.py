@@ -22,7 +22,9 @@ How it maps to real Stash
 * Post hooks: after the data change, one process per hook per object, in order,
   before the mutation answers.  hookContext = {id, type, input, inputFields}
   where ``input`` carries every field of the mutation's input type (null when
-  not sent) and ``inputFields`` the keys actually sent.  Scan-created scenes
+  not sent) and ``inputFields`` the keys actually sent; ``scenesUpdate`` passes
+  the whole list as every scene's input (with that scene's inputFields) and
+  ``bulkSceneUpdate`` the whole BulkSceneUpdateInput.  Scan-created scenes
   (``create_scene_via_scan``) and ``sceneCreate`` fire Scene.Create.Post with
   ``input: null`` and no ``inputFields``, as Stash's scene service does.
 * A hook process gets its own session cookie that remembers (plugin, hook type);
@@ -1225,9 +1227,12 @@ class StashEmulator:
             for item in input:
                 self.data.get_scene(item["id"])
             recs = [self.data.apply_scene_update(item["id"], item) for item in input]
+        # Real Stash passes the *whole list* as every scene's hookContext.input, with that scene's own
+        # inputFields (internal/api/resolver_mutation_scene.go, ScenesUpdate: ExecutePostHooks(ctx,
+        # scene.ID, hook.SceneUpdatePost, input, translator.getFields()) with `input` the slice).
+        whole = [full_input(item_type, item) for item in input]
         for item, rec in zip(input, recs):
-            self._execute_post_hooks(info.context, rec["id"], "Scene.Update.Post",
-                                     full_input(item_type, item), list(item.keys()))
+            self._execute_post_hooks(info.context, rec["id"], "Scene.Update.Post", whole, list(item.keys()))
         return [self._scene_view(self.data.scenes.get(r["id"])) for r in recs]
 
     def _m_bulkSceneUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
