@@ -282,6 +282,11 @@ def main(stdin=None, stdout=None) -> int:
             output, error = run_hook(conn, args)
         elif "mode" in args:
             output, error = run_task(conn, args)
+        elif isinstance(args.get("watch"), dict):
+            # The detached watcher a stopped drain leaves behind (worker/watcher.py), not a Stash call.
+            from worker.watcher import run_watcher
+
+            output, error = run_watcher(conn, args["watch"]), None
         else:
             raise BadInput("args has neither hookContext (a hook) nor mode (a task); check PlexSync.yml")
     except BadInput as exc:

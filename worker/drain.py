@@ -559,6 +559,9 @@ def process_queue(ctx) -> dict:
         report = drain.run()
     finally:
         lock.release()
+    from worker.watcher import start_after_drain
+
+    start_after_drain(ctx, report)  # work left and nobody at the keyboard: something must come back
     # While it runs the bar stays short of full (more changes may arrive); now the run is done.
     log.progress(1.0)
     log.info(report.line())

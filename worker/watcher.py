@@ -1,0 +1,270 @@
+"""The watcher: one small detached process that brings syncing back when nobody is at the keyboard.
+
+A plugin has no process of its own between Stash's calls. When a drain stops with work left
+(Plex down, a retry due later) it starts the watcher (`start_watcher`) and exits. The watcher
+sleeps until the next retry or probe time, asks Plex `/identity` (one cheap request), and as soon
+as Plex answers asks Stash for a drain with the same `runPluginTask` request the hook makes.
+Then it exits: syncing itself stays a Stash job, with its progress bar, its log and Cancel. It
+never sends Plex anything but that probe and never touches the queue.
+
+The rules:
+* At most one watcher: it holds `watcher.lock` while it lives (the OS releases it if the
+  process dies). `start_watcher` starts none while that lock is held or while one it started a
+  moment ago has not taken it yet (`watcher.json` says "starting"). Only a drain starts a
+  watcher, never a hook: where Stash runs as PID 1 and does not reap orphans (Docker), an
+  outage leaves one finished process behind at most, not one per save.
+* It inherits nothing from Stash: stdout and stderr go to the null device, stdin is a pipe of
+  the drain's own that carries the connection details (the Plex token and Stash's session cookie
+  never touch a file or a command line) and is closed at once; a new session (POSIX) or a
+  detached process group (Windows), so Stash's Cancel of the drain does not reach it.
+* It exits when nothing is pending, after asking Stash once, after a day, on a 401 from Plex or
+  Stash (a drain could not do better; the next edit or task asks again), and when Stash has not
+  answered for an hour (gone for good). While Stash restarts it retries with backoff.
+* While a drain runs or has been requested (`drain_request.json` fresh) it only waits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from stashplugin import log
+from sync.lock import FileLock
+from sync.store import atomic_write_bytes, read_json_quiet
+
+RECORD_NAME = "watcher.json"
+LOCK_NAME = "watcher.lock"
+MAX_LIFETIME = 24 * 3600.0    # a watcher outlives no day
+STASH_GONE_AFTER = 3600.0     # Stash unreachable this long: it is gone for good
+START_GRACE = 30.0            # a watcher just started has this long to take its lock
+POLL_SECONDS = 2.0            # how often a sleeping watcher looks whether things changed
+PROBE_GAPS = (2.0, 4.0, 8.0, 15.0, 30.0)    # between probes while Plex stays down
+STASH_GAPS = (5.0, 10.0, 20.0, 40.0, 60.0)  # between asks while Stash does not answer
+
+
+def _record_path(data_dir: str) -> str:
+    return os.path.join(data_dir, RECORD_NAME)
+
+
+def _write_record(data_dir: str, **values) -> None:
+    atomic_write_bytes(_record_path(data_dir), json.dumps(values).encode("utf-8"))
+
+
+def _remove_record(data_dir: str) -> None:
+    try:
+        os.remove(_record_path(data_dir))
+    except FileNotFoundError:
+        pass
+
+
+def watcher_status(data_dir: str, now: float | None = None) -> dict | None:
+    """For View Queue Status: {"waiting": True, "until": <time>, "pid": n} while a watcher lives."""
+    now = time.time() if now is None else now
+    record = read_json_quiet(_record_path(data_dir))
+    if not record:
+        return None
+    lock = FileLock(os.path.join(data_dir, LOCK_NAME))
+    if lock.acquire(timeout=0):
+        lock.release()
+        started = record.get("state") == "starting" and 0 <= now - (record.get("at") or 0) < START_GRACE
+        return {"waiting": True, "until": None, "pid": None} if started else None
+    return {"waiting": True, "until": record.get("wake_at"), "pid": record.get("pid")}
+
+
+# -- starting one (in the drain) ---------------------------------------------------------------
+def start_watcher(server_connection: dict, plugin_dir: str, data_dir: str, settings, clock=time.time) -> str:
+    """Start the watcher unless one lives or is starting; returns "started", "running" or why not."""
+    lock = FileLock(os.path.join(data_dir, LOCK_NAME))
+    if not lock.acquire(timeout=0):
+        return "running"
+    try:
+        record = read_json_quiet(_record_path(data_dir))
+        now = clock()
+        if record.get("state") == "starting" and 0 <= now - (record.get("at") or 0) < START_GRACE:
+            return "running"
+        _write_record(data_dir, state="starting", at=now)
+    finally:
+        lock.release()
+    payload = {"server_connection": server_connection,
+               "args": {"watch": {"data_dir": data_dir, "plex_url": settings.plex_url,
+                                  "plex_token": settings.plex_token,
+                                  "verify_tls": not settings.skip_tls_verify,
+                                  "connect_timeout": settings.connect_timeout,
+                                  "read_timeout": min(settings.read_timeout, 30.0)}}}
+    problem = _spawn_detached([sys.executable, os.path.join(plugin_dir, "plexsync.py")], plugin_dir,
+                              json.dumps(payload).encode("utf-8"))
+    if problem:
+        _remove_record(data_dir)
+        return problem
+    return "started"
+
+
+def _spawn_detached(argv: list, cwd: str, stdin_bytes: bytes) -> str:
+    """Start `argv` detached from this process and from Stash; "" on success, else why not."""
+    import subprocess
+
+    kwargs = {"stdin": subprocess.PIPE, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+              "close_fds": True, "cwd": cwd}
+    if os.name == "nt":  # pragma: no cover - Windows only
+        kwargs["creationflags"] = (getattr(subprocess, "DETACHED_PROCESS", 0x8)
+                                   | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)
+                                   | getattr(subprocess, "CREATE_NO_WINDOW", 0x8000000))
+    else:
+        kwargs["start_new_session"] = True
+    try:
+        proc = subprocess.Popen(argv, **kwargs)
+        proc.stdin.write(stdin_bytes)
+        proc.stdin.close()
+    except OSError as exc:
+        return "could not start the watcher (%s)" % exc
+    proc.returncode = 0  # never waited for: it outlives this process (no ResourceWarning at exit)
+    return ""
+
+
+def start_after_drain(ctx, report) -> None:
+    """The drain is stopping: leave a watcher when work is left that no one else will start."""
+    if report.error or ctx.settings.pause_sync:
+        return  # a setting the user must fix, or sync paused: nothing could be sent anyway
+    summary = ctx.queue().summary()
+    if summary.pending + summary.waiting == 0:
+        return
+    how = start_watcher(ctx.server_connection, ctx.plugin_dir, ctx.data_dir, ctx.settings)
+    if how == "started":
+        log.debug("Left a watcher to resume syncing when Plex or the next retry is due")
+    elif how != "running":
+        log.warning("PlexSync %s; the %d waiting change(s) go out with the next edit or task."
+                    % (how, summary.pending + summary.waiting))
+
+
+# -- the watcher itself ----------------------------------------------------------------------------
+def next_due(data_dir: str, now: float):
+    """When a drain would next have work (a time, `now` if at once), or None when nothing is pending."""
+    from sync.queue import FileQueue
+
+    if not os.path.exists(os.path.join(data_dir, "queue.jsonl")):
+        return None
+    summary = FileQueue(data_dir).summary()
+    if summary.pending + summary.inflight:
+        due = now
+    elif summary.waiting:
+        due = summary.next_due_at or now
+    else:
+        return None
+    breaker = read_json_quiet(os.path.join(data_dir, "circuit_breaker.json"))
+    if breaker.get("state") in ("open", "half_open") and isinstance(breaker.get("next_probe_at"), (int, float)):
+        due = max(due, breaker["next_probe_at"])  # a drain before the breaker's check would only stop
+    return due
+
+
+def _drain_active(data_dir: str) -> bool:
+    from sync.drain_marker import DrainMarker, drain_running
+
+    return drain_running(data_dir) or DrainMarker(data_dir).is_fresh()
+
+
+class Watcher:
+    def __init__(self, server_connection: dict, config: dict, clock=time.time, sleep=time.sleep, probe=None,
+                 ask=None):
+        from stashplugin.drain_request import ask_stash_to_drain
+        from worker.health import probe as health_probe
+
+        self.conn = server_connection
+        self.data_dir = config["data_dir"]
+        self.config = config
+        self.clock = clock
+        self.sleep = sleep
+        self.probe = probe or health_probe
+        self.ask = ask or ask_stash_to_drain
+        self.lock = FileLock(os.path.join(self.data_dir, LOCK_NAME))
+        self.probes = 0
+
+    def run(self) -> str:
+        """Wait, probe, ask for a drain; returns why it stopped."""
+        if not self.lock.acquire(timeout=2.0):
+            return "another watcher is waiting"
+        try:
+            return self._loop()
+        finally:
+            if self.lock.held:
+                _remove_record(self.data_dir)
+                self.lock.release()
+
+    def _loop(self) -> str:
+        started = self.clock()
+        not_before = 0.0       # the next probe or ask, after a failed one
+        probe_failures = stash_failures = 0
+        stash_down_since = None
+        while True:
+            now = self.clock()
+            if now - started >= MAX_LIFETIME:
+                return "a day has passed"
+            due = next_due(self.data_dir, now)
+            if due is None:
+                return "nothing is waiting"
+            wake = max(due, not_before)
+            if _drain_active(self.data_dir):
+                wake = now + POLL_SECONDS
+            _write_record(self.data_dir, state="waiting", pid=os.getpid(), started_at=started, wake_at=wake)
+            if now < wake:
+                self.sleep(min(wake - now, POLL_SECONDS))
+                continue
+            result = self.probe(self.config.get("plex_url"), self.config.get("plex_token"),
+                                self.config.get("connect_timeout", 5.0), self.config.get("read_timeout", 30.0),
+                                self.config.get("verify_tls", True), deep=False)
+            self.probes += 1
+            if result.error_class == "plex_unauthorized":
+                return "Plex refused the token"
+            if not result.healthy:
+                not_before = self.clock() + PROBE_GAPS[min(probe_failures, len(PROBE_GAPS) - 1)]
+                probe_failures += 1
+                continue
+            probe_failures = 0
+            problem = self._ask()
+            if not problem:
+                return "asked Stash for a drain"
+            from stashplugin.drain_request import UNREACHABLE
+
+            if problem == "busy":
+                continue
+            if problem == "handed over":
+                return "another watcher took over"
+            if not problem.startswith(UNREACHABLE):
+                return "Stash refused the drain request (%s)" % problem
+            stash_down_since = stash_down_since or now
+            if now - stash_down_since >= STASH_GONE_AFTER:
+                return "Stash has not answered for an hour"
+            not_before = self.clock() + STASH_GAPS[min(stash_failures, len(STASH_GAPS) - 1)]
+            stash_failures += 1
+
+    def _ask(self) -> str:
+        """Ask Stash for a drain as the hook does; "" when asked, "busy" when someone else is deciding."""
+        from sync.drain_marker import DrainMarker
+
+        marker = DrainMarker(self.data_dir, clock=self.clock)
+        if not marker.claim_request():
+            return "busy"
+        # Give up the watcher's place before the drain can start, so a drain that stops again at
+        # once can leave a new watcher; this one exits unless the request fails.
+        _remove_record(self.data_dir)
+        self.lock.release()
+        problem = self.ask(self.conn)
+        if problem:
+            marker.withdraw()
+            if not self.lock.acquire(timeout=0):
+                return "handed over"  # a new watcher took over meanwhile: this one is not needed
+        return problem
+
+
+def run_watcher(server_connection: dict, config: dict) -> str:
+    """The watcher process's main (plexsync.py hands over here)."""
+    data_dir = config.get("data_dir") or ""
+    if not os.path.isdir(data_dir):
+        return "no data folder"
+    log.configure(file_path=os.path.join(data_dir, "plexsync.log"))
+    if config.get("plex_token"):
+        log.add_secret(config["plex_token"])
+    watcher = Watcher(server_connection, config)
+    why = watcher.run()
+    log.info("Watcher stopped: %s (%d probe(s) of Plex)" % (why, watcher.probes))
+    return why
