@@ -46,6 +46,41 @@ IGNORED_INPUT_FIELDS = frozenset((
 
 HOOK_TYPES = ("Scene.Update.Post", "Scene.Create.Post")
 
+# Renames, deletions and merges of what scenes refer to fire only the entity's own hook, never a
+# scene hook (internal/api/resolver_mutation_{tag,performer,studio,group}.go). The hook queues
+# one job keyed "<kind>:<id>" (coalesced like a scene's); the drain expands it into the scenes
+# concerned (worker/entities.py). Stash has no merge hook but Tag.Merge.Post (PerformerMerge
+# fires none), and nothing PlexSync writes comes from groups yet: their events are ignored.
+ENTITY_KINDS = {"Tag": "tag", "Performer": "performer", "Studio": "studio", "Group": "group"}
+ENTITY_EVENTS = ("Update", "Destroy", "Merge")
+ENTITY_FIELDS = {"tag": ("name",), "performer": ("name",), "studio": ("name",), "group": ()}
+# The scene input field an entity stands for: its scenes are synced when that field is.
+ENTITY_SCENE_FIELDS = {"tag": "tag_ids", "performer": "performer_ids", "studio": "studio_id", "group": "groups"}
+DESTROYED = "destroyed"
+
+
+def entity_event(hook_type):
+    """("tag", "Update") for "Tag.Update.Post"; None for any other hook."""
+    parts = hook_type.split(".") if isinstance(hook_type, str) else ()
+    if len(parts) == 3 and parts[0] in ENTITY_KINDS and parts[1] in ENTITY_EVENTS and parts[2] == "Post":
+        return ENTITY_KINDS[parts[0]], parts[1]
+    return None
+
+
+def entity_change_fields(kind: str, event: str, input_fields) -> list:
+    """What the job records about an entity event (empty: nothing PlexSync writes changed). Like
+    a scene's, it is kept whatever the cached settings say; the drain decides with fresh ones."""
+    if not ENTITY_FIELDS[kind]:
+        return []
+    if event == "Destroy":
+        return [DESTROYED]
+    if event == "Merge":
+        return ["merged"]
+    fields = list(input_fields or ())
+    if not fields or FULL_SYNC in fields:
+        return list(ENTITY_FIELDS[kind])  # a bulk or unreadable update: assume the name changed
+    return sorted(set(fields) & set(ENTITY_FIELDS[kind]))
+
 
 def relevant_update_fields(input_fields) -> list:
     """The syncable fields an update touched (empty: no setting could send this edit to Plex)."""

@@ -101,6 +101,9 @@ class Drain:
         self.scanned_folders = set()  # folders Plex was asked to scan in this run (one request each)
         self.hold_until = 0.0         # no new attempt to connect to Plex before this (a failed connection's backoff)
         self.hold_reason = ""
+        from worker.entities import EntityExpander
+
+        self.entities = EntityExpander(self)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> DrainReport:
@@ -202,6 +205,7 @@ class Drain:
             jobs = self.queue.lease(BATCH_SIZE, LEASE_SECONDS, owner="drain-%d" % os.getpid())
             if not jobs:
                 return
+            jobs = self.entities.expand(jobs)  # "tag 17 changed" -> its scenes, queued (worker/entities.py)
             jobs = self._without_unsynced(jobs)
             if not jobs:
                 continue

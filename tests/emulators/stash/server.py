@@ -1306,6 +1306,87 @@ class StashEmulator:
         self.data.groups[gid]["urls"] = list(input.get("urls") or [])
         return self._group_view(gid)
 
+    # Renames, deletions and merges fire only the entity's own hook, never a scene hook, with the
+    # hookContext of internal/api/resolver_mutation_{tag,performer,studio,group}.go: Update passes
+    # the input and its fields; Destroy the input and no fields; the bulk destroys (tagsDestroy ...)
+    # the whole list of ids for each id; TagsMerge the input with the destination's id. Group hooks
+    # also fire the deprecated Movie hook of the same kind. PerformerMerge fires no hook.
+    def _entity_hooks(self, ctx: Any, oid: Any, kind: str, event: str, hook_input: Any,
+                      fields: Optional[List[str]]) -> None:
+        name = {"tag": "Tag", "performer": "Performer", "studio": "Studio", "group": "Group"}[kind]
+        self._execute_post_hooks(ctx, int(oid), "%s.%s.Post" % (name, event), hook_input, fields)
+        if kind == "group":
+            self._execute_post_hooks(ctx, int(oid), "Movie.%s.Post" % event, hook_input, fields)
+
+    def _entity_update(self, info: Any, kind: str, input: Dict[str, Any]) -> int:  # noqa: A002
+        oid = self.data.id_ref(kind, input["id"])
+        if input.get("name") is not None:
+            self.data.rename(kind, oid, input["name"])
+        if kind == "studio" and "parent_id" in input:
+            self.data.studios[oid]["parent_id"] = (self.data.id_ref("studio", input["parent_id"])
+                                                   if input["parent_id"] else None)
+        self._entity_hooks(info.context, oid, kind, "Update", full_input(self._input_type(info), input),
+                           list(input.keys()))
+        return oid
+
+    def _entity_destroy(self, info: Any, kind: str, input: Dict[str, Any]) -> bool:  # noqa: A002
+        oid = self.data.id_ref(kind, input["id"])
+        self.data.destroy(kind, oid)
+        self._entity_hooks(info.context, oid, kind, "Destroy", full_input(self._input_type(info), input), None)
+        return True
+
+    def _entities_destroy(self, info: Any, kind: str, ids: List[Any]) -> bool:
+        oids = [self.data.id_ref(kind, i) for i in ids]
+        for oid in oids:
+            self.data.destroy(kind, oid)
+        for oid in oids:
+            self._entity_hooks(info.context, oid, kind, "Destroy", list(ids), None)
+        return True
+
+    def _m_tagUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        return self._tag_view(self._entity_update(info, "tag", input))
+
+    def _m_performerUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        return self._performer_view(self._entity_update(info, "performer", input))
+
+    def _m_studioUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        return self._studio_view(self._entity_update(info, "studio", input))
+
+    def _m_groupUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        return self._group_view(self._entity_update(info, "group", input))
+
+    def _m_tagDestroy(self, info: Any, input: Dict[str, Any]) -> bool:  # noqa: A002,N802
+        return self._entity_destroy(info, "tag", input)
+
+    def _m_performerDestroy(self, info: Any, input: Dict[str, Any]) -> bool:  # noqa: A002,N802
+        return self._entity_destroy(info, "performer", input)
+
+    def _m_studioDestroy(self, info: Any, input: Dict[str, Any]) -> bool:  # noqa: A002,N802
+        return self._entity_destroy(info, "studio", input)
+
+    def _m_groupDestroy(self, info: Any, input: Dict[str, Any]) -> bool:  # noqa: A002,N802
+        return self._entity_destroy(info, "group", input)
+
+    def _m_tagsDestroy(self, info: Any, ids: List[Any]) -> bool:  # noqa: N802
+        return self._entities_destroy(info, "tag", ids)
+
+    def _m_performersDestroy(self, info: Any, ids: List[Any]) -> bool:  # noqa: N802
+        return self._entities_destroy(info, "performer", ids)
+
+    def _m_studiosDestroy(self, info: Any, ids: List[Any]) -> bool:  # noqa: N802
+        return self._entities_destroy(info, "studio", ids)
+
+    def _m_tagsMerge(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        dest = self.data.id_ref("tag", input["destination"])
+        self.data.merge("tag", input.get("source") or [], dest)
+        self._execute_post_hooks(info.context, dest, "Tag.Merge.Post", full_input(self._input_type(info), input), None)
+        return self._tag_view(dest)
+
+    def _m_performerMerge(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        dest = self.data.id_ref("performer", input["destination"])
+        self.data.merge("performer", input.get("source") or [], dest)
+        return self._performer_view(dest)
+
     def _m_configurePlugin(self, info: Any, plugin_id: str, input: Dict[str, Any]) -> Dict[str, Any]:  # noqa
         settings = self._plugin_config.setdefault(plugin_id, {})
         settings.clear()
