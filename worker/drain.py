@@ -349,6 +349,12 @@ class Drain:
             log.warning("%s The change(s) are retried." % exc)
             return None
 
+    def _observe(self, seconds: float) -> None:
+        """Recovery follows Plex: a change it took quickly raises the pace (worker/ratelimit.py)."""
+        if self.ramp.observe(self.clock(), seconds):
+            self.ramp.save_to(self.breaker)
+            log.info("Plex keeps up after the outage: sending at full speed again")
+
     def _pace(self) -> None:
         rate = self.ramp.rate_at(self.clock())
         if rate is not None:
@@ -367,6 +373,7 @@ class Drain:
         for file in scene.get("files") or ():
             log.add_path(file.get("path"))  # hidden whole in logs when 'obfuscate_paths' is on
         title = scene.get("title") or (scene.get("files") or [{}])[0].get("basename") or sid
+        started = time.monotonic()
         try:
             result = self._write(scene)
         except (SyncFailure, StashError, Exception) as exc:  # noqa: BLE001 - every path is classified
@@ -374,6 +381,7 @@ class Drain:
             return
         self.queue.ack(job)
         self.breaker.record_success()
+        self._observe(time.monotonic() - started)
         self.sync_state.record(sid, result.desired_hash, scene.get("updated_at"), self.clock())
         if result.unchanged:
             self.report.unchanged += 1
