@@ -43,6 +43,7 @@ class DrainReport:
         self.stopped = ""           # why the drain stopped early ("" = queue empty)
         self.next_retry_at = None
         self.error = ""
+        self.handed_over = False    # a fresh drain continues (worker/handover.py)
 
     @property
     def seconds(self) -> float:
@@ -55,7 +56,7 @@ class DrainReport:
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("synced", "unchanged", "skipped", "failed", "dead_lettered",
                                              "deleted", "plex_requests", "stash_requests", "started_at",
-                                             "ended_at", "stopped", "next_retry_at")}
+                                             "ended_at", "stopped", "next_retry_at", "handed_over")}
         out["seconds"] = self.seconds
         return out
 
@@ -65,7 +66,9 @@ class DrainReport:
                    self.seconds))
         if self.next_retry_at:
             text += "; next retry at %s" % time.strftime("%H:%M:%S", time.localtime(self.next_retry_at))
-        if self.stopped:
+        if self.handed_over:
+            text += "; a fresh drain continues"
+        elif self.stopped:
             text += " (stopped: %s)" % self.stopped
         return text
 
@@ -102,8 +105,10 @@ class Drain:
         self.hold_until = 0.0         # no new attempt to connect to Plex before this (a failed connection's backoff)
         self.hold_reason = ""
         from worker.entities import EntityExpander
+        from worker.handover import HandOver
 
         self.entities = EntityExpander(self)
+        self.handover = HandOver(ctx, clock())
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> DrainReport:
@@ -229,6 +234,11 @@ class Drain:
                 total = max(total, done + 1)
                 log.progress(done / float(total))
             self._flush_state()
+            if self.handover.due(self.clock()):
+                # Before Stash's session cookie expires: the rest goes to a fresh drain.
+                self.report.handed_over = True
+                self.report.stopped = "handed over to a fresh drain"
+                return
 
     def _without_unsynced(self, jobs) -> list:
         """Drop the jobs none of whose fields the settings sync now (the hook keeps every edit a
@@ -571,9 +581,9 @@ def process_queue(ctx) -> dict:
         report = drain.run()
     finally:
         lock.release()
-    from worker.watcher import start_after_drain
+    from worker.watcher import continue_after_drain
 
-    start_after_drain(ctx, report)  # work left and nobody at the keyboard: something must come back
+    continue_after_drain(ctx, report)  # work left and nobody at the keyboard: something must come back
     # While it runs the bar stays short of full (more changes may arrive); now the run is done.
     log.progress(1.0)
     log.info(report.line())

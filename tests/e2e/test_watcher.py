@@ -66,8 +66,8 @@ def test_plex_down_10s_in_a_300_change_drain_everything_arrives_by_itself(world)
 
 
 def test_a_long_outage_sends_plex_only_probes_and_everything_arrives_after_it(world):
-    """A long outage (10 minutes in `make torture`, 20 s in `make test`) with no Stash activity."""
-    outage = scaled(20, 600)
+    """A long outage (10 minutes in `make torture`, 15 s in `make test`) with no Stash activity."""
+    outage = scaled(15, 600)
     world.apply(breaker_threshold=1)
     scenes = _queue_titles(world, 40, "Long")
     world.plex.set_fault("503")

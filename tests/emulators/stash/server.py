@@ -324,8 +324,17 @@ class StashEmulator:
 
     def __init__(self, plugin_dir: Any = None, api_key: Optional[str] = None, port: int = 0,
                  python: str = sys.executable, plugin_env: Optional[Dict[str, Optional[str]]] = None,
-                 hook_timeout: float = 120.0, plugin_id: Optional[str] = None) -> None:
+                 hook_timeout: float = 120.0, plugin_id: Optional[str] = None,
+                 session_age: float = 3600.0) -> None:
         self.schema = load_schema()
+        # The session cookie a plugin process gets stops working after Stash's max session age
+        # (pkg/session/session.go NewStore: sessionStore.MaxAge(GetMaxSessionAge()), default 1 h
+        # in internal/manager/config/config.go; securecookie refuses an older timestamp). Real
+        # Stash re-issues a cookie with Set-Cookie on each authenticated request; the emulator
+        # does not (a client may not apply it), the worst case for a long drain. The browser
+        # session of `server_connection()` is exempt: a real browser applies Set-Cookie.
+        self.session_age = session_age
+        self._token_born: Dict[str, float] = {}
         self.api_key = api_key
         self.port = port
         self.host = "127.0.0.1"
@@ -428,7 +437,13 @@ class StashEmulator:
         token = secrets.token_urlsafe(24)
         self._tokens[token] = frozenset(visited)
         self._token_client[token] = client
+        self._token_born[token] = time.time()
         return token
+
+    def _token_expired(self, token: str) -> bool:
+        if self.session_age is None or self._token_client.get(token) == "session":
+            return False
+        return time.time() - self._token_born.get(token, 0.0) >= self.session_age
 
     @property
     def session_token(self) -> str:
@@ -457,7 +472,7 @@ class StashEmulator:
                 morsel = jar.get("session")
             except CookieError:
                 morsel = None
-            if morsel is not None and morsel.value in self._tokens:
+            if morsel is not None and morsel.value in self._tokens and not self._token_expired(morsel.value):
                 if record is not None:
                     record.client = self._token_client.get(morsel.value, "session")
                 return self._tokens[morsel.value]
@@ -1073,7 +1088,8 @@ class StashEmulator:
                 "pluginsPath": plugins_path, "parallelTasks": 1, "previewSegments": 12,
                 "previewSegmentDuration": 0.75, "previewExcludeStart": "0", "previewExcludeEnd": "0",
                 "logFile": "", "logOut": True, "logLevel": "Info", "logAccess": False,
-                "createGalleriesFromFolders": False, "maxSessionAge": 3600,
+                "createGalleriesFromFolders": False,
+                "maxSessionAge": int(self.session_age) if self.session_age is not None else 3600,
             },
             "interface": {}, "dlna": {}, "scraping": {}, "defaults": {}, "ui": {},
             "plugins": plugins,
