@@ -77,6 +77,29 @@ class World:
         self.stash.wait_idle(60)
         self.stash.stop()
         self.plex.stop()
+        stop_watcher(data_dir(self))
+
+
+def stop_watcher(folder: str) -> None:
+    """End the watcher a stopped drain left in `folder` (by its pid, only while it holds its lock):
+    once the emulators are gone it would otherwise wait up to an hour for Stash to come back."""
+    import json
+    import signal
+
+    from sync.lock import FileLock
+    from worker.watcher import LOCK_NAME, RECORD_NAME
+
+    lock = FileLock(os.path.join(folder, LOCK_NAME))
+    if not os.path.isdir(folder) or lock.acquire(timeout=0):
+        lock.release()
+        return
+    try:
+        with open(os.path.join(folder, RECORD_NAME)) as fh:
+            pid = json.load(fh).get("pid")
+        if isinstance(pid, int) and pid > 0:
+            os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
 
 
 def data_dir(world) -> str:

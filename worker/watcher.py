@@ -39,6 +39,7 @@ MAX_LIFETIME = 24 * 3600.0    # a watcher outlives no day
 STASH_GONE_AFTER = 3600.0     # Stash unreachable this long: it is gone for good
 START_GRACE = 30.0            # a watcher just started has this long to take its lock
 POLL_SECONDS = 2.0            # how often a sleeping watcher looks whether things changed
+STASH_CHECK_SECONDS = 60.0    # how often a waiting watcher checks that Stash still listens
 PROBE_GAPS = (2.0, 4.0, 8.0, 15.0, 30.0)    # between probes while Plex stays down
 STASH_GAPS = (5.0, 10.0, 20.0, 40.0, 60.0)  # between asks while Stash does not answer
 
@@ -150,7 +151,7 @@ def next_due(data_dir: str, now: float):
 
     if not os.path.exists(os.path.join(data_dir, "queue.jsonl")):
         return None
-    summary = FileQueue(data_dir).summary()
+    summary = FileQueue(data_dir, clock=lambda: now).summary()
     if summary.pending + summary.inflight:
         due = now
     elif summary.waiting:
@@ -163,10 +164,24 @@ def next_due(data_dir: str, now: float):
     return due
 
 
-def _drain_active(data_dir: str) -> bool:
+def stash_listens(server_connection: dict, timeout: float = 3.0) -> bool:
+    """Does Stash accept a connection? (no request: the cheapest sign of life)"""
+    import socket
+
+    host = server_connection.get("Host") or "localhost"
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    try:
+        socket.create_connection((host, int(server_connection.get("Port") or 9999)), timeout=timeout).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _drain_active(data_dir: str, clock=time.time) -> bool:
     from sync.drain_marker import DrainMarker, drain_running
 
-    return drain_running(data_dir) or DrainMarker(data_dir).is_fresh()
+    return drain_running(data_dir) or DrainMarker(data_dir, clock=clock).is_fresh()
 
 
 class Watcher:
@@ -184,6 +199,7 @@ class Watcher:
         self.ask = ask or ask_stash_to_drain
         self.lock = FileLock(os.path.join(self.data_dir, LOCK_NAME))
         self.probes = 0
+        self.stash_listens = stash_listens
 
     def run(self) -> str:
         """Wait, probe, ask for a drain; returns why it stopped."""
@@ -201,17 +217,31 @@ class Watcher:
         not_before = 0.0       # the next probe or ask, after a failed one
         probe_failures = stash_failures = 0
         stash_down_since = None
+        stash_checked_at = started
+        written_wake = float("-inf")
         while True:
             now = self.clock()
             if now - started >= MAX_LIFETIME:
                 return "a day has passed"
+            if now - stash_checked_at >= STASH_CHECK_SECONDS:
+                # While Plex stays down the watcher would not talk to Stash: make sure it still
+                # listens, so a Stash gone for good does not keep a watcher for a day.
+                stash_checked_at = now
+                if self.stash_listens(self.conn):
+                    stash_down_since = None
+                else:
+                    stash_down_since = stash_down_since or now
+            if stash_down_since is not None and now - stash_down_since >= STASH_GONE_AFTER:
+                return "Stash has not answered for an hour"
             due = next_due(self.data_dir, now)
             if due is None:
                 return "nothing is waiting"
             wake = max(due, not_before)
-            if _drain_active(self.data_dir):
+            if _drain_active(self.data_dir, self.clock):
                 wake = now + POLL_SECONDS
-            _write_record(self.data_dir, state="waiting", pid=os.getpid(), started_at=started, wake_at=wake)
+            if abs(wake - written_wake) >= 1.0:  # View Queue Status reads it; no write every poll
+                _write_record(self.data_dir, state="waiting", pid=os.getpid(), started_at=started, wake_at=wake)
+                written_wake = wake
             if now < wake:
                 self.sleep(min(wake - now, POLL_SECONDS))
                 continue
@@ -238,8 +268,6 @@ class Watcher:
             if not problem.startswith(UNREACHABLE):
                 return "Stash refused the drain request (%s)" % problem
             stash_down_since = stash_down_since or now
-            if now - stash_down_since >= STASH_GONE_AFTER:
-                return "Stash has not answered for an hour"
             not_before = self.clock() + STASH_GAPS[min(stash_failures, len(STASH_GAPS) - 1)]
             stash_failures += 1
 
