@@ -8,6 +8,8 @@ import os
 import re
 import time
 
+import pytest
+
 from sync.queue import FileQueue
 from tests.conftest import scaled
 from tests.world import data_dir, wait_for
@@ -65,6 +67,7 @@ def test_plex_down_10s_in_a_300_change_drain_everything_arrives_by_itself(world)
     assert status.output["queue"]["pending"] == 0 and status.output["watcher"] is None
 
 
+@pytest.mark.torture
 def test_a_long_outage_sends_plex_only_probes_and_everything_arrives_after_it(world):
     """A long outage (10 minutes in `make torture`, 15 s in `make test`) with no Stash activity."""
     outage = scaled(15, 600)
