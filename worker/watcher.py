@@ -20,6 +20,9 @@ The rules:
 * It exits when nothing is pending, after asking Stash once, after a day, on a 401 from Plex or
   Stash (a drain could not do better; the next edit or task asks again), and when Stash has not
   answered for an hour (gone for good). While Stash restarts it retries with backoff.
+* Every minute (a third of Stash's session age if that is shorter) it sends Stash one small
+  query with its cookie: Stash answers with the cookie renewed, which keeps the watcher's
+  session alive through an outage longer than the session age, and shows Stash is still there.
 * While a drain runs or has been requested (`drain_request.json` fresh) it only waits.
 """
 from __future__ import annotations
@@ -39,7 +42,8 @@ MAX_LIFETIME = 24 * 3600.0    # a watcher outlives no day
 STASH_GONE_AFTER = 3600.0     # Stash unreachable this long: it is gone for good
 START_GRACE = 30.0            # a watcher just started has this long to take its lock
 POLL_SECONDS = 2.0            # how often a sleeping watcher looks whether things changed
-STASH_CHECK_SECONDS = 60.0    # how often a waiting watcher checks that Stash still listens
+STASH_CHECK_SECONDS = 60.0    # how often a waiting watcher renews its Stash session (and sees Stash is there)
+_RENEW = "query PlexSyncKeepAlive { configuration { general { maxSessionAge } } }"
 PROBE_GAPS = (2.0, 4.0, 8.0, 15.0, 30.0)    # between probes while Plex stays down
 STASH_GAPS = (5.0, 10.0, 20.0, 40.0, 60.0)  # between asks while Stash does not answer
 
@@ -164,18 +168,53 @@ def next_due(data_dir: str, now: float):
     return due
 
 
-def stash_listens(server_connection: dict, timeout: float = 3.0) -> bool:
-    """Does Stash accept a connection? (no request: the cheapest sign of life)"""
-    import socket
+def renew_session(server_connection: dict, timeout: float = 5.0):
+    """One small request to Stash with the session cookie; returns Stash's session age in seconds
+    (0 when it did not say), or None when Stash did not answer.
 
+    Stash answers a request it authenticated with a cookie with the same cookie renewed
+    (Set-Cookie, pkg/session/session.go GetSessionUserID), which is adopted here: the drain's
+    cookie would otherwise expire after Stash's session age (1 h) while the watcher waits out
+    a longer outage.
+    """
+    import http.client
+
+    scheme = (server_connection.get("Scheme") or "http").lower()
     host = server_connection.get("Host") or "localhost"
     if host in ("0.0.0.0", "::", ""):
         host = "localhost"
     try:
-        socket.create_connection((host, int(server_connection.get("Port") or 9999)), timeout=timeout).close()
-    except (OSError, ValueError):
-        return False
-    return True
+        port = int(server_connection.get("Port") or 9999)
+        if scheme == "https":
+            import ssl
+
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # our own Stash on this machine, often self-signed
+            http_conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+        else:
+            http_conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        cookie = server_connection.get("SessionCookie")
+        if isinstance(cookie, dict) and cookie.get("Name") and cookie.get("Value"):
+            headers["Cookie"] = "%s=%s" % (cookie["Name"], cookie["Value"])
+        try:
+            http_conn.request("POST", "/graphql", json.dumps({"query": _RENEW}).encode("utf-8"), headers)
+            answer = http_conn.getresponse()
+            body = answer.read()
+        finally:
+            http_conn.close()
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    for header in answer.msg.get_all("Set-Cookie") or ():
+        name, _, rest = header.partition("=")
+        if isinstance(cookie, dict) and name.strip() == cookie.get("Name"):
+            cookie["Value"] = rest.split(";", 1)[0].strip()
+    try:
+        age = json.loads(body.decode("utf-8"))["data"]["configuration"]["general"]["maxSessionAge"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return 0.0
+    return float(age) if isinstance(age, (int, float)) and not isinstance(age, bool) and age > 0 else 0.0
 
 
 def _drain_active(data_dir: str, clock=time.time) -> bool:
@@ -199,7 +238,7 @@ class Watcher:
         self.ask = ask or ask_stash_to_drain
         self.lock = FileLock(os.path.join(self.data_dir, LOCK_NAME))
         self.probes = 0
-        self.stash_listens = stash_listens
+        self.renew = renew_session
 
     def run(self) -> str:
         """Wait, probe, ask for a drain; returns why it stopped."""
@@ -217,20 +256,23 @@ class Watcher:
         not_before = 0.0       # the next probe or ask, after a failed one
         probe_failures = stash_failures = 0
         stash_down_since = None
-        stash_checked_at = started
+        renew_at = started     # at once: the drain's cookie may be well into its age already
+        renew_every = STASH_CHECK_SECONDS
         written_wake = float("-inf")
         while True:
             now = self.clock()
             if now - started >= MAX_LIFETIME:
                 return "a day has passed"
-            if now - stash_checked_at >= STASH_CHECK_SECONDS:
-                # While Plex stays down the watcher would not talk to Stash: make sure it still
-                # listens, so a Stash gone for good does not keep a watcher for a day.
-                stash_checked_at = now
-                if self.stash_listens(self.conn):
-                    stash_down_since = None
-                else:
+            if now >= renew_at:
+                # Keep the session alive, and see that Stash is still there: while Plex stays
+                # down nothing else would, and a Stash gone for good must not keep a watcher.
+                age = self.renew(self.conn)
+                if age is None:
                     stash_down_since = stash_down_since or now
+                else:
+                    stash_down_since = None
+                    renew_every = min(STASH_CHECK_SECONDS, age / 3.0) if age else STASH_CHECK_SECONDS
+                renew_at = now + max(1.0, renew_every)
             if stash_down_since is not None and now - stash_down_since >= STASH_GONE_AFTER:
                 return "Stash has not answered for an hour"
             due = next_due(self.data_dir, now)

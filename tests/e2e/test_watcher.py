@@ -69,9 +69,11 @@ def test_plex_down_10s_in_a_300_change_drain_everything_arrives_by_itself(world)
 
 @pytest.mark.torture
 def test_a_long_outage_sends_plex_only_probes_and_everything_arrives_after_it(world):
-    """A long outage (10 minutes in `make torture`, 15 s in `make test`) with no Stash activity."""
+    """A long outage (10 minutes in `make torture`, 15 s in `make test`) with no Stash activity,
+    longer than Stash's session age (shortened to 8 s here): the watcher keeps its session alive."""
     outage = scaled(15, 600)
     world.apply(breaker_threshold=1)
+    world.stash.session_age = 8.0
     scenes = _queue_titles(world, 40, "Long")
     world.plex.set_fault("503")
     world.stash.run_task("Process Queue")

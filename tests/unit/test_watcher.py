@@ -22,7 +22,7 @@ class Fake:
         self.probes, self.asks = [], []
         self.watcher = Watcher({"Host": "127.0.0.1", "Port": 9}, {"data_dir": data_dir, "plex_url": "http://plex"},
                                clock=self.clock, sleep=self.sleep, probe=self.probe, ask=self.ask)
-        self.watcher.stash_listens = lambda conn: True
+        self.watcher.renew = lambda conn: 3600.0
 
     def clock(self):
         return self.t
@@ -83,7 +83,7 @@ def test_a_stash_that_restarts_is_asked_again_with_backoff(tmp_path):
 def test_a_stash_gone_for_good_ends_the_watcher_within_the_hour(tmp_path):
     queue_one(str(tmp_path))
     fake = Fake(str(tmp_path), plex=[DOWN] * 10000)
-    fake.watcher.stash_listens = lambda conn: False
+    fake.watcher.renew = lambda conn: None
     assert fake.watcher.run() == "Stash has not answered for an hour"
     assert fake.t - 1000.0 <= STASH_GONE_AFTER + 120
     assert fake.asks == []

@@ -50,7 +50,6 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
@@ -209,6 +208,15 @@ def full_input(t: Any, value: Any) -> Any:
     return value
 
 
+def _first_cookie(header: str, name: str) -> Optional[str]:
+    """The value of the first cookie called `name` in a Cookie header (Go's Request.Cookie)."""
+    for part in header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip().strip('"')
+    return None
+
+
 # =========================================================================== HTTP
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -256,6 +264,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
+        renewed = getattr(self, "renewed_session", None)
+        if renewed:
+            self.send_header("Set-Cookie", renewed)
+            self.renewed_session = None
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -330,9 +342,10 @@ class StashEmulator:
         # The session cookie a plugin process gets stops working after Stash's max session age
         # (pkg/session/session.go NewStore: sessionStore.MaxAge(GetMaxSessionAge()), default 1 h
         # in internal/manager/config/config.go; securecookie refuses an older timestamp). Real
-        # Stash re-issues a cookie with Set-Cookie on each authenticated request; the emulator
-        # does not (a client may not apply it), the worst case for a long drain. The browser
-        # session of `server_connection()` is exempt: a real browser applies Set-Cookie.
+        # Stash re-issues the cookie with a fresh time by Set-Cookie on each request it
+        # authenticates with one (pkg/session/session.go GetSessionUserID: session.Save); the
+        # emulator does too for plugin cookies and, like Go's Request.Cookie, reads the *first*
+        # `session` cookie of a request. The browser session of `server_connection()` never expires.
         self.session_age = session_age
         self._token_born: Dict[str, float] = {}
         self.api_key = api_key
@@ -466,16 +479,16 @@ class StashEmulator:
                       record: Optional[RequestRecord] = None) -> Optional[FrozenSet[Tuple[str, str]]]:
         raw = handler.headers.get("Cookie")
         if raw:
-            try:
-                jar = SimpleCookie()
-                jar.load(raw)
-                morsel = jar.get("session")
-            except CookieError:
-                morsel = None
-            if morsel is not None and morsel.value in self._tokens and not self._token_expired(morsel.value):
+            value = _first_cookie(raw, "session")
+            if value is not None and value in self._tokens and not self._token_expired(value):
+                client = self._token_client.get(value, "session")
                 if record is not None:
-                    record.client = self._token_client.get(morsel.value, "session")
-                return self._tokens[morsel.value]
+                    record.client = client
+                if client != "session":
+                    renewed = self._new_token(self._tokens[value], client)
+                    handler.renewed_session = ("session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax"
+                                               % (renewed, int(self.session_age or 0)))
+                return self._tokens[value]
         if self.api_key:
             key = handler.headers.get("ApiKey") or (qs.get("apikey") or [""])[0]
             if key and secrets.compare_digest(key, self.api_key):
