@@ -192,7 +192,7 @@ def run(jobs: int | None = None, outage: float | None = None) -> dict:
             % (m["probes"], m["tripping"])),
         row("  requests other than probes after the first minute", len(m["after_first"]), "req", "should be 0"),
         row("  Plex back -> first change written", round(resumed - up, 1) if m["put_times"] else None, "s",
-            "the watcher probes every 30 s by then; then the drain it asks for"),
+            "the watcher probes at the breaker's pauses (60 s by then); then the drain it asks for"),
         row("  Plex back -> queue empty", round(m["empty_at"] - up, 1) if m["empty_at"] else None, "s", ""),
         row("  ramp: changes written in each second", " ".join(str(n) for n in profile), "jobs",
             "seconds 1-8 after the first write"),

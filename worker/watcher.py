@@ -3,7 +3,10 @@
 A plugin has no process of its own between Stash's calls. When a drain stops with work left
 (Plex down, a retry due later) it starts the watcher (`start_watcher`) and exits. The watcher
 sleeps until the next retry or probe time, asks Plex `/identity` (one cheap request), and as soon
-as Plex answers asks Stash for a drain with the same `runPluginTask` request the hook makes.
+as Plex answers asks Stash for a drain with the same `runPluginTask` request the hook makes. A
+failed probe counts in the circuit breaker as a drain's would, so the breaker opens, the outage
+is recorded, probes follow the breaker's pauses (up to 60 s), and the drain that finds Plex back
+closes it and ramps up.
 Then it exits: syncing itself stays a Stash job, with its progress bar, its log and Cancel. It
 never sends Plex anything but that probe and never touches the queue.
 
@@ -96,7 +99,9 @@ def start_watcher(server_connection: dict, plugin_dir: str, data_dir: str, setti
                                   "plex_token": settings.plex_token,
                                   "verify_tls": not settings.skip_tls_verify,
                                   "connect_timeout": settings.connect_timeout,
-                                  "read_timeout": min(settings.read_timeout, 30.0)}}}
+                                  "read_timeout": min(settings.read_timeout, 30.0),
+                                  "breaker_threshold": settings.breaker_threshold,
+                                  "breaker_open_seconds": settings.breaker_open_seconds}}}
     problem = _spawn_detached([sys.executable, os.path.join(plugin_dir, "plexsync.py")], plugin_dir,
                               json.dumps(payload).encode("utf-8"))
     if problem:
@@ -238,6 +243,7 @@ class Watcher:
         self.ask = ask or ask_stash_to_drain
         self.lock = FileLock(os.path.join(self.data_dir, LOCK_NAME))
         self.probes = 0
+        self._breaker = None
         self.renew = renew_session
 
     def run(self) -> str:
@@ -287,15 +293,25 @@ class Watcher:
             if now < wake:
                 self.sleep(min(wake - now, POLL_SECONDS))
                 continue
+            breaker = self.breaker()
+            if not breaker.allow_request():
+                continue  # paused a little longer than it looked (another process probed meanwhile)
             result = self.probe(self.config.get("plex_url"), self.config.get("plex_token"),
                                 self.config.get("connect_timeout", 5.0), self.config.get("read_timeout", 30.0),
                                 self.config.get("verify_tls", True), deep=False)
             self.probes += 1
+            self._record_probe(result)
             if result.error_class == "plex_unauthorized":
                 return "Plex refused the token"
             if not result.healthy:
-                not_before = self.clock() + PROBE_GAPS[min(probe_failures, len(PROBE_GAPS) - 1)]
-                probe_failures += 1
+                # Counted like a drain's failure: the breaker opens after its threshold (the outage is
+                # recorded, and the drain that finds Plex back ramps up), then paces the probes.
+                breaker.record_failure(result.failure())
+                if breaker.state == "closed":
+                    not_before = self.clock() + PROBE_GAPS[min(probe_failures, len(PROBE_GAPS) - 1)]
+                    probe_failures += 1
+                else:
+                    not_before = 0.0  # the breaker's pause says when to look next
                 continue
             probe_failures = 0
             problem = self._ask()
@@ -312,6 +328,29 @@ class Watcher:
             stash_down_since = stash_down_since or now
             not_before = self.clock() + STASH_GAPS[min(stash_failures, len(STASH_GAPS) - 1)]
             stash_failures += 1
+
+    def breaker(self):
+        """The breaker as the drain sees it, re-read from its file before each use."""
+        from worker.breaker import MAX_PAUSE, CircuitBreaker, FileBreakerStorage, LogListener, OutageListener
+        from worker.outages import OutageHistory
+
+        if self._breaker is None:
+            first = float(self.config.get("breaker_open_seconds") or 5.0)
+            self._breaker = CircuitBreaker(
+                FileBreakerStorage(self.data_dir), threshold=int(self.config.get("breaker_threshold") or 5),
+                open_seconds=first, max_open_seconds=max(MAX_PAUSE, first), clock=self.clock,
+                listeners=[LogListener(), OutageListener(OutageHistory(self.data_dir))])
+        else:
+            self._breaker.refresh()
+        return self._breaker
+
+    def _record_probe(self, result) -> None:
+        from worker.health import ProbeSchedule
+
+        try:
+            ProbeSchedule(self.data_dir).record(result, self.clock())  # View Queue Status shows it
+        except OSError:
+            pass
 
     def _ask(self) -> str:
         """Ask Stash for a drain as the hook does; "" when asked, "busy" when someone else is deciding."""

@@ -15,12 +15,14 @@ DOWN = HealthResult(False, False, None, None, "plex_unreachable", "connection re
 
 
 class Fake:
-    def __init__(self, data_dir, plex=(), stash=(), t=1000.0):
+    def __init__(self, data_dir, plex=(), stash=(), t=1000.0, threshold=100):
         self.t = t
         self.plex = list(plex)
         self.stash = list(stash)
         self.probes, self.asks = [], []
-        self.watcher = Watcher({"Host": "127.0.0.1", "Port": 9}, {"data_dir": data_dir, "plex_url": "http://plex"},
+        config = {"data_dir": data_dir, "plex_url": "http://plex", "breaker_threshold": threshold,
+                  "breaker_open_seconds": 5}
+        self.watcher = Watcher({"Host": "127.0.0.1", "Port": 9}, config,
                                clock=self.clock, sleep=self.sleep, probe=self.probe, ask=self.ask)
         self.watcher.renew = lambda conn: 3600.0
 
@@ -70,6 +72,20 @@ def test_probes_back_off_while_plex_stays_down_and_only_then_stash_is_asked(tmp_
     gaps = [b - a for a, b in zip(fake.probes, fake.probes[1:])]
     assert gaps == [2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0]
     assert len(fake.asks) == 1 and fake.asks[0] == fake.probes[-1]
+
+
+def test_failed_probes_open_the_breaker_and_then_follow_its_pauses(tmp_path):
+    """The watcher's probes count like a drain's: the outage is recorded, probes back off to
+    the breaker's pauses (5, 10, 20, 40, 60 s), and the drain that finds Plex back ramps up."""
+    queue_one(str(tmp_path))
+    fake = Fake(str(tmp_path), plex=[DOWN] * 8, threshold=3)
+    assert fake.watcher.run() == "asked Stash for a drain"
+    gaps = [round(b - a) for a, b in zip(fake.probes, fake.probes[1:])]
+    assert gaps[:2] == [2, 4] and gaps[2:] == [5, 10, 20, 40, 60, 60]
+    with open(os.path.join(str(tmp_path), "circuit_breaker.json")) as fh:
+        assert json.load(fh)["state"] == "half_open", "the drain's deep probe closes it and starts the ramp"
+    with open(os.path.join(str(tmp_path), "outages.json")) as fh:
+        assert "start" in json.dumps(json.load(fh))
 
 
 def test_a_stash_that_restarts_is_asked_again_with_backoff(tmp_path):
