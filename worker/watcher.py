@@ -294,7 +294,7 @@ class Watcher:
                 self.sleep(min(wake - now, POLL_SECONDS))
                 continue
             breaker = self.breaker()
-            if not breaker.allow_request():
+            if breaker is not None and not breaker.allow_request():
                 continue  # paused a little longer than it looked (another process probed meanwhile)
             result = self.probe(self.config.get("plex_url"), self.config.get("plex_token"),
                                 self.config.get("connect_timeout", 5.0), self.config.get("read_timeout", 30.0),
@@ -306,8 +306,9 @@ class Watcher:
             if not result.healthy:
                 # Counted like a drain's failure: the breaker opens after its threshold (the outage is
                 # recorded, and the drain that finds Plex back ramps up), then paces the probes.
-                breaker.record_failure(result.failure())
-                if breaker.state == "closed":
+                if breaker is not None:
+                    breaker.record_failure(result.failure())
+                if breaker is None or breaker.state == "closed":
                     not_before = self.clock() + PROBE_GAPS[min(probe_failures, len(PROBE_GAPS) - 1)]
                     probe_failures += 1
                 else:
@@ -330,10 +331,14 @@ class Watcher:
             stash_failures += 1
 
     def breaker(self):
-        """The breaker as the drain sees it, re-read from its file before each use."""
-        from worker.breaker import MAX_PAUSE, CircuitBreaker, FileBreakerStorage, LogListener, OutageListener
+        """The breaker as the drain sees it, re-read from its file before each use; None while its
+        file is damaged (the next drain or task moves it aside and says so in Stash's log)."""
+        from worker.breaker import FILE_NAME, MAX_PAUSE, CircuitBreaker, FileBreakerStorage, LogListener, OutageListener
         from worker.outages import OutageHistory
 
+        path = os.path.join(self.data_dir, FILE_NAME)
+        if os.path.exists(path) and not read_json_quiet(path):
+            return None
         if self._breaker is None:
             first = float(self.config.get("breaker_open_seconds") or 5.0)
             self._breaker = CircuitBreaker(
