@@ -200,7 +200,7 @@ def run(jobs: int | None = None, outage: float | None = None) -> dict:
             "the pace climbs from 2 while Plex answers well; no limit once it kept up at 10"),
         row("  peak request rate after the return", peak_rate(m["request_times"]), "req/s", ""),
     ]
-    notes = ["Outage: the pace after an outage starts at the first 'Recovery ramp' value and follows Plex "
+    notes = ["The pace after an outage starts at the first 'Recovery ramp' value and follows Plex "
              "(worker/ratelimit.py); the emulator answers in milliseconds, so it is lifted within seconds."]
     if outage != LONG_OUTAGE_SECONDS:
         notes.append("The long outage was shortened to %g s (BENCH_QUICK or --outage-seconds)." % outage)
