@@ -89,17 +89,29 @@ def stop_watcher(folder: str) -> None:
     from sync.lock import FileLock
     from worker.watcher import LOCK_NAME, RECORD_NAME
 
-    lock = FileLock(os.path.join(folder, LOCK_NAME))
-    if not os.path.isdir(folder) or lock.acquire(timeout=0):
-        lock.release()
-        return
-    try:
-        with open(os.path.join(folder, RECORD_NAME)) as fh:
-            pid = json.load(fh).get("pid")
+    record = os.path.join(folder, RECORD_NAME)
+    deadline = time.monotonic() + 10.0  # one just started may not have taken its lock yet
+    while os.path.exists(record) and time.monotonic() < deadline:
+        try:
+            with open(record) as fh:
+                value = json.load(fh)
+        except (OSError, ValueError):
+            value = {}
+        lock = FileLock(os.path.join(folder, LOCK_NAME))
+        if lock.acquire(timeout=0):
+            lock.release()
+            if value.get("state") != "starting":
+                return  # none alive
+            time.sleep(0.1)  # one is starting: look again once it has taken its lock
+            continue
+        pid = value.get("pid")
         if isinstance(pid, int) and pid > 0:
-            os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        pass
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+            return
+        time.sleep(0.1)
 
 
 def data_dir(world) -> str:
