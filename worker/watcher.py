@@ -359,11 +359,17 @@ class Watcher:
 
     def _ask(self) -> str:
         """Ask Stash for a drain as the hook does; "" when asked, "busy" when someone else is deciding."""
-        from sync.drain_marker import DrainMarker
+        from sync.drain_marker import STALE, DrainMarker
 
         marker = DrainMarker(self.data_dir, clock=self.clock)
-        if not marker.claim_request():
+        kind = marker.claim_request()
+        if not kind:
             return "busy"
+        if kind == STALE:
+            from stashplugin.drain_request import drain_waiting_in_stash
+
+            if drain_waiting_in_stash(self.conn):
+                return ""  # our earlier request waits in Stash's job queue behind a long job
         # Give up the watcher's place before the drain can start, so a drain that stops again at
         # once can leave a new watcher; this one exits unless the request fails.
         _remove_record(self.data_dir)

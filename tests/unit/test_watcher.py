@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from sync.drain_marker import DrainMarker
+from sync.drain_marker import DrainMarker, drain_lock
 from sync.lock import FileLock
 from sync.queue import FileQueue
 from worker.health import HealthResult
@@ -108,7 +108,9 @@ def test_a_stash_gone_for_good_ends_the_watcher_within_the_hour(tmp_path):
 def test_it_only_waits_while_a_drain_runs(tmp_path):
     queue_one(str(tmp_path))
     fake = Fake(str(tmp_path))
-    DrainMarker(str(tmp_path), clock=fake.clock).heartbeat()  # a drain is alive (fresh marker)
+    drain = drain_lock(str(tmp_path))
+    drain.acquire()  # a drain is alive: it holds the drain lock and keeps the marker fresh
+    DrainMarker(str(tmp_path), clock=fake.clock).heartbeat()
     calls = []
     original = fake.sleep
 
@@ -116,6 +118,7 @@ def test_it_only_waits_while_a_drain_runs(tmp_path):
         calls.append(seconds)
         if len(calls) == 3:
             DrainMarker(str(tmp_path)).clear()
+            drain.release()
         original(seconds)
 
     fake.watcher.sleep = sleep
