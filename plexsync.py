@@ -80,8 +80,8 @@ def plugin_dir_of(conn: dict) -> str:
 def run_hook(conn: dict, args: dict) -> tuple:
     """Enqueue the saved scene when the edit touches a field some setting could sync; the drain
     decides with fresh settings (stashplugin/hook.py). Returns (output, error)."""
-    from stashplugin.hook import (HOOK_TYPES, BadHookContext, parse_hook_context, relevant_create_fields,
-                                  relevant_update_fields)
+    from stashplugin.hook import (FULL_SYNC, HOOK_TYPES, BadHookContext, entity_event, parse_hook_context,
+                                  relevant_create_fields, relevant_update_fields)
     from stashplugin.settings import read_hook_cache, resolve_data_dir
 
     try:
@@ -91,10 +91,20 @@ def run_hook(conn: dict, args: dict) -> tuple:
     plugin_dir = plugin_dir_of(conn)
     settings = read_hook_cache(plugin_dir)
     log.configure(debug=settings.debug_logging, obfuscate_paths=settings.obfuscate_paths)
+    data_dir = resolve_data_dir(settings, plugin_dir)
+    entity = entity_event(hook_type)
+    if entity is not None:
+        return run_entity_hook(conn, plugin_dir, data_dir, settings, scene_id, hook_type, entity, input_fields)
     if hook_type not in HOOK_TYPES:
         return "ignored: PlexSync does not handle %s" % hook_type, None
-    data_dir = resolve_data_dir(settings, plugin_dir)
-    if hook_type == "Scene.Create.Post":
+    if input_fields == [FULL_SYNC]:
+        fields = [FULL_SYNC]  # an input PlexSync cannot read: sync the whole scene rather than lose it
+        log.debug("Scene %s: hook input of an unknown shape; queued as a full sync" % scene_id)
+    elif hook_type == "Scene.Update.Post" and hook_input is None and not input_fields:
+        # A scan added or changed a file of an existing scene (pkg/scene/scan.go, associateExisting):
+        # the file Plex knows it by may be a new one, so match and sync it again, whole.
+        fields = [FULL_SYNC]
+    elif hook_type == "Scene.Create.Post":
         fields = relevant_create_fields(hook_input)
     else:
         fields = relevant_update_fields(input_fields)
@@ -117,6 +127,31 @@ def run_hook(conn: dict, args: dict) -> tuple:
                       "make that folder writable or set 'Data folder' to one that is."
                       % (scene_id, data_dir, exc.strerror or exc))
     log.debug("Queued scene %s (%s)" % (scene_id, ", ".join(fields)))
+    ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=True)
+    return "queued", None
+
+
+def run_entity_hook(conn, plugin_dir, data_dir, settings, object_id, hook_type, entity, input_fields) -> tuple:
+    """A tag, performer, studio or group was renamed, deleted or merged: record "tag 17 changed"
+    (one job, coalesced); the drain finds the scenes it concerns."""
+    from stashplugin.hook import entity_change_fields
+    from sync.queue import FileQueue
+
+    kind, event = entity
+    fields = entity_change_fields(kind, event, input_fields)
+    if not fields:
+        ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=False)
+        return "ignored: nothing PlexSync writes changed", None
+    from sync.store import make_private_dir
+
+    try:
+        make_private_dir(data_dir)
+        FileQueue(data_dir).enqueue("%s:%s" % (kind, object_id), fields, source=hook_type)
+    except OSError as exc:
+        return None, ("PlexSync could not save the change of %s %s to its queue in %s (%s); "
+                      "make that folder writable or set 'Data folder' to one that is."
+                      % (kind, object_id, data_dir, exc.strerror or exc))
+    log.debug("Queued %s %s (%s): its scenes follow" % (kind, object_id, event.lower()))
     ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=True)
     return "queued", None
 
@@ -275,6 +310,11 @@ def main(stdin=None, stdout=None) -> int:
             output, error = run_hook(conn, args)
         elif "mode" in args:
             output, error = run_task(conn, args)
+        elif isinstance(args.get("watch"), dict):
+            # The detached watcher a stopped drain leaves behind (worker/watcher.py), not a Stash call.
+            from worker.watcher import run_watcher
+
+            output, error = run_watcher(conn, args["watch"]), None
         else:
             raise BadInput("args has neither hookContext (a hook) nor mode (a task); check PlexSync.yml")
     except BadInput as exc:

@@ -1,13 +1,20 @@
-"""A backlog after an outage: how long from Plex coming back to an empty queue, and how hard the
-recovery ramp lets PlexSync hit the just-restarted Plex.
+"""Recovery with nobody at the keyboard: how fast the backlog reaches Plex after an outage, and how
+hard PlexSync hits Plex meanwhile.
 
 The plugin is installed in a temp folder and has synced every scene once (index and match cache
-warm, as in a running install). Then Plex goes down, every scene changes in Stash and is queued,
-and a drain finds Plex down (the breaker opens). Plex comes back; once the breaker's pause is
-over, one invocation (View Queue Status, as a user might glance at it) notices, and the drain it
-requests sends the backlog at the recovery ramp's rates (the defaults 2, 5, 10 jobs/s, then no
-limit). Request rates come from the Plex emulator's request log (1-second sliding windows).
-Nothing here asserts on time.
+warm, as in a running install), with the default settings (breaker after 5 failures, recovery
+pace 2 -> 10 jobs/s following Plex's answers, then no limit). After the outage nothing happens in
+Stash: no edit, no task. Only the watcher a stopped drain leaves behind brings syncing back.
+
+* A 10-second blip in the middle of a 1,000-change drain (Plex refuses connections): seconds
+  from Plex's return to an empty queue, and the peak request rate after the return.
+* A long outage (10 minutes; `--outage-seconds N` or BENCH_QUICK=1 shortens it) with 1,000
+  changes waiting, Plex answering 503 meanwhile so every request that reaches it is counted:
+  what reached Plex while it was down (only the watcher's probes should), and the pace after it
+  came back, second by second.
+
+Request rates come from the Plex emulator's request log (1-second sliding windows). Nothing here
+asserts on time.
 """
 from __future__ import annotations
 
@@ -22,8 +29,8 @@ if __package__ in (None, ""):  # `python bench/outage.py`
 from bench import fast_emulator_sockets, print_result, row, scratch_dir, sized  # noqa: E402
 
 BACKLOG = 1000
-RATES = (2.0, 5.0, 10.0)  # the default 'Recovery ramp (jobs/s)'
-STEP_SECONDS = 60.0       # the default 'Ramp step (s)'
+BLIP_SECONDS = 10.0
+LONG_OUTAGE_SECONDS = 600.0
 
 
 def peak_rate(times, start: float = float("-inf"), end: float = float("inf")) -> int:
@@ -37,119 +44,183 @@ def peak_rate(times, start: float = float("-inf"), end: float = float("inf")) ->
     return best
 
 
-def _breaker(world) -> dict:
-    from sync.store import read_json_quiet
-
-    return read_json_quiet(os.path.join(world.plugin_dir, "data", "circuit_breaker.json"))
+def _data_dir(world) -> str:
+    return os.path.join(world.plugin_dir, "data")
 
 
 def _backlog(world, ids, title: str) -> None:
     """Change every scene in Stash and queue it, as the hooks would have."""
     from sync.queue import FileQueue
 
-    data_dir = os.path.join(world.plugin_dir, "data")
-    os.makedirs(data_dir, exist_ok=True)
-    queue = FileQueue(data_dir)
+    os.makedirs(_data_dir(world), exist_ok=True)
     for sid in ids:
         world.stash.update_scene(sid, title="%s %s" % (title, sid))
-        queue.enqueue(sid, ["title"], source="bench")
+    FileQueue(_data_dir(world)).enqueue_many(ids, ["title"], source="bench")
 
 
-def measure(jobs: int, step_seconds: float) -> dict:
-    """Run the outage and the recovery once; return the raw figures."""
+def _left(world) -> int:
     from sync.queue import FileQueue
+
+    s = FileQueue(_data_dir(world)).summary()
+    return s.pending + s.waiting + s.inflight
+
+
+def _wait(predicate, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _world(folder: str, jobs: int):
     from tests.package import install
     from tests.world import PLEX_PREFIX, STASH_PREFIX, start_world
 
+    world = start_world(install(os.path.join(folder, "PlexSync")))
+    ids = world.stash.seed_scenes(jobs, path_prefix=STASH_PREFIX)
+    world.plex.bulk_add(world.section, [{"file": "%s/scene_%06d.mp4" % (PLEX_PREFIX, int(i)), "size": 1000}
+                                        for i in ids])
+    _backlog(world, ids, "Before")
+    world.run_task("Process Queue", timeout=3600)  # the warm-up sync
+    return world, ids
+
+
+def _puts_per_item(requests) -> dict:
+    import re
+
+    counts = {}
+    for r in requests:
+        if r.method == "PUT":
+            m = re.match(r"^/library/metadata/(\d+)", r.path)
+            key = m.group(1) if m else r.query.get("id")
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def measure_blip(jobs: int, blip: float) -> dict:
     fast_emulator_sockets()
-    folder = scratch_dir("outage")
-    world = start_world(install(os.path.join(folder, "PlexSync")), breaker_threshold=1, breaker_open_seconds=1,
-                        recovery_rates=",".join("%g" % r for r in RATES), recovery_step_seconds=step_seconds)
+    folder = scratch_dir("outage-blip")
+    world, ids = _world(folder, jobs)
     try:
-        ids = world.stash.seed_scenes(jobs, path_prefix=STASH_PREFIX)
-        world.plex.bulk_add(world.section, [{"file": "%s/scene_%06d.mp4" % (PLEX_PREFIX, int(i)), "size": 1000}
-                                            for i in ids])
-        _backlog(world, ids, "Before")
-        warm = world.run_task("Process Queue", timeout=3600)
-
-        world.plex.set_fault("down")
-        _backlog(world, ids, "After the outage")
-        world.run_task("Process Queue", timeout=600)  # finds Plex down: the breaker opens
-        opened = _breaker(world).get("state") == "open"
-
         world.plex.clear_log()
+        _backlog(world, ids, "After the blip")
+        tasks = len(world.stash.task_runs)
+        world.stash.run_task("Process Queue")
+        _wait(lambda: world.plex.count(method="PUT") >= jobs // 5, 600)
+        sent_before = world.plex.count(method="PUT")
+        world.plex.set_fault("down")
+        time.sleep(blip)
         up_at = time.time()
         world.plex.set_fault(None)
-        due = _breaker(world).get("next_probe_at") or up_at
-        while time.time() < due:
-            time.sleep(0.05)
-        first_task = len(world.stash.task_runs)
-        world.run_task("View Queue Status", timeout=7200)  # the invocation that notices; waits for the drain
-        drains = [t for t in world.stash.task_runs[first_task:] if t.task_name == "Process Queue"]
-        empty_at = max((t.ended or 0) for t in drains) if drains else None
-        recovered_at = _breaker(world).get("recovered_at")
+        emptied = _wait(lambda: _left(world) == 0, 1800)
+        empty_at = time.time() if emptied else None
+        world.stash.wait_idle(600)
         log = world.plex.requests
-        left = FileQueue(os.path.join(world.plugin_dir, "data")).summary()
-        return {
-            "jobs": jobs, "step_seconds": step_seconds, "opened": opened, "up_at": up_at,
-            "recovered_at": recovered_at, "empty_at": empty_at, "drains": len(drains),
-            "drain_errors": sorted({t.error for t in drains + [warm] if t.error}),
-            "synced": sum((t.output or {}).get("synced", 0) for t in drains if isinstance(t.output, dict)),
-            "left": left.pending + left.waiting + left.inflight, "dead": left.dead,
-            "request_times": [r.time for r in log],
-            "put_times": [r.time for r in log if r.method == "PUT"],
-        }
+        after = [r for r in log if r.time >= up_at]
+        puts = _puts_per_item(log)
+        drains = [t for t in world.stash.task_runs[tasks:] if t.task_name == "Process Queue"]
+        return {"jobs": jobs, "blip": blip, "sent_before": sent_before, "up_at": up_at, "empty_at": empty_at,
+                "first_put_after": min((r.time for r in after if r.method == "PUT"), default=None),
+                "request_times": [r.time for r in after], "put_times": [r.time for r in after if r.method == "PUT"],
+                "written": len(puts), "twice": sum(1 for v in puts.values() if v > 1), "drains": len(drains),
+                "other_tasks": len(world.stash.task_runs[tasks:]) - len(drains),
+                "errors": sorted({t.error for t in drains if t.error})}
     finally:
         world.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run(jobs: int | None = None, step_seconds: float | None = None) -> dict:
-    """Backlog of `jobs` (1,000) after an outage: time to an empty queue and the ramp's peak rates."""
-    jobs = jobs or sized(BACKLOG, 100)
-    step = step_seconds or sized(STEP_SECONDS, 5.0)
-    m = measure(jobs, step)
-    rc = m["recovered_at"] or m["up_at"]
-    ramp_end = rc + step * len(RATES)
+def measure_long(jobs: int, outage: float) -> dict:
+    fast_emulator_sockets()
+    folder = scratch_dir("outage-long")
+    world, ids = _world(folder, jobs)
+    try:
+        world.plex.clear_log()
+        world.plex.set_fault("503")
+        _backlog(world, ids, "After the long outage")
+        tasks = len(world.stash.task_runs)
+        down_at = time.time()
+        world.stash.run_task("Process Queue")  # finds Plex failing: the breaker opens, a watcher waits
+        time.sleep(outage)
+        during = world.plex.requests
+        world.plex.clear_log()
+        up_at = time.time()
+        world.plex.set_fault(None)
+        emptied = _wait(lambda: _left(world) == 0, 3600)
+        empty_at = time.time() if emptied else None
+        world.stash.wait_idle(600)
+        log = world.plex.requests
+        drains = [t for t in world.stash.task_runs[tasks:] if t.task_name == "Process Queue"]
+        breaker_failures = [r for r in during if r.path != "/identity"]
+        return {"jobs": jobs, "outage": outage, "down_at": down_at, "up_at": up_at, "empty_at": empty_at,
+                "during": during, "tripping": len(breaker_failures),
+                "probes": sum(1 for r in during if r.path == "/identity"),
+                "after_first": [r for r in during if r.path != "/identity" and r.time > down_at + 60],
+                "put_times": [r.time for r in log if r.method == "PUT"], "request_times": [r.time for r in log],
+                "drains": len(drains), "errors": sorted({t.error for t in drains if t.error}),
+                "written": len(_puts_per_item(log))}
+    finally:
+        world.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(jobs: int | None = None, outage: float | None = None) -> dict:
+    jobs = jobs or sized(BACKLOG, 200)
+    outage = outage or sized(LONG_OUTAGE_SECONDS, 30.0)
+    b = measure_blip(jobs, BLIP_SECONDS)
     rows = [
-        row("Plex back -> queue empty, %d jobs" % jobs,
-            round(m["empty_at"] - m["up_at"], 1) if m["empty_at"] else None, "s",
-            "ramp %s jobs/s, %g s a step, then no limit" % (", ".join("%g" % r for r in RATES), step)),
-        row("Plex back -> sync resumed", round(rc - m["up_at"], 1) if m["recovered_at"] else None, "s",
-            "waits out the breaker's 1 s pause, then one invocation probes"),
-        row("Plex requests before sync resumed", sum(1 for t in m["request_times"] if t < rc), "req",
-            "the health probe: /identity and /library/sections"),
-        row("peak Plex request rate during the ramp", peak_rate(m["request_times"], rc, ramp_end), "req/s",
+        row("%g-s blip in a %d-change drain: Plex back -> queue empty" % (b["blip"], jobs),
+            round(b["empty_at"] - b["up_at"], 1) if b["empty_at"] else None, "s",
+            "no Stash activity; %d changes were in Plex before the blip" % b["sent_before"]),
+        row("  Plex back -> first change written", round(b["first_put_after"] - b["up_at"], 1)
+            if b["first_put_after"] else None, "s", "the watcher's next probe, then the drain it asks for"),
+        row("  peak request rate after the return", peak_rate(b["request_times"]), "req/s",
             "all requests, busiest 1-second window"),
-        row("peak job rate during the ramp", peak_rate(m["put_times"], rc, ramp_end), "jobs/s",
-            "PUTs, busiest 1-second window (limit %g at the last step)" % RATES[-1]),
+        row("  peak job rate after the return", peak_rate(b["put_times"]), "jobs/s", "PUTs"),
+        row("  written / written twice", "%d / %d" % (b["written"], b["twice"]), "items",
+            "%d drain(s), %d other task(s)" % (b["drains"], b["other_tasks"])),
     ]
-    for k, rate in enumerate(RATES):
-        lo, hi = rc + k * step, rc + (k + 1) * step
-        sent = sum(1 for t in m["put_times"] if lo <= t < hi)
-        rows.append(row("  step %d: jobs/s (limit %g)" % (k + 1, rate), round(sent / step, 2), "jobs/s",
-                        "%d jobs in %g s; peak %d in 1 s" % (sent, step, peak_rate(m["put_times"], lo, hi))))
-    after = [t for t in m["put_times"] if t >= ramp_end]
-    rows.append(row("peak job rate after the ramp", peak_rate(after) if after else None, "jobs/s",
-                    "no limit" if after else "the backlog was gone before the ramp ended"))
-    rows.append(row("synced / left in the queue", "%d / %d" % (m["synced"], m["left"]), "jobs",
-                    "%d dead-lettered, %d drain(s)" % (m["dead"], m["drains"])))
-    notes = ["A 1-second window can hold one job more than the step's rate: jobs are spaced 1/rate apart, so "
-             "a window that opens on a job also closes on one."]
-    if not m["opened"]:
-        notes.append("The breaker did not open during the outage; the figures do not show a recovery.")
-    if m["drain_errors"]:
-        notes.append("Drain errors seen: %s" % "; ".join(m["drain_errors"]))
+    m = measure_long(jobs, outage)
+    up = m["up_at"]
+    resumed = min(m["put_times"]) if m["put_times"] else up
+    profile = [sum(1 for t in m["put_times"] if resumed + k <= t < resumed + k + 1) for k in range(8)]
+    rows += [
+        row("%s outage, %d changes waiting: requests while down" % (_minutes(outage), jobs),
+            len(m["during"]), "req", "%d probes of /identity, %d failed requests before the breaker opened"
+            % (m["probes"], m["tripping"])),
+        row("  requests other than probes after the first minute", len(m["after_first"]), "req", "should be 0"),
+        row("  Plex back -> first change written", round(resumed - up, 1) if m["put_times"] else None, "s",
+            "the watcher probes at the breaker's pauses (60 s by then); then the drain it asks for"),
+        row("  Plex back -> queue empty", round(m["empty_at"] - up, 1) if m["empty_at"] else None, "s", ""),
+        row("  ramp: changes written in each second", " ".join(str(n) for n in profile), "jobs",
+            "seconds 1-8 after the first write"),
+        row("  peak job rate after the return", peak_rate(m["put_times"]), "jobs/s",
+            "the pace climbs from 2 while Plex answers well; no limit once it kept up at 10"),
+        row("  peak request rate after the return", peak_rate(m["request_times"]), "req/s", ""),
+    ]
+    notes = ["The pace after an outage starts at the first 'Recovery ramp' value and follows Plex "
+             "(worker/ratelimit.py); the emulator answers in milliseconds, so it is lifted within seconds."]
+    if outage != LONG_OUTAGE_SECONDS:
+        notes.append("The long outage was shortened to %g s (BENCH_QUICK or --outage-seconds)." % outage)
+    for errors in (b["errors"], m["errors"]):
+        if errors:
+            notes.append("Drain errors seen: %s" % "; ".join(errors))
     return {"title": "Recovery after an outage", "rows": rows, "notes": notes}
 
 
+def _minutes(seconds: float) -> str:
+    return "%g-min" % (seconds / 60.0) if seconds >= 60 else "%g-s" % seconds
+
+
 def main() -> None:
-    """Run this benchmark alone and print its table (`--step-seconds N` shortens the ramp steps)."""
-    step = None
-    if "--step-seconds" in sys.argv:
-        step = float(sys.argv[sys.argv.index("--step-seconds") + 1])
+    """Run this benchmark alone and print its table (`--outage-seconds N` shortens the long outage)."""
+    outage = None
+    if "--outage-seconds" in sys.argv:
+        outage = float(sys.argv[sys.argv.index("--outage-seconds") + 1])
     started = time.time()
-    print_result(run(step_seconds=step))
+    print_result(run(outage=outage))
     sys.stdout.write("(%.0f s)\n" % (time.time() - started))
 
 

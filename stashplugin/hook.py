@@ -12,6 +12,8 @@ which reads the settings fresh, skips the jobs none of whose fields is synced no
 """
 from __future__ import annotations
 
+from sync.jobs import WHOLE_SCENE
+
 # Every Stash input field some setting could send to Plex -> the settings that send it (None:
 # always sent). The single table of what a hook keeps: a setting that starts syncing another
 # field (a rating, say) adds the field here with its setting, and both the hook and the drain
@@ -48,9 +50,47 @@ IGNORED_INPUT_FIELDS = frozenset((
 
 HOOK_TYPES = ("Scene.Update.Post", "Scene.Create.Post")
 
+# Renames, deletions and merges of what scenes refer to fire only the entity's own hook, never a
+# scene hook (internal/api/resolver_mutation_{tag,performer,studio,group}.go). The hook queues
+# one job keyed "<kind>:<id>" (coalesced like a scene's); the drain expands it into the scenes
+# concerned (worker/entities.py). Stash has no merge hook but Tag.Merge.Post (PerformerMerge
+# fires none). Groups matter since 'Collections from' can name them: a renamed group renames the
+# collection of its scenes.
+ENTITY_KINDS = {"Tag": "tag", "Performer": "performer", "Studio": "studio", "Group": "group"}
+ENTITY_EVENTS = ("Update", "Destroy", "Merge")
+ENTITY_FIELDS = {"tag": ("name",), "performer": ("name",), "studio": ("name",), "group": ("name",)}
+# The scene input field an entity stands for: its scenes are synced when that field is.
+ENTITY_SCENE_FIELDS = {"tag": "tag_ids", "performer": "performer_ids", "studio": "studio_id", "group": "groups"}
+DESTROYED = "destroyed"
+
+
+def entity_event(hook_type):
+    """("tag", "Update") for "Tag.Update.Post"; None for any other hook."""
+    parts = hook_type.split(".") if isinstance(hook_type, str) else ()
+    if len(parts) == 3 and parts[0] in ENTITY_KINDS and parts[1] in ENTITY_EVENTS and parts[2] == "Post":
+        return ENTITY_KINDS[parts[0]], parts[1]
+    return None
+
+
+def entity_change_fields(kind: str, event: str, input_fields) -> list:
+    """What the job records about an entity event (empty: nothing PlexSync writes changed). Like
+    a scene's, it is kept whatever the cached settings say; the drain decides with fresh ones."""
+    if not ENTITY_FIELDS[kind]:
+        return []
+    if event == "Destroy":
+        return [DESTROYED]
+    if event == "Merge":
+        return ["merged"]
+    fields = list(input_fields or ())
+    if not fields or FULL_SYNC in fields:
+        return list(ENTITY_FIELDS[kind])  # a bulk or unreadable update: assume the name changed
+    return sorted(set(fields) & set(ENTITY_FIELDS[kind]))
+
 
 def relevant_update_fields(input_fields) -> list:
     """The syncable fields an update touched (empty: no setting could send this edit to Plex)."""
+    if FULL_SYNC in (input_fields or ()):
+        return [FULL_SYNC]
     return sorted({f for f in (input_fields or ()) if f in SYNCABLE_INPUT_FIELDS and f != NEW_FILE})
 
 
@@ -96,8 +136,39 @@ class BadHookContext(ValueError):
     """The hook context does not look like what Stash sends."""
 
 
+# Queued for a hook input PlexSync cannot read: the drain syncs the whole scene (it always writes
+# every synced field from the scene as fetched), so an unknown shape never loses a change.
+FULL_SYNC = WHOLE_SCENE
+
+
+def _input_id(entry):
+    value = entry.get("id") if isinstance(entry, dict) else None
+    return str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+
+
+def this_scenes_input(hook_input, scene_id: str):
+    """The part of `hook_input` that belongs to `scene_id`; returns (input, readable).
+
+    Real Stash (internal/api/resolver_mutation_scene.go) passes the mutation's input as it came:
+    an object for sceneUpdate, the whole BulkSceneUpdateInput (with `ids`) for bulkSceneUpdate,
+    the whole list for scenesUpdate (Scene Filename Parser; `inputFields` are this scene's), and
+    null for scan-driven creates and updates. Anything else is not readable.
+    """
+    if hook_input is None or isinstance(hook_input, dict):
+        return hook_input, True
+    if isinstance(hook_input, list):
+        for entry in hook_input:
+            if _input_id(entry) == scene_id:
+                return entry, True
+    return None, False
+
+
 def parse_hook_context(ctx) -> tuple:
-    """Validate Stash's hookContext; returns (scene_id, hook_type, input, input_fields)."""
+    """Validate Stash's hookContext; returns (object_id, hook_type, input, input_fields).
+
+    Only what makes a job impossible (no id, no hook type) raises. An input or inputFields of a
+    shape PlexSync does not know gives input_fields == [FULL_SYNC]: the scene is synced whole.
+    """
     if not isinstance(ctx, dict):
         raise BadHookContext("args.hookContext must be an object with id, type, input and inputFields")
     scene_id = ctx.get("id")
@@ -107,15 +178,16 @@ def parse_hook_context(ctx) -> tuple:
         scene_id = int(scene_id)
     if not isinstance(scene_id, (int, str)) or not str(scene_id).strip().isdigit():
         raise BadHookContext("args.hookContext.id must be a scene id (a number), got %r" % (scene_id,))
+    scene_id = str(scene_id).strip()
     hook_type = ctx.get("type")
     if not isinstance(hook_type, str):
         raise BadHookContext("args.hookContext.type must be a hook name such as Scene.Update.Post")
+    hook_input, readable = this_scenes_input(ctx.get("input"), scene_id)
     fields = ctx.get("inputFields")
     if fields is None:
         fields = []
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
-        raise BadHookContext("args.hookContext.inputFields must be a list of field names")
-    hook_input = ctx.get("input")
-    if hook_input is not None and not isinstance(hook_input, dict):
-        raise BadHookContext("args.hookContext.input must be an object or null")
-    return str(scene_id).strip(), hook_type, hook_input, fields
+        readable = False
+    if not readable:
+        return scene_id, hook_type, None, [FULL_SYNC]
+    return scene_id, hook_type, hook_input, fields

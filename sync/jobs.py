@@ -123,13 +123,22 @@ def check_record(rec: dict) -> None:
             raise ValueError("queue record 'lease' with a bad 'absorb'")
 
 
+WHOLE_SCENE = "all"  # a field name that stands for every field of the scene
+
+
+def is_whole_scene(fields) -> bool:
+    """Does a job with these fields mean the whole scene rather than some of its fields?"""
+    return not fields or WHOLE_SCENE in fields
+
+
 def _merge_into(target: Job, other: Job) -> None:
     """Fold `other`'s change into `target`: union of fields, newest change time, oldest enqueue.
 
-    No fields means the whole scene (reconciliation, Sync All), and stays so: a union would turn
-    "everything" into the other job's few fields, which the drain may then drop by setting.
+    No fields, or `WHOLE_SCENE` among them, means the whole scene (reconciliation, Sync All, a hook
+    input nobody could read), and stays so: a union would turn "everything" into the other job's
+    few fields, which the drain may then drop by setting.
     """
-    if not target.fields or not other.fields:
+    if is_whole_scene(target.fields) or is_whole_scene(other.fields):
         target.fields = []
     else:
         target.fields = sorted(set(target.fields) | set(other.fields))

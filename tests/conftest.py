@@ -26,6 +26,21 @@ def python():
     return sys.executable
 
 
+@pytest.fixture(autouse=True)
+def _no_watcher_left_behind(request):
+    """A drain that stops with work left starts a detached watcher (worker/watcher.py); end the
+    ones a test left in its tmp_path, by their pid, once the test is over."""
+    root = str(request.getfixturevalue("tmp_path")) if "tmp_path" in request.fixturenames else None
+    yield
+    if root is None:
+        return
+    from tests.world import stop_watcher
+
+    for folder, _dirs, files in os.walk(root):
+        if "watcher.lock" in files:
+            stop_watcher(folder)
+
+
 @pytest.fixture
 def plugin_dir(tmp_path):
     """The plugin installed into a fresh folder, as Stash unpacks it (data goes to <dir>/data)."""

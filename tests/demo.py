@@ -105,12 +105,9 @@ def _story(world, short: bool) -> int:
     for line in interesting_logs(world, marker):
         say(line)
 
-    step(5, "Plex comes back. The next thing that happens in Stash notices it — here, another edit.")
-    world.plex.set_fault(None)
-    time.sleep(1.2)  # the breaker's first pause (1 s in this demo) runs out
+    step(5, "Plex comes back. Nobody touches Stash: the watcher the stopped sync left behind notices.")
     marker = len(world.stash.task_runs)
-    sid, rk, title, *_ = scenes[-1]
-    world.edit(sid, title=title + " (remastered)")
+    world.plex.set_fault(None)
     ok = wait_until(lambda: all(plex_title(world, s[1]).endswith("(director's cut)") for s in down_edits), 90)
     world.stash.wait_idle(60)
     for line in interesting_logs(world, marker):

@@ -77,6 +77,41 @@ class World:
         self.stash.wait_idle(60)
         self.stash.stop()
         self.plex.stop()
+        stop_watcher(data_dir(self))
+
+
+def stop_watcher(folder: str) -> None:
+    """End the watcher a stopped drain left in `folder` (by its pid, only while it holds its lock):
+    once the emulators are gone it would otherwise wait up to an hour for Stash to come back."""
+    import json
+    import signal
+
+    from sync.lock import FileLock
+    from worker.watcher import LOCK_NAME, RECORD_NAME
+
+    record = os.path.join(folder, RECORD_NAME)
+    deadline = time.monotonic() + 10.0  # one just started may not have taken its lock yet
+    while os.path.exists(record) and time.monotonic() < deadline:
+        try:
+            with open(record) as fh:
+                value = json.load(fh)
+        except (OSError, ValueError):
+            value = {}
+        lock = FileLock(os.path.join(folder, LOCK_NAME))
+        if lock.acquire(timeout=0):
+            lock.release()
+            if value.get("state") != "starting":
+                return  # none alive
+            time.sleep(0.1)  # one is starting: look again once it has taken its lock
+            continue
+        pid = value.get("pid")
+        if isinstance(pid, int) and pid > 0:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+            return
+        time.sleep(0.1)
 
 
 def data_dir(world) -> str:

@@ -44,6 +44,7 @@ class DrainReport:
         self.stopped = ""           # why the drain stopped early ("" = queue empty)
         self.next_retry_at = None
         self.error = ""
+        self.handed_over = False    # a fresh drain continues (worker/handover.py)
 
     @property
     def seconds(self) -> float:
@@ -56,7 +57,7 @@ class DrainReport:
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("synced", "unchanged", "skipped", "failed", "dead_lettered",
                                              "deleted", "plex_requests", "stash_requests", "started_at",
-                                             "ended_at", "stopped", "next_retry_at")}
+                                             "ended_at", "stopped", "next_retry_at", "handed_over")}
         out["seconds"] = self.seconds
         return out
 
@@ -66,7 +67,9 @@ class DrainReport:
                    self.seconds))
         if self.next_retry_at:
             text += "; next retry at %s" % time.strftime("%H:%M:%S", time.localtime(self.next_retry_at))
-        if self.stopped:
+        if self.handed_over:
+            text += "; a fresh drain continues"
+        elif self.stopped:
             text += " (stopped: %s)" % self.stopped
         return text
 
@@ -103,6 +106,11 @@ class Drain:
         self.scanned_folders = set()  # folders Plex was asked to scan in this run (one request each)
         self.hold_until = 0.0         # no new attempt to connect to Plex before this (a failed connection's backoff)
         self.hold_reason = ""
+        from worker.entities import EntityExpander
+        from worker.handover import HandOver
+
+        self.entities = EntityExpander(self)
+        self.handover = HandOver(ctx, clock())
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> DrainReport:
@@ -204,6 +212,7 @@ class Drain:
             jobs = self.queue.lease(BATCH_SIZE, LEASE_SECONDS, owner="drain-%d" % os.getpid())
             if not jobs:
                 return
+            jobs = self.entities.expand(jobs)  # "tag 17 changed" -> its scenes, queued (worker/entities.py)
             jobs = self._without_unsynced(jobs)
             if not jobs:
                 continue
@@ -227,6 +236,11 @@ class Drain:
                 total = max(total, done + 1)
                 log.progress(done / float(total))
             self._flush_state()
+            if self.handover.due(self.clock()):
+                # Before Stash's session cookie expires: the rest goes to a fresh drain.
+                self.report.handed_over = True
+                self.report.stopped = "handed over to a fresh drain"
+                return
 
     def _without_unsynced(self, jobs) -> list:
         """Drop the jobs none of whose fields the settings sync now (the hook keeps every edit a
@@ -347,6 +361,12 @@ class Drain:
             log.warning("%s The change(s) are retried." % exc)
             return None
 
+    def _observe(self, seconds: float) -> None:
+        """Recovery follows Plex: a change it took quickly raises the pace (worker/ratelimit.py)."""
+        if self.ramp.observe(self.clock(), seconds):
+            self.ramp.save_to(self.breaker)
+            log.info("Plex keeps up after the outage: sending at full speed again")
+
     def _pace(self) -> None:
         rate = self.ramp.rate_at(self.clock())
         if rate is not None:
@@ -367,6 +387,7 @@ class Drain:
         title = scene.get("title") or (scene.get("files") or [{}])[0].get("basename") or sid
         if self._kept_out(job, scene, title):
             return
+        started = time.monotonic()
         try:
             result = self._write(scene)
         except (SyncFailure, StashError, Exception) as exc:  # noqa: BLE001 - every path is classified
@@ -374,6 +395,7 @@ class Drain:
             return
         self.queue.ack(job)
         self.breaker.record_success()
+        self._observe(time.monotonic() - started)
         self.sync_state.record(sid, result.desired_hash, scene.get("updated_at"), self.clock())
         if result.unchanged:
             self.report.unchanged += 1
@@ -576,6 +598,9 @@ def process_queue(ctx) -> dict:
         report = drain.run()
     finally:
         lock.release()
+    from worker.watcher import continue_after_drain
+
+    continue_after_drain(ctx, report)  # work left and nobody at the keyboard: something must come back
     # While it runs the bar stays short of full (more changes may arrive); now the run is done.
     log.progress(1.0)
     log.info(report.line())

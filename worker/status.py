@@ -39,6 +39,7 @@ def collect_status(ctx, now: float | None = None) -> dict:
         "sync": sync,
         "reconcile": read_json_quiet(os.path.join(ctx.data_dir, "reconcile.json")) or None,
         "filtered": filtered,
+        "watcher": _watcher_status(ctx.data_dir, now),
     }
 
 
@@ -73,6 +74,12 @@ def _filtered(data_dir: str) -> dict:
     from worker.filtered import FilteredScenes
 
     return FilteredScenes(data_dir, on_corrupt=lambda exc: log.warning(str(exc))).counts()
+
+
+def _watcher_status(data_dir: str, now: float):
+    from worker.watcher import watcher_status
+
+    return watcher_status(data_dir, now)
 
 
 def _plex_status(data_dir: str, now: float) -> dict:
@@ -126,6 +133,11 @@ def render_status(status: dict) -> str:
         # Said so the user does not press anything: the first edit or task after it starts the retry.
         line += "; next retry %s" % ("now" if q["next_retry_at"] <= now else "in %s" % _age(q["next_retry_at"] - now))
     lines.append(line)
+    watcher = status.get("watcher")
+    if watcher:
+        until = watcher.get("until")
+        lines.append("  Watcher: waiting%s to resume syncing by itself (no need to press anything)" % (
+            " until %s" % time.strftime("%H:%M:%S", time.localtime(until)) if until and until > now else ""))
     if q["dead_lettered"]:
         reasons = ", ".join("%s %d" % (k or "unknown", v) for k, v in sorted(q["dead_by_reason"].items()))
         lines.append("  Dead-lettered: %d (%s)" % (q["dead_lettered"], reasons))

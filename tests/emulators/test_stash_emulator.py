@@ -376,3 +376,22 @@ def test_plugin_process_talks_back_with_its_cookie(stash):
     assert child.status == "finished" and child.args == {"note": "child", "mode": "echo"}
     (req,) = [r for r in stash.requests if r.operation == "runPluginTask"]
     assert req.client == "task" and req.ok
+
+
+def test_plugin_session_expires_after_the_session_age_and_is_renewed_by_set_cookie(stash):
+    stash.session_age = 1.0
+    token = stash._new_token(frozenset(), "task")
+    query = {"query": "{ configuration { general { maxSessionAge } } }"}
+    r = requests.post(stash.graphql_url, cookies={"session": token}, json=query, timeout=30)
+    assert r.status_code == 200 and r.json()["data"]["configuration"]["general"]["maxSessionAge"] == 1
+    renewed = r.cookies.get("session")
+    assert renewed and renewed != token
+    time.sleep(0.6)
+    # Go's Request.Cookie reads the first `session` cookie of the header
+    both = requests.post(stash.graphql_url, headers={"Cookie": "session=%s; session=nonsense" % renewed},
+                         json=query, timeout=30)
+    assert both.status_code == 200
+    time.sleep(0.6)
+    assert requests.post(stash.graphql_url, cookies={"session": token}, json=query, timeout=30).status_code == 401
+    assert requests.post(stash.graphql_url, cookies={"session": stash.session_token}, json=query,
+                         timeout=30).status_code == 200, "the browser's own session does not expire"

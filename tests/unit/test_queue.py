@@ -312,3 +312,11 @@ def test_a_whole_scene_job_stays_whole_when_a_field_edit_coalesces_into_it(make_
     q.enqueue("8", ["rating100"])
     q.enqueue_many(["8"], source="reconcile")
     assert {j.scene_id: j.fields for j in q.jobs(PENDING)} == {"7": [], "8": []}
+
+
+def test_a_hook_edit_nobody_could_read_stays_a_whole_scene_sync_after_coalescing(make_queue):
+    q = make_queue()
+    q.enqueue("7", ["all"])
+    q.enqueue("7", ["rating100"])
+    (job,) = q.jobs(PENDING)
+    assert job.fields == []

@@ -24,28 +24,74 @@ class FakeTime:
 
 # -- the ramp ------------------------------------------------------------------------------
 
-def test_ramp_steps_up_each_minute_then_lets_go():
+def _climb(ramp, now, seconds=0.05, jobs=1):
+    for _ in range(jobs):
+        ended = ramp.observe(now, seconds)
+    return ended
+
+
+def test_pace_starts_at_the_first_value_and_climbs_while_plex_answers_quickly():
     ramp = RecoveryRamp(rates=(2, 5, 10), step_seconds=60, started_at=1000)
-    assert [ramp.rate_at(t) for t in (1000, 1059.9, 1060, 1119, 1120, 1179, 1180, 5000)] == \
-        [2, 2, 5, 5, 10, 10, None, None]
+    assert ramp.rate_at(1000) == 2
+    _climb(ramp, 1001, jobs=5)
+    assert 2 < ramp.rate_at(1001) < 10
+    _climb(ramp, 1002, jobs=30)
+    assert ramp.rate_at(1002) == 10, "the setting's last value is the upper bound"
+
+
+def test_a_plex_that_keeps_up_at_the_upper_bound_ends_the_ramp():
+    ramp = RecoveryRamp(rates=(2, 5, 10), step_seconds=60, started_at=1000)
+    ended = [ramp.observe(1001, 0.05) for _ in range(200)]
+    assert ended.count(True) == 1 and ramp.rate_at(1002) is None and ramp.started_at is None
+
+
+def test_a_slow_answer_halves_the_pace_at_once():
+    ramp = RecoveryRamp(rates=(2, 5, 10), step_seconds=60, started_at=1000)
+    _climb(ramp, 1001, jobs=16)
+    assert ramp.rate_at(1001) == 10
+    ramp.observe(1002, 3.0)  # 60 times slower than the fastest answer, and over a second
+    assert ramp.rate_at(1002) == 5
+    ramp.observe(1002, 3.0)
+    assert ramp.rate_at(1002) == 2.5
+
+
+def test_quick_answers_are_not_slow_however_they_compare():
+    ramp = RecoveryRamp(rates=(2, 10), step_seconds=60, started_at=1000)
+    ramp.observe(1001, 0.001)
+    ramp.observe(1001, 0.5)  # 500 times the fastest, but half a second: not slow
+    assert ramp.rate_at(1001) == 3.0
+
+
+def test_however_plex_answers_the_ramp_lets_go_after_its_longest_protection():
+    ramp = RecoveryRamp(rates=(2, 5, 10), step_seconds=60, started_at=1000)
     assert ramp.active(1179) and not ramp.active(1180)
-    assert ramp.duration == 180
+    assert ramp.rate_at(1180) is None and ramp.duration == 180
 
 
 def test_no_recent_outage_means_no_limit():
     assert RecoveryRamp().rate_at(12345) is None
 
 
-def test_clock_set_back_stays_on_the_slowest_step():
+def test_no_rates_means_no_ramp():
+    ramp = RecoveryRamp(rates=(), started_at=1000)
+    assert ramp.rate_at(1000) is None and not ramp.observe(1000, 0.1)
+
+
+def test_clock_set_back_stays_in_the_ramp():
     assert RecoveryRamp(started_at=1000).rate_at(900) == 2
 
 
-def test_back_off_starts_again_from_the_slowest_step_and_keeps_the_error_count():
+def test_an_error_halves_the_pace_restarts_the_protection_and_keeps_the_error_count():
     ramp = RecoveryRamp(rates=(2, 5, 10), step_seconds=60, started_at=1000)
+    _climb(ramp, 1130, jobs=16)
     ramp.record_error(1130)
     ramp.back_off(1130)
-    assert ramp.rate_at(1130) == 2 and ramp.rate_at(1190) == 5
+    assert ramp.rate_at(1130) == 5 and ramp.active(1300)
     assert ramp.errors_in_ramp == 1
+    ramp.back_off(1131)
+    ramp.back_off(1131)
+    ramp.back_off(1131)
+    assert ramp.rate_at(1131) == 1.0, "never below one change a second (or the first value if lower)"
 
 
 def test_errors_after_the_ramp_do_not_count():
@@ -86,9 +132,13 @@ def test_closing_the_breaker_starts_a_ramp_the_next_process_continues(tmp_path):
     ramp.record_error(t[0])
     ramp.back_off(t[0])
     ramp.save_to(later)
-    t[0] = 1170.0  # another process after the back-off: second step
+    t[0] = 1170.0  # another process after the back-off: still protected, from the first value
     again = RecoveryRamp.from_breaker(CircuitBreaker(FileBreakerStorage(str(tmp_path)), clock=clock))
-    assert again.started_at == 1100.0 and again.errors_in_ramp == 1 and again.rate_at(t[0]) == 5
+    assert again.started_at == 1100.0 and again.errors_in_ramp == 1 and again.rate_at(t[0]) == 2
+    assert any(again.observe(t[0], 0.05) for _ in range(200))
+    again.save_to(later)
+    last = RecoveryRamp.from_breaker(CircuitBreaker(FileBreakerStorage(str(tmp_path)), clock=clock))
+    assert last.rate_at(t[0]) is None, "a ramp that ended stays ended for the next process"
 
 
 def test_no_ramp_without_an_outage():
@@ -151,20 +201,25 @@ def test_a_larger_burst_allows_that_many_at_once():
 
 def test_rate_follows_the_ramp_and_then_stops_waiting():
     fake = FakeTime(t=1000.0)
-    ramp = RecoveryRamp(rates=(2, 5), step_seconds=10, started_at=1000.0)
+    ramp = RecoveryRamp(rates=(2, 10), step_seconds=60, started_at=1000.0)
     limiter = RateLimiter(fake.clock, fake.sleep)
     starts = []
     while fake.t < 1030:
         limiter.wait(ramp.rate_at(fake.t))
         starts.append(fake.t)
         fake.t += 0.01  # each job takes 10 ms
-    first = [t for t in starts if t < 1010]
-    second = [t for t in starts if 1010 <= t < 1020]
-    free = [t for t in starts if t >= 1020]
-    assert len(first) <= 2 * 10 + 1
-    assert len(second) <= 5 * 10 + 1
-    assert len(free) >= 900  # unlimited: only the jobs' own 10 ms each
-    assert jobs_per_window(first) <= 3 and jobs_per_window(second) <= 6
+        ramp.observe(fake.t, 0.01)
+    limited = [t for t in starts if ramp_was_on(t, starts)]
+    assert jobs_per_window(starts[:3]) <= 3, "it starts gently"
+    assert max(jobs_per_window(limited), 1) <= 11, "never above the upper bound while it ramps"
+    assert len(starts) >= 2000, "then unlimited: only the jobs' own 10 ms each"
+    assert starts[-1] - starts[0] > 29
+
+
+def ramp_was_on(t, starts):
+    """Jobs started while the limiter still spaced them (gaps of more than the jobs' own 10 ms)."""
+    i = starts.index(t)
+    return i + 1 < len(starts) and starts[i + 1] - t > 0.011
 
 
 def test_no_limit_never_sleeps():

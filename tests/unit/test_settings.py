@@ -107,7 +107,9 @@ def test_manifest_is_a_stash_plugin_with_both_hooks():
     m = manifest()
     assert m["interface"] == "raw" and m["exec"] == ["python3", "{pluginDir}/plexsync.py"]
     triggers = {t for h in m["hooks"] for t in h["triggeredBy"]}
-    assert triggers == {"Scene.Update.Post", "Scene.Create.Post"}
+    assert triggers == {"Scene.Update.Post", "Scene.Create.Post", "Tag.Update.Post", "Tag.Destroy.Post",
+                        "Tag.Merge.Post", "Performer.Update.Post", "Performer.Destroy.Post",
+                        "Studio.Update.Post", "Studio.Destroy.Post", "Group.Update.Post", "Group.Destroy.Post"}
     for key in ("name", "description", "version", "url"):
         assert m[key]
 

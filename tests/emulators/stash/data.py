@@ -385,6 +385,61 @@ class StashData:
             raise StashError("%s with id %d not found" % (kind, oid))
         return oid
 
+    # -- renames, deletions and merges of tags, performers, studios and groups ------------------
+    # As in Stash's SQLite store: the scenes' join rows follow (ON DELETE CASCADE, Merge's UPDATE of
+    # the join tables) and no scene's updated_at changes (pkg/sqlite/tag.go Destroy/Merge).
+    _SCENE_REFS = {"tag": "tag_ids", "performer": "performer_ids"}
+
+    def rename(self, kind: str, oid: Any, name: str) -> None:
+        name = str(name).strip()
+        if not name:
+            raise StashError("%s name must not be blank" % kind)
+        with self.lock:
+            oid = self.id_ref(kind, oid)
+            rec = self._table(kind)[oid]
+            other = self._names[kind].get(name.lower())
+            if other is not None and other != oid:
+                raise StashError("%s with name '%s' already exists" % (kind, name))
+            self._names[kind].pop(rec["name"].lower(), None)
+            rec["name"] = name
+            rec["updated_at"] = now_ts()
+            self._names[kind][name.lower()] = oid
+
+    def destroy(self, kind: str, oid: Any) -> None:
+        with self.lock:
+            oid = self.id_ref(kind, oid)
+            rec = self._table(kind).pop(oid)
+            self._names[kind].pop(rec["name"].lower(), None)
+            for scene in self.scenes.values():
+                self._replace_ref(kind, scene, oid, None)
+            if kind == "studio":
+                for studio in self.studios.values():
+                    if studio.get("parent_id") == oid:
+                        studio["parent_id"] = None
+
+    def merge(self, kind: str, sources: Iterable[Any], destination: Any) -> None:
+        with self.lock:
+            dest = self.id_ref(kind, destination)
+            for src in [self.id_ref(kind, s) for s in sources]:
+                if src == dest:
+                    continue
+                rec = self._table(kind).pop(src)
+                self._names[kind].pop(rec["name"].lower(), None)
+                for scene in self.scenes.values():
+                    self._replace_ref(kind, scene, src, dest)
+
+    def _replace_ref(self, kind: str, scene: Dict[str, Any], old: int, new: Optional[int]) -> None:
+        if kind == "studio":
+            if scene["studio_id"] == old:
+                scene["studio_id"] = new
+        elif kind == "group":
+            groups = [(new if g == old else g, i) for g, i in scene["groups"]]
+            scene["groups"] = [(g, i) for g, i in groups if g is not None]
+        else:
+            key = self._SCENE_REFS[kind]
+            if old in scene[key]:
+                scene[key] = self._unique(new if x == old else x for x in scene[key] if x != old or new is not None)
+
     def studio_descendants(self, ids: Iterable[int], depth: Optional[int]) -> set:
         result = set(ids)
         frontier = set(ids)

@@ -22,7 +22,9 @@ How it maps to real Stash
 * Post hooks: after the data change, one process per hook per object, in order,
   before the mutation answers.  hookContext = {id, type, input, inputFields}
   where ``input`` carries every field of the mutation's input type (null when
-  not sent) and ``inputFields`` the keys actually sent.  Scan-created scenes
+  not sent) and ``inputFields`` the keys actually sent; ``scenesUpdate`` passes
+  the whole list as every scene's input (with that scene's inputFields) and
+  ``bulkSceneUpdate`` the whole BulkSceneUpdateInput.  Scan-created scenes
   (``create_scene_via_scan``) and ``sceneCreate`` fire Scene.Create.Post with
   ``input: null`` and no ``inputFields``, as Stash's scene service does.
 * A hook process gets its own session cookie that remembers (plugin, hook type);
@@ -48,7 +50,6 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
@@ -207,6 +208,15 @@ def full_input(t: Any, value: Any) -> Any:
     return value
 
 
+def _first_cookie(header: str, name: str) -> Optional[str]:
+    """The value of the first cookie called `name` in a Cookie header (Go's Request.Cookie)."""
+    for part in header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip().strip('"')
+    return None
+
+
 # =========================================================================== HTTP
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -254,6 +264,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
+        renewed = getattr(self, "renewed_session", None)
+        if renewed:
+            self.send_header("Set-Cookie", renewed)
+            self.renewed_session = None
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -322,8 +336,18 @@ class StashEmulator:
 
     def __init__(self, plugin_dir: Any = None, api_key: Optional[str] = None, port: int = 0,
                  python: str = sys.executable, plugin_env: Optional[Dict[str, Optional[str]]] = None,
-                 hook_timeout: float = 120.0, plugin_id: Optional[str] = None) -> None:
+                 hook_timeout: float = 120.0, plugin_id: Optional[str] = None,
+                 session_age: float = 3600.0) -> None:
         self.schema = load_schema()
+        # The session cookie a plugin process gets stops working after Stash's max session age
+        # (pkg/session/session.go NewStore: sessionStore.MaxAge(GetMaxSessionAge()), default 1 h
+        # in internal/manager/config/config.go; securecookie refuses an older timestamp). Real
+        # Stash re-issues the cookie with a fresh time by Set-Cookie on each request it
+        # authenticates with one (pkg/session/session.go GetSessionUserID: session.Save); the
+        # emulator does too for plugin cookies and, like Go's Request.Cookie, reads the *first*
+        # `session` cookie of a request. The browser session of `server_connection()` never expires.
+        self.session_age = session_age
+        self._token_born: Dict[str, float] = {}
         self.api_key = api_key
         self.port = port
         self.host = "127.0.0.1"
@@ -426,7 +450,13 @@ class StashEmulator:
         token = secrets.token_urlsafe(24)
         self._tokens[token] = frozenset(visited)
         self._token_client[token] = client
+        self._token_born[token] = time.time()
         return token
+
+    def _token_expired(self, token: str) -> bool:
+        if self.session_age is None or self._token_client.get(token) == "session":
+            return False
+        return time.time() - self._token_born.get(token, 0.0) >= self.session_age
 
     @property
     def session_token(self) -> str:
@@ -449,16 +479,16 @@ class StashEmulator:
                       record: Optional[RequestRecord] = None) -> Optional[FrozenSet[Tuple[str, str]]]:
         raw = handler.headers.get("Cookie")
         if raw:
-            try:
-                jar = SimpleCookie()
-                jar.load(raw)
-                morsel = jar.get("session")
-            except CookieError:
-                morsel = None
-            if morsel is not None and morsel.value in self._tokens:
+            value = _first_cookie(raw, "session")
+            if value is not None and value in self._tokens and not self._token_expired(value):
+                client = self._token_client.get(value, "session")
                 if record is not None:
-                    record.client = self._token_client.get(morsel.value, "session")
-                return self._tokens[morsel.value]
+                    record.client = client
+                if client != "session":
+                    renewed = self._new_token(self._tokens[value], client)
+                    handler.renewed_session = ("session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax"
+                                               % (renewed, int(self.session_age or 0)))
+                return self._tokens[value]
         if self.api_key:
             key = handler.headers.get("ApiKey") or (qs.get("apikey") or [""])[0]
             if key and secrets.compare_digest(key, self.api_key):
@@ -1071,7 +1101,8 @@ class StashEmulator:
                 "pluginsPath": plugins_path, "parallelTasks": 1, "previewSegments": 12,
                 "previewSegmentDuration": 0.75, "previewExcludeStart": "0", "previewExcludeEnd": "0",
                 "logFile": "", "logOut": True, "logLevel": "Info", "logAccess": False,
-                "createGalleriesFromFolders": False, "maxSessionAge": 3600,
+                "createGalleriesFromFolders": False,
+                "maxSessionAge": int(self.session_age) if self.session_age is not None else 3600,
             },
             "interface": {}, "dlna": {}, "scraping": {}, "defaults": {}, "ui": {},
             "plugins": plugins,
@@ -1225,9 +1256,12 @@ class StashEmulator:
             for item in input:
                 self.data.get_scene(item["id"])
             recs = [self.data.apply_scene_update(item["id"], item) for item in input]
+        # Real Stash passes the *whole list* as every scene's hookContext.input, with that scene's own
+        # inputFields (internal/api/resolver_mutation_scene.go, ScenesUpdate: ExecutePostHooks(ctx,
+        # scene.ID, hook.SceneUpdatePost, input, translator.getFields()) with `input` the slice).
+        whole = [full_input(item_type, item) for item in input]
         for item, rec in zip(input, recs):
-            self._execute_post_hooks(info.context, rec["id"], "Scene.Update.Post",
-                                     full_input(item_type, item), list(item.keys()))
+            self._execute_post_hooks(info.context, rec["id"], "Scene.Update.Post", whole, list(item.keys()))
         return [self._scene_view(self.data.scenes.get(r["id"])) for r in recs]
 
     def _m_bulkSceneUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
@@ -1300,6 +1334,87 @@ class StashEmulator:
         gid = self.data.add_group(input["name"])
         self.data.groups[gid]["urls"] = list(input.get("urls") or [])
         return self._group_view(gid)
+
+    # Renames, deletions and merges fire only the entity's own hook, never a scene hook, with the
+    # hookContext of internal/api/resolver_mutation_{tag,performer,studio,group}.go: Update passes
+    # the input and its fields; Destroy the input and no fields; the bulk destroys (tagsDestroy ...)
+    # the whole list of ids for each id; TagsMerge the input with the destination's id. Group hooks
+    # also fire the deprecated Movie hook of the same kind. PerformerMerge fires no hook.
+    def _entity_hooks(self, ctx: Any, oid: Any, kind: str, event: str, hook_input: Any,
+                      fields: Optional[List[str]]) -> None:
+        name = {"tag": "Tag", "performer": "Performer", "studio": "Studio", "group": "Group"}[kind]
+        self._execute_post_hooks(ctx, int(oid), "%s.%s.Post" % (name, event), hook_input, fields)
+        if kind == "group":
+            self._execute_post_hooks(ctx, int(oid), "Movie.%s.Post" % event, hook_input, fields)
+
+    def _entity_update(self, info: Any, kind: str, input: Dict[str, Any]) -> int:  # noqa: A002
+        oid = self.data.id_ref(kind, input["id"])
+        if input.get("name") is not None:
+            self.data.rename(kind, oid, input["name"])
+        if kind == "studio" and "parent_id" in input:
+            self.data.studios[oid]["parent_id"] = (self.data.id_ref("studio", input["parent_id"])
+                                                   if input["parent_id"] else None)
+        self._entity_hooks(info.context, oid, kind, "Update", full_input(self._input_type(info), input),
+                           list(input.keys()))
+        return oid
+
+    def _entity_destroy(self, info: Any, kind: str, input: Dict[str, Any]) -> bool:  # noqa: A002
+        oid = self.data.id_ref(kind, input["id"])
+        self.data.destroy(kind, oid)
+        self._entity_hooks(info.context, oid, kind, "Destroy", full_input(self._input_type(info), input), None)
+        return True
+
+    def _entities_destroy(self, info: Any, kind: str, ids: List[Any]) -> bool:
+        oids = [self.data.id_ref(kind, i) for i in ids]
+        for oid in oids:
+            self.data.destroy(kind, oid)
+        for oid in oids:
+            self._entity_hooks(info.context, oid, kind, "Destroy", list(ids), None)
+        return True
+
+    def _m_tagUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        return self._tag_view(self._entity_update(info, "tag", input))
+
+    def _m_performerUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        return self._performer_view(self._entity_update(info, "performer", input))
+
+    def _m_studioUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        return self._studio_view(self._entity_update(info, "studio", input))
+
+    def _m_groupUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        return self._group_view(self._entity_update(info, "group", input))
+
+    def _m_tagDestroy(self, info: Any, input: Dict[str, Any]) -> bool:  # noqa: A002,N802
+        return self._entity_destroy(info, "tag", input)
+
+    def _m_performerDestroy(self, info: Any, input: Dict[str, Any]) -> bool:  # noqa: A002,N802
+        return self._entity_destroy(info, "performer", input)
+
+    def _m_studioDestroy(self, info: Any, input: Dict[str, Any]) -> bool:  # noqa: A002,N802
+        return self._entity_destroy(info, "studio", input)
+
+    def _m_groupDestroy(self, info: Any, input: Dict[str, Any]) -> bool:  # noqa: A002,N802
+        return self._entity_destroy(info, "group", input)
+
+    def _m_tagsDestroy(self, info: Any, ids: List[Any]) -> bool:  # noqa: N802
+        return self._entities_destroy(info, "tag", ids)
+
+    def _m_performersDestroy(self, info: Any, ids: List[Any]) -> bool:  # noqa: N802
+        return self._entities_destroy(info, "performer", ids)
+
+    def _m_studiosDestroy(self, info: Any, ids: List[Any]) -> bool:  # noqa: N802
+        return self._entities_destroy(info, "studio", ids)
+
+    def _m_tagsMerge(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        dest = self.data.id_ref("tag", input["destination"])
+        self.data.merge("tag", input.get("source") or [], dest)
+        self._execute_post_hooks(info.context, dest, "Tag.Merge.Post", full_input(self._input_type(info), input), None)
+        return self._tag_view(dest)
+
+    def _m_performerMerge(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
+        dest = self.data.id_ref("performer", input["destination"])
+        self.data.merge("performer", input.get("source") or [], dest)
+        return self._performer_view(dest)
 
     def _m_configurePlugin(self, info: Any, plugin_id: str, input: Dict[str, Any]) -> Dict[str, Any]:  # noqa
         settings = self._plugin_config.setdefault(plugin_id, {})
