@@ -17,7 +17,7 @@ FLOOR_PY := $(FLOOR_VENV)/bin/python
 FLOOR_TESTS := tests/integration tests/e2e/test_automatic_sync.py tests/e2e/test_tasks.py \
 	tests/e2e/test_install.py tests/e2e/test_new_scenes.py tests/e2e/test_reconcile.py
 
-.PHONY: test demo torture bench package clean venv schema
+.PHONY: lint test demo torture bench package clean venv schema
 
 $(PY): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,14 @@ $(SCHEMA_WHEEL): | $(PY)
 
 schema: $(SCHEMA_WHEEL)
 
-test: $(PY) $(FLOOR_PY) $(SCHEMA_WHEEL)
+test: $(PY) $(FLOOR_PY) $(SCHEMA_WHEEL) lint
 	$(PY) -m pytest -q
 	PLEXSYNC_FLOOR=1 $(FLOOR_PY) -m pytest -q $(FLOOR_TESTS)
+
+# ruff (configured in pyproject.toml): lint and format check of the whole tree, emulators included.
+lint: $(PY)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 torture: $(PY) $(SCHEMA_WHEEL)
 	PLEXSYNC_TORTURE=1 $(PY) -m pytest -q -m torture

@@ -6,6 +6,7 @@ return at once: it imports only the standard library, `sync` and the stdlib-only
 `stashplugin`, appends one job to the queue and makes sure a drain will run. Tasks import what
 they need lazily. Logs go to stderr in Stash's protocol; stdout carries exactly one JSON object.
 """
+
 import json
 import os
 import sys
@@ -52,7 +53,9 @@ def read_input(stream) -> dict:
     try:
         payload = json.loads(raw)
     except ValueError as exc:
-        raise BadInput("stdin is not JSON (%s); PlexSync expects the JSON document Stash sends" % str(exc).split(":")[0])
+        raise BadInput(
+            "stdin is not JSON (%s); PlexSync expects the JSON document Stash sends" % str(exc).split(":")[0]
+        )
     if not isinstance(payload, dict):
         raise BadInput("stdin must be a JSON object with server_connection and args")
     conn = payload.get("server_connection")
@@ -80,8 +83,15 @@ def plugin_dir_of(conn: dict) -> str:
 def run_hook(conn: dict, args: dict) -> tuple:
     """Enqueue the saved scene when the edit touches a field some setting could sync; the drain
     decides with fresh settings (stashplugin/hook.py). Returns (output, error)."""
-    from stashplugin.hook import (FULL_SYNC, HOOK_TYPES, BadHookContext, entity_event, parse_hook_context,
-                                  relevant_create_fields, relevant_update_fields)
+    from stashplugin.hook import (
+        FULL_SYNC,
+        HOOK_TYPES,
+        BadHookContext,
+        entity_event,
+        parse_hook_context,
+        relevant_create_fields,
+        relevant_update_fields,
+    )
     from stashplugin.settings import read_hook_cache, resolve_data_dir
 
     try:
@@ -94,7 +104,9 @@ def run_hook(conn: dict, args: dict) -> tuple:
     data_dir = resolve_data_dir(settings, plugin_dir)
     entity = entity_event(hook_type)
     if entity is not None:
-        return run_entity_hook(conn, plugin_dir, data_dir, settings, scene_id, hook_type, entity, input_fields)
+        return run_entity_hook(
+            conn, plugin_dir, data_dir, settings, scene_id, hook_type, entity, input_fields
+        )
     if hook_type not in HOOK_TYPES:
         return "ignored: PlexSync does not handle %s" % hook_type, None
     if input_fields == [FULL_SYNC]:
@@ -123,15 +135,19 @@ def run_hook(conn: dict, args: dict) -> tuple:
 
         if isinstance(exc, LockRefused):
             return None, "PlexSync could not save the change of scene %s: %s." % (scene_id, exc.strerror)
-        return None, ("PlexSync could not save the change of scene %s to its queue in %s (%s); "
-                      "make that folder writable or set 'Data folder' to one that is."
-                      % (scene_id, data_dir, exc.strerror or exc))
+        return None, (
+            "PlexSync could not save the change of scene %s to its queue in %s (%s); "
+            "make that folder writable or set 'Data folder' to one that is."
+            % (scene_id, data_dir, exc.strerror or exc)
+        )
     log.debug("Queued scene %s (%s)" % (scene_id, ", ".join(fields)))
     ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=True)
     return "queued", None
 
 
-def run_entity_hook(conn, plugin_dir, data_dir, settings, object_id, hook_type, entity, input_fields) -> tuple:
+def run_entity_hook(
+    conn, plugin_dir, data_dir, settings, object_id, hook_type, entity, input_fields
+) -> tuple:
     """A tag, performer, studio or group was renamed, deleted or merged: record "tag 17 changed"
     (one job, coalesced); the drain finds the scenes it concerns."""
     from stashplugin.hook import entity_change_fields
@@ -148,16 +164,24 @@ def run_entity_hook(conn, plugin_dir, data_dir, settings, object_id, hook_type, 
         make_private_dir(data_dir)
         FileQueue(data_dir).enqueue("%s:%s" % (kind, object_id), fields, source=hook_type)
     except OSError as exc:
-        return None, ("PlexSync could not save the change of %s %s to its queue in %s (%s); "
-                      "make that folder writable or set 'Data folder' to one that is."
-                      % (kind, object_id, data_dir, exc.strerror or exc))
+        return None, (
+            "PlexSync could not save the change of %s %s to its queue in %s (%s); "
+            "make that folder writable or set 'Data folder' to one that is."
+            % (kind, object_id, data_dir, exc.strerror or exc)
+        )
     log.debug("Queued %s %s (%s): its scenes follow" % (kind, object_id, event.lower()))
     ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=True)
     return "queued", None
 
 
-def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = False,
-                 reconcile_interval: str = "never", reconcile_scope: str = "all") -> bool:
+def drain_wanted(
+    data_dir: str,
+    enqueued: bool,
+    now: float,
+    check_queue: bool = False,
+    reconcile_interval: str = "never",
+    reconcile_scope: str = "all",
+) -> bool:
     """Should this invocation make sure a drain runs? (small file reads only)
 
     While Plex is known to be down a drain would only wait, so a new job does not ask for one;
@@ -197,8 +221,15 @@ def drain_wanted(data_dir: str, enqueued: bool, now: float, check_queue: bool = 
     return False
 
 
-def ensure_drain(conn: dict, plugin_dir: str, data_dir: str, settings, enqueued: bool, check_queue: bool = False,
-                 fresh_settings: bool = False) -> None:
+def ensure_drain(
+    conn: dict,
+    plugin_dir: str,
+    data_dir: str,
+    settings,
+    enqueued: bool,
+    check_queue: bool = False,
+    fresh_settings: bool = False,
+) -> None:
     """Ask Stash for a drain unless one is running or already requested (see sync/drain_marker.py).
 
     Pause is decided by a drain, which reads the settings fresh. A task has fresh settings too: it
@@ -214,8 +245,9 @@ def ensure_drain(conn: dict, plugin_dir: str, data_dir: str, settings, enqueued:
         if settings.pause_sync:
             return
         marker.end_pause()
-    if not drain_wanted(data_dir, enqueued, time.time(), check_queue,
-                        settings.reconcile_interval, settings.reconcile_scope):
+    if not drain_wanted(
+        data_dir, enqueued, time.time(), check_queue, settings.reconcile_interval, settings.reconcile_scope
+    ):
         return
     kind = marker.claim_request()
     if not kind:
@@ -227,8 +259,10 @@ def ensure_drain(conn: dict, plugin_dir: str, data_dir: str, settings, enqueued:
     how, problem = request_drain(conn, plugin_dir)
     if not how:
         marker.withdraw()
-        log.warning("PlexSync could not start syncing (%s); the change is queued and goes out with the next "
-                    "edit or when you run 'Process Queue'." % problem)
+        log.warning(
+            "PlexSync could not start syncing (%s); the change is queued and goes out with the next "
+            "edit or when you run 'Process Queue'." % problem
+        )
     elif how == "background":
         log.debug("Stash could not queue the drain task (%s); syncing in the background instead" % problem)
 
@@ -283,7 +317,6 @@ def run_task(conn: dict, args: dict) -> tuple:
     # Only now: stashplugin.stash imports requests.
     from stashplugin.stash import StashError
     from stashplugin.task import load_context
-
     from worker.plex import use_identity
 
     try:
@@ -293,8 +326,15 @@ def run_task(conn: dict, args: dict) -> tuple:
         output = getattr(module, func_name)(ctx)
         if mode != "process_queue":
             # Every invocation notices a recovered Plex or a stranded backlog.
-            ensure_drain(conn, ctx.plugin_dir, ctx.data_dir, ctx.settings, enqueued=False, check_queue=True,
-                         fresh_settings=True)
+            ensure_drain(
+                conn,
+                ctx.plugin_dir,
+                ctx.data_dir,
+                ctx.settings,
+                enqueued=False,
+                check_queue=True,
+                fresh_settings=True,
+            )
         return output, None
     except (TaskError, SettingsError, StashError) as exc:
         return getattr(exc, "output", None), str(exc)
@@ -323,7 +363,10 @@ def main(stdin=None, stdout=None) -> int:
         answer(stdout, error=message)
         return 2
     except KeyboardInterrupt:
-        answer(stdout, error="PlexSync was interrupted; queued changes are kept and sync resumes on the next run.")
+        answer(
+            stdout,
+            error="PlexSync was interrupted; queued changes are kept and sync resumes on the next run.",
+        )
         return 130
     except Exception as exc:  # last resort: one clear line, the traceback at debug level
         import errno
@@ -333,14 +376,20 @@ def main(stdin=None, stdout=None) -> int:
 
         if isinstance(exc, LockRefused):
             message = "PlexSync could not lock its files: %s; queued changes are kept." % exc.strerror
-        elif isinstance(exc, OSError) and exc.errno in {getattr(errno, n, None) for n in DISK_ERRORS} - {None}:
+        elif isinstance(exc, OSError) and exc.errno in {getattr(errno, n, None) for n in DISK_ERRORS} - {
+            None
+        }:
             # A full or read-only disk is the user's to fix, not a bug to report.
-            message = ("PlexSync could not write its files (%s%s); free some disk space or make the data "
-                       "folder writable (setting 'Data folder'); queued changes are kept."
-                       % (exc.strerror or exc, ": %s" % exc.filename if exc.filename else ""))
+            message = (
+                "PlexSync could not write its files (%s%s); free some disk space or make the data "
+                "folder writable (setting 'Data folder'); queued changes are kept."
+                % (exc.strerror or exc, ": %s" % exc.filename if exc.filename else "")
+            )
         else:
-            message = ("PlexSync failed unexpectedly (%s: %s); queued changes are kept. "
-                       "Turn on 'Debug logging' and report the log." % (type(exc).__name__, exc))
+            message = (
+                "PlexSync failed unexpectedly (%s: %s); queued changes are kept. "
+                "Turn on 'Debug logging' and report the log." % (type(exc).__name__, exc)
+            )
         log.error(message)
         log.debug(traceback.format_exc())
         answer(stdout, error=message)

@@ -9,6 +9,7 @@ The dict a module returns: `{"title": str, "rows": [row(...), ...], "notes": [st
 each row is `{"figure": str, "value": number or str, "unit": str, "note": str}`. A module that
 returns any other dict is shown key by key.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,9 @@ def ms(seconds) -> float:
     return round(seconds * 1000.0, 2)
 
 
-def row(figure: str, value, unit: str = "", note: str = "", target: str = "", baseline=None, met=None) -> dict:
+def row(
+    figure: str, value, unit: str = "", note: str = "", target: str = "", baseline=None, met=None
+) -> dict:
     """One line of the benchmark table. A row with a `target` (e.g. "<= 1.1") also goes to the
     targets table, with the `baseline` figure measured before the change and whether it is `met`."""
     out = {"figure": figure, "value": value, "unit": unit, "note": note}
@@ -64,7 +67,8 @@ def machine_facts() -> dict:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "cpus": os.cpu_count(),
-        "python": "%s (%s)" % (platform.python_version(), sys.executable and os.path.basename(sys.executable)),
+        "python": "%s (%s)"
+        % (platform.python_version(), sys.executable and os.path.basename(sys.executable)),
         "platform": platform.platform(),
         "machine": platform.machine(),
     }
@@ -109,9 +113,17 @@ def result_rows(result: dict) -> list:
         out = []
         for item in rows:
             if isinstance(item, dict):
-                out.append(row(str(item.get("figure", "?")), item.get("value"), str(item.get("unit") or ""),
-                               str(item.get("note") or ""), str(item.get("target") or ""), item.get("baseline"),
-                               item.get("met")))
+                out.append(
+                    row(
+                        str(item.get("figure", "?")),
+                        item.get("value"),
+                        str(item.get("unit") or ""),
+                        str(item.get("note") or ""),
+                        str(item.get("target") or ""),
+                        item.get("baseline"),
+                        item.get("met"),
+                    )
+                )
             elif isinstance(item, (list, tuple)) and item:
                 padded = list(item) + ["", "", ""]
                 out.append(row(str(padded[0]), padded[1], str(padded[2] or ""), str(padded[3] or "")))
@@ -158,12 +170,17 @@ def render_table(rows: list, markdown: bool = False) -> str:
     """
     with_area = any(r.get("area") for r in rows)
     header = (("area",) if with_area else ()) + ("figure", "value", "unit", "note")
-    cells = [header] + [((r.get("area", ""),) if with_area else ()) +
-                        (r["figure"], format_value(r["value"]), r["unit"], r["note"]) for r in rows]
+    cells = [header] + [
+        ((r.get("area", ""),) if with_area else ())
+        + (r["figure"], format_value(r["value"]), r["unit"], r["note"])
+        for r in rows
+    ]
     value_col = header.index("value")
     if markdown:
+
         def esc(text):
             return str(text).replace("|", "\\|")
+
         align = ["---:" if i == value_col else "---" for i in range(len(header))]
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
         lines += ["| " + " | ".join(esc(c) for c in cell) + " |" for cell in cells[1:]]
@@ -171,8 +188,10 @@ def render_table(rows: list, markdown: bool = False) -> str:
     widths = [max(len(str(cell[i])) for cell in cells) for i in range(len(header) - 1)]
     lines = []
     for n, cell in enumerate(cells):
-        parts = [str(c).rjust(widths[i]) if i == value_col else str(c).ljust(widths[i])
-                 for i, c in enumerate(cell[:-1])]
+        parts = [
+            str(c).rjust(widths[i]) if i == value_col else str(c).ljust(widths[i])
+            for i, c in enumerate(cell[:-1])
+        ]
         lines.append("  ".join(parts + [str(cell[-1])]).rstrip())
         if n == 0:
             lines.append("-" * min(130, sum(widths) + 2 * len(widths) + max(len(str(c[-1])) for c in cells)))

@@ -6,6 +6,7 @@
 
 A module that is missing or fails is skipped with a note: the other figures still count.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,11 @@ def run_module(name: str) -> tuple:
             return None, "bench/%s.py is not there yet; skipped" % name, 0.0
         return None, "bench/%s.py could not be imported (%s); skipped" % (name, exc), 0.0
     except Exception as exc:  # noqa: BLE001 - one broken module must not hide the others
-        return None, "bench/%s.py could not be imported (%s: %s); skipped" % (name, type(exc).__name__, exc), 0.0
+        return (
+            None,
+            "bench/%s.py could not be imported (%s: %s); skipped" % (name, type(exc).__name__, exc),
+            0.0,
+        )
     run = getattr(module, "run", None)
     if not callable(run):
         return None, "bench/%s.py has no run(); skipped" % name, 0.0
@@ -45,11 +50,17 @@ def run_module(name: str) -> tuple:
         result = run()
     except Exception as exc:  # noqa: BLE001
         sys.stderr.write(traceback.format_exc())
-        return None, "bench/%s.py failed (%s: %s); skipped" % (name, type(exc).__name__, str(exc)[:200]), \
-            time.time() - started
+        return (
+            None,
+            "bench/%s.py failed (%s: %s); skipped" % (name, type(exc).__name__, str(exc)[:200]),
+            time.time() - started,
+        )
     if not isinstance(result, dict):
-        return None, "bench/%s.py run() returned %s, not a dict; skipped" % (name, type(result).__name__), \
-            time.time() - started
+        return (
+            None,
+            "bench/%s.py run() returned %s, not a dict; skipped" % (name, type(result).__name__),
+            time.time() - started,
+        )
     return result, "", time.time() - started
 
 
@@ -70,12 +81,15 @@ def write_markdown(path: str, facts: dict, rows: list, notes: list, seconds: flo
         "| CPUs | %s |" % facts["cpus"],
         "| Python | %s |" % facts["python"],
         "| platform | %s |" % facts["platform"],
-        "| run time | %.0f s%s |" % (seconds, " (BENCH_QUICK=1: smoke run, few repetitions)" if QUICK else ""),
+        "| run time | %.0f s%s |"
+        % (seconds, " (BENCH_QUICK=1: smoke run, few repetitions)" if QUICK else ""),
         "",
         "## Results",
         "",
-        render_table([{k: r[k] for k in ("area", "figure", "value", "unit", "note") if k in r} for r in rows],
-                     markdown=True),
+        render_table(
+            [{k: r[k] for k in ("area", "figure", "value", "unit", "note") if k in r} for r in rows],
+            markdown=True,
+        ),
         "",
         "## Notes",
         "",
@@ -84,15 +98,29 @@ def write_markdown(path: str, facts: dict, rows: list, notes: list, seconds: flo
     lines.append("")
     targets = [r for r in rows if r.get("target")]
     if targets:
-        lines += ["## Targets", "",
-                  "Each target with the figure measured before the work on it (`baseline`, on the same machine; the",
-                  "commit is named in the row's note) and now.", "",
-                  "| area | figure | baseline | now | unit | target | met |", "|---|---|---:|---:|---|---|---|"]
+        lines += [
+            "## Targets",
+            "",
+            "Each target with the figure measured before the work on it (`baseline`, on the same machine; the",
+            "commit is named in the row's note) and now.",
+            "",
+            "| area | figure | baseline | now | unit | target | met |",
+            "|---|---|---:|---:|---|---|---|",
+        ]
         for r in targets:
             met = "-" if r.get("met") is None else ("yes" if r["met"] else "**no**")
-            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                r.get("area", ""), r["figure"], format_value(r.get("baseline")), format_value(r["value"]),
-                r["unit"], r["target"].replace("|", "\\|"), met))
+            lines.append(
+                "| %s | %s | %s | %s | %s | %s | %s |"
+                % (
+                    r.get("area", ""),
+                    r["figure"],
+                    format_value(r.get("baseline")),
+                    format_value(r["value"]),
+                    r["unit"],
+                    r["target"].replace("|", "\\|"),
+                    met,
+                )
+            )
         lines.append("")
     directory = os.path.dirname(path)
     if directory:
@@ -104,9 +132,14 @@ def write_markdown(path: str, facts: dict, rows: list, notes: list, seconds: flo
 def main(argv=None) -> int:
     """Run the benchmarks, print the table, write the Markdown file. Returns 0."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="", help="comma-separated modules: " + ", ".join(m for m, _ in MODULES))
-    parser.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"),
-                        help="where to write the Markdown report ('-' for nowhere)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated modules: " + ", ".join(m for m, _ in MODULES)
+    )
+    parser.add_argument(
+        "--out",
+        default=os.path.join(ROOT, "docs", "benchmarks.md"),
+        help="where to write the Markdown report ('-' for nowhere)",
+    )
     args = parser.parse_args(argv)
     wanted = {m.strip() for m in args.only.split(",") if m.strip()}
     started = time.time()
@@ -130,8 +163,10 @@ def main(argv=None) -> int:
         notes.append("%s: measured in %.0f s." % (area, seconds))
     seconds = time.time() - started
     out = sys.stdout
-    out.write("PlexSync benchmarks - %s, %s CPUs, Python %s, %s\n\n" % (facts["date"], facts["cpus"],
-                                                                        facts["python"], facts["platform"]))
+    out.write(
+        "PlexSync benchmarks - %s, %s CPUs, Python %s, %s\n\n"
+        % (facts["date"], facts["cpus"], facts["python"], facts["platform"])
+    )
     out.write(render_table(rows) + "\n\n")
     for note in notes:
         out.write("- %s\n" % note)

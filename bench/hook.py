@@ -11,6 +11,7 @@ The plugin is installed into a temp folder and run exactly as Stash runs it (std
 PYTHONPATH). The Stash emulator holds a fake library scan in its job queue, as a real Stash
 often does, so the drain tasks the hooks request stay queued and do not compete for the CPU.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,32 @@ import time
 from bench import fast_emulator_sockets, median, ms, print_result, ratio, row, scratch_dir, sized
 
 WARMUP = 3  # first runs compile the plugin's .pyc files and warm the page cache
-UPDATE_INPUT = ("clientMutationId", "id", "title", "code", "url", "urls", "date", "details", "director",
-                "rating100", "organized", "o_counter", "studio_id", "gallery_ids", "performer_ids", "movies",
-                "groups", "tag_ids", "cover_image", "stash_ids", "resume_time", "play_duration", "play_count",
-                "primary_file_id")
+UPDATE_INPUT = (
+    "clientMutationId",
+    "id",
+    "title",
+    "code",
+    "url",
+    "urls",
+    "date",
+    "details",
+    "director",
+    "rating100",
+    "organized",
+    "o_counter",
+    "studio_id",
+    "gallery_ids",
+    "performer_ids",
+    "movies",
+    "groups",
+    "tag_ids",
+    "cover_image",
+    "stash_ids",
+    "resume_time",
+    "play_duration",
+    "play_count",
+    "primary_file_id",
+)
 
 
 def hook_payload(server_connection: dict, scene_id: int, sent: dict) -> bytes:
@@ -34,8 +57,15 @@ def hook_payload(server_connection: dict, scene_id: int, sent: dict) -> bytes:
     full = {name: None for name in UPDATE_INPUT}
     full.update(sent)
     full["id"] = str(scene_id)
-    context = {"id": scene_id, "type": "Scene.Update.Post", "input": full, "inputFields": ["id"] + sorted(sent)}
-    return json.dumps({"server_connection": server_connection, "args": {"hookContext": context}}).encode("utf-8")
+    context = {
+        "id": scene_id,
+        "type": "Scene.Update.Post",
+        "input": full,
+        "inputFields": ["id"] + sorted(sent),
+    }
+    return json.dumps({"server_connection": server_connection, "args": {"hookContext": context}}).encode(
+        "utf-8"
+    )
 
 
 def _env() -> dict:
@@ -63,7 +93,9 @@ def run(rounds: int | None = None) -> dict:
     data_dir = os.path.join(plugin_dir, "data")
     os.makedirs(data_dir, exist_ok=True)
     marker = os.path.join(data_dir, "drain_request.json")
-    stash = StashEmulator(plugin_dir=plugin_dir, python=sys.executable, plugin_env={"PYTHONPATH": None}).start()
+    stash = StashEmulator(
+        plugin_dir=plugin_dir, python=sys.executable, plugin_env={"PYTHONPATH": None}
+    ).start()
     try:
         stash.set_running_scan(True)
         conn = stash.server_connection()
@@ -73,7 +105,9 @@ def run(rounds: int | None = None) -> dict:
 
         def prepare_fresh_marker():
             with open(marker, "w") as fh:
-                json.dump({"state": "requested", "at": time.time(), "pid": 0}, fh)  # a "running" one needs a live drainer
+                json.dump(
+                    {"state": "requested", "at": time.time(), "pid": 0}, fh
+                )  # a "running" one needs a live drainer
 
         def prepare_no_marker():
             try:
@@ -84,8 +118,16 @@ def run(rounds: int | None = None) -> dict:
         cases = {
             "baseline": (baseline, lambda n: b"", None),
             "ignored": (script, lambda n: hook_payload(conn, n, {"play_count": 3}), None),
-            "queued": (script, lambda n: hook_payload(conn, n, {"title": "Bench %d" % n}), prepare_fresh_marker),
-            "requested": (script, lambda n: hook_payload(conn, n, {"title": "Bench %d" % n}), prepare_no_marker),
+            "queued": (
+                script,
+                lambda n: hook_payload(conn, n, {"title": "Bench %d" % n}),
+                prepare_fresh_marker,
+            ),
+            "requested": (
+                script,
+                lambda n: hook_payload(conn, n, {"title": "Bench %d" % n}),
+                prepare_no_marker,
+            ),
         }
         samples = {name: [] for name in cases}
         answers = {name: set() for name in cases}
@@ -111,18 +153,34 @@ def run(rounds: int | None = None) -> dict:
     rows = [
         row("python -c pass (baseline)", ms(base), "ms", "median of %d" % rounds),
         row("hook: ignored edit", ms(figures["ignored"]), "ms", "answer: %s" % _one(answers["ignored"])),
-        row("hook: enqueue, drain already requested", ms(figures["queued"]), "ms",
-            "no network; answer: %s" % _one(answers["queued"])),
-        row("hook: enqueue + runPluginTask to Stash", ms(figures["requested"]), "ms",
-            "%d of %d runs queued a drain task in Stash" % (requests_seen, rounds + WARMUP)),
+        row(
+            "hook: enqueue, drain already requested",
+            ms(figures["queued"]),
+            "ms",
+            "no network; answer: %s" % _one(answers["queued"]),
+        ),
+        row(
+            "hook: enqueue + runPluginTask to Stash",
+            ms(figures["requested"]),
+            "ms",
+            "%d of %d runs queued a drain task in Stash" % (requests_seen, rounds + WARMUP),
+        ),
         row("hook ratio: ignored / baseline", ratio(figures["ignored"], base), "x", "target <= 3"),
         row("hook ratio: enqueue / baseline", ratio(figures["queued"], base), "x", "target <= 3"),
-        row("hook ratio: enqueue + request / baseline", ratio(figures["requested"], base), "x", "target <= 5"),
+        row(
+            "hook ratio: enqueue + request / baseline", ratio(figures["requested"], base), "x", "target <= 5"
+        ),
     ]
-    notes = ["Hook processes run the installed plugin with the stdin Stash sends; %d rounds after %d warm-up "
-             "rounds, cases shuffled within each round." % (rounds, WARMUP)]
-    return {"title": "Hook cost per saved scene", "rows": rows, "notes": notes,
-            "raw": {name: [round(s, 5) for s in values] for name, values in samples.items()}}
+    notes = [
+        "Hook processes run the installed plugin with the stdin Stash sends; %d rounds after %d warm-up "
+        "rounds, cases shuffled within each round." % (rounds, WARMUP)
+    ]
+    return {
+        "title": "Hook cost per saved scene",
+        "rows": rows,
+        "notes": notes,
+        "raw": {name: [round(s, 5) for s in values] for name, values in samples.items()},
+    }
 
 
 def _answer(stdout: bytes) -> str:

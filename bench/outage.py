@@ -16,6 +16,7 @@ Stash: no edit, no task. Only the watcher a stopped drain leaves behind brings s
 Request rates come from the Plex emulator's request log (1-second sliding windows). Nothing here
 asserts on time.
 """
+
 from __future__ import annotations
 
 import os
@@ -80,8 +81,9 @@ def _world(folder: str, jobs: int):
 
     world = start_world(install(os.path.join(folder, "PlexSync")))
     ids = world.stash.seed_scenes(jobs, path_prefix=STASH_PREFIX)
-    world.plex.bulk_add(world.section, [{"file": "%s/scene_%06d.mp4" % (PLEX_PREFIX, int(i)), "size": 1000}
-                                        for i in ids])
+    world.plex.bulk_add(
+        world.section, [{"file": "%s/scene_%06d.mp4" % (PLEX_PREFIX, int(i)), "size": 1000} for i in ids]
+    )
     _backlog(world, ids, "Before")
     world.run_task("Process Queue", timeout=3600)  # the warm-up sync
     return world, ids
@@ -121,12 +123,21 @@ def measure_blip(jobs: int, blip: float) -> dict:
         after = [r for r in log if r.time >= up_at]
         puts = _puts_per_item(log)
         drains = [t for t in world.stash.task_runs[tasks:] if t.task_name == "Process Queue"]
-        return {"jobs": jobs, "blip": blip, "sent_before": sent_before, "up_at": up_at, "empty_at": empty_at,
-                "first_put_after": min((r.time for r in after if r.method == "PUT"), default=None),
-                "request_times": [r.time for r in after], "put_times": [r.time for r in after if r.method == "PUT"],
-                "written": len(puts), "twice": sum(1 for v in puts.values() if v > 1), "drains": len(drains),
-                "other_tasks": len(world.stash.task_runs[tasks:]) - len(drains),
-                "errors": sorted({t.error for t in drains if t.error})}
+        return {
+            "jobs": jobs,
+            "blip": blip,
+            "sent_before": sent_before,
+            "up_at": up_at,
+            "empty_at": empty_at,
+            "first_put_after": min((r.time for r in after if r.method == "PUT"), default=None),
+            "request_times": [r.time for r in after],
+            "put_times": [r.time for r in after if r.method == "PUT"],
+            "written": len(puts),
+            "twice": sum(1 for v in puts.values() if v > 1),
+            "drains": len(drains),
+            "other_tasks": len(world.stash.task_runs[tasks:]) - len(drains),
+            "errors": sorted({t.error for t in drains if t.error}),
+        }
     finally:
         world.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -154,13 +165,22 @@ def measure_long(jobs: int, outage: float) -> dict:
         log = world.plex.requests
         drains = [t for t in world.stash.task_runs[tasks:] if t.task_name == "Process Queue"]
         breaker_failures = [r for r in during if r.path != "/identity"]
-        return {"jobs": jobs, "outage": outage, "down_at": down_at, "up_at": up_at, "empty_at": empty_at,
-                "during": during, "tripping": len(breaker_failures),
-                "probes": sum(1 for r in during if r.path == "/identity"),
-                "after_first": [r for r in during if r.path != "/identity" and r.time > down_at + 60],
-                "put_times": [r.time for r in log if r.method == "PUT"], "request_times": [r.time for r in log],
-                "drains": len(drains), "errors": sorted({t.error for t in drains if t.error}),
-                "written": len(_puts_per_item(log))}
+        return {
+            "jobs": jobs,
+            "outage": outage,
+            "down_at": down_at,
+            "up_at": up_at,
+            "empty_at": empty_at,
+            "during": during,
+            "tripping": len(breaker_failures),
+            "probes": sum(1 for r in during if r.path == "/identity"),
+            "after_first": [r for r in during if r.path != "/identity" and r.time > down_at + 60],
+            "put_times": [r.time for r in log if r.method == "PUT"],
+            "request_times": [r.time for r in log],
+            "drains": len(drains),
+            "errors": sorted({t.error for t in drains if t.error}),
+            "written": len(_puts_per_item(log)),
+        }
     finally:
         world.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -171,37 +191,72 @@ def run(jobs: int | None = None, outage: float | None = None) -> dict:
     outage = outage or sized(LONG_OUTAGE_SECONDS, 30.0)
     b = measure_blip(jobs, BLIP_SECONDS)
     rows = [
-        row("%g-s blip in a %d-change drain: Plex back -> queue empty" % (b["blip"], jobs),
-            round(b["empty_at"] - b["up_at"], 1) if b["empty_at"] else None, "s",
-            "no Stash activity; %d changes were in Plex before the blip" % b["sent_before"]),
-        row("  Plex back -> first change written", round(b["first_put_after"] - b["up_at"], 1)
-            if b["first_put_after"] else None, "s", "the watcher's next probe, then the drain it asks for"),
-        row("  peak request rate after the return", peak_rate(b["request_times"]), "req/s",
-            "all requests, busiest 1-second window"),
+        row(
+            "%g-s blip in a %d-change drain: Plex back -> queue empty" % (b["blip"], jobs),
+            round(b["empty_at"] - b["up_at"], 1) if b["empty_at"] else None,
+            "s",
+            "no Stash activity; %d changes were in Plex before the blip" % b["sent_before"],
+        ),
+        row(
+            "  Plex back -> first change written",
+            round(b["first_put_after"] - b["up_at"], 1) if b["first_put_after"] else None,
+            "s",
+            "the watcher's next probe, then the drain it asks for",
+        ),
+        row(
+            "  peak request rate after the return",
+            peak_rate(b["request_times"]),
+            "req/s",
+            "all requests, busiest 1-second window",
+        ),
         row("  peak job rate after the return", peak_rate(b["put_times"]), "jobs/s", "PUTs"),
-        row("  written / written twice", "%d / %d" % (b["written"], b["twice"]), "items",
-            "%d drain(s), %d other task(s)" % (b["drains"], b["other_tasks"])),
+        row(
+            "  written / written twice",
+            "%d / %d" % (b["written"], b["twice"]),
+            "items",
+            "%d drain(s), %d other task(s)" % (b["drains"], b["other_tasks"]),
+        ),
     ]
     m = measure_long(jobs, outage)
     up = m["up_at"]
     resumed = min(m["put_times"]) if m["put_times"] else up
     profile = [sum(1 for t in m["put_times"] if resumed + k <= t < resumed + k + 1) for k in range(8)]
     rows += [
-        row("%s outage, %d changes waiting: requests while down" % (_minutes(outage), jobs),
-            len(m["during"]), "req", "%d probes of /identity, %d failed requests before the breaker opened"
-            % (m["probes"], m["tripping"])),
-        row("  requests other than probes after the first minute", len(m["after_first"]), "req", "should be 0"),
-        row("  Plex back -> first change written", round(resumed - up, 1) if m["put_times"] else None, "s",
-            "the watcher probes at the breaker's pauses (60 s by then); then the drain it asks for"),
+        row(
+            "%s outage, %d changes waiting: requests while down" % (_minutes(outage), jobs),
+            len(m["during"]),
+            "req",
+            "%d probes of /identity, %d failed requests before the breaker opened"
+            % (m["probes"], m["tripping"]),
+        ),
+        row(
+            "  requests other than probes after the first minute", len(m["after_first"]), "req", "should be 0"
+        ),
+        row(
+            "  Plex back -> first change written",
+            round(resumed - up, 1) if m["put_times"] else None,
+            "s",
+            "the watcher probes at the breaker's pauses (60 s by then); then the drain it asks for",
+        ),
         row("  Plex back -> queue empty", round(m["empty_at"] - up, 1) if m["empty_at"] else None, "s", ""),
-        row("  ramp: changes written in each second", " ".join(str(n) for n in profile), "jobs",
-            "seconds 1-8 after the first write"),
-        row("  peak job rate after the return", peak_rate(m["put_times"]), "jobs/s",
-            "the pace climbs from 2 while Plex answers well; no limit once it kept up at 10"),
+        row(
+            "  ramp: changes written in each second",
+            " ".join(str(n) for n in profile),
+            "jobs",
+            "seconds 1-8 after the first write",
+        ),
+        row(
+            "  peak job rate after the return",
+            peak_rate(m["put_times"]),
+            "jobs/s",
+            "the pace climbs from 2 while Plex answers well; no limit once it kept up at 10",
+        ),
         row("  peak request rate after the return", peak_rate(m["request_times"]), "req/s", ""),
     ]
-    notes = ["The pace after an outage starts at the first 'Recovery ramp' value and follows Plex "
-             "(worker/ratelimit.py); the emulator answers in milliseconds, so it is lifted within seconds."]
+    notes = [
+        "The pace after an outage starts at the first 'Recovery ramp' value and follows Plex "
+        "(worker/ratelimit.py); the emulator answers in milliseconds, so it is lifted within seconds."
+    ]
     if outage != LONG_OUTAGE_SECONDS:
         notes.append("The long outage was shortened to %g s (BENCH_QUICK or --outage-seconds)." % outage)
     for errors in (b["errors"], m["errors"]):

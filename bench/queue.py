@@ -7,6 +7,7 @@ and acks it. The backlog stays at its size (one in, one out). Each operation is 
 "enqueue+ack" is what a change costs end to end, "lease+ack" what the drain pays per job.
 Also timed: the first read of the journal by a new process (a drain starting on a backlog).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -29,8 +30,18 @@ def prefill(directory: str, count: int) -> None:
         return
     queue = FileQueue(directory)
     now = time.time()
-    records = [{"op": "enq", "id": _new_id(), "scene": "backlog-%d" % n, "fields": ["title"], "at": now,
-                "src": "hook", "t": now} for n in range(count)]
+    records = [
+        {
+            "op": "enq",
+            "id": _new_id(),
+            "scene": "backlog-%d" % n,
+            "fields": ["title"],
+            "at": now,
+            "src": "hook",
+            "t": now,
+        }
+        for n in range(count)
+    ]
     queue._append_only(records)
 
 
@@ -61,7 +72,7 @@ def run(cycles: int | None = None) -> dict:
             consumer.summary()  # the drain has read the journal once, as a running drain has
         timings = {size: {"enqueue": [], "lease": [], "ack": []} for size in sizes}
         for n in range(cycles):
-            for size in (sizes if n % 2 else sizes[::-1]):
+            for size in sizes if n % 2 else sizes[::-1]:
                 t = timings[size]
                 started = time.perf_counter()
                 FileQueue(folders[size]).enqueue("bench-%d" % n, ["title"])
@@ -80,9 +91,13 @@ def run(cycles: int | None = None) -> dict:
             shutil.rmtree(folder, ignore_errors=True)
 
     med = {size: {op: median(v) for op, v in timings[size].items()} for size in sizes}
-    pairs = {size: {"enqueue+ack": [e + a for e, a in zip(timings[size]["enqueue"], timings[size]["ack"])],
-                    "lease+ack": [l + a for l, a in zip(timings[size]["lease"], timings[size]["ack"])]}
-             for size in sizes}
+    pairs = {
+        size: {
+            "enqueue+ack": [e + a for e, a in zip(timings[size]["enqueue"], timings[size]["ack"])],
+            "lease+ack": [le + a for le, a in zip(timings[size]["lease"], timings[size]["ack"])],
+        }
+        for size in sizes
+    }
     both = {size: {k: median(v) for k, v in pairs[size].items()} for size in sizes}
     empty, full = sizes
     rows = [
@@ -90,20 +105,34 @@ def run(cycles: int | None = None) -> dict:
         row("enqueue (new process view), 10,000 pending", ms(med[full]["enqueue"]), "ms"),
         row("enqueue+ack, 0 pending", ms(both[empty]["enqueue+ack"]), "ms"),
         row("enqueue+ack, 10,000 pending", ms(both[full]["enqueue+ack"]), "ms"),
-        row("enqueue+ack ratio 10,000 / 0", ratio(both[full]["enqueue+ack"], both[empty]["enqueue+ack"]), "x",
-            "target <= 2"),
+        row(
+            "enqueue+ack ratio 10,000 / 0",
+            ratio(both[full]["enqueue+ack"], both[empty]["enqueue+ack"]),
+            "x",
+            "target <= 2",
+        ),
         row("lease+ack, 0 pending", ms(both[empty]["lease+ack"]), "ms"),
         row("lease+ack, 10,000 pending", ms(both[full]["lease+ack"]), "ms"),
         row("lease+ack ratio 10,000 / 0", ratio(both[full]["lease+ack"], both[empty]["lease+ack"]), "x"),
-        row("lease alone ratio 10,000 / 0", ratio(med[full]["lease"], med[empty]["lease"]), "x",
-            "%.2f vs %.2f ms" % (ms(med[full]["lease"]), ms(med[empty]["lease"]))),
-        row("first read of the journal, 10,000 pending", ms(cold[full]), "ms",
-            "a drain starting on a backlog (once per process); 0 pending: %.2f ms" % ms(cold[empty])),
+        row(
+            "lease alone ratio 10,000 / 0",
+            ratio(med[full]["lease"], med[empty]["lease"]),
+            "x",
+            "%.2f vs %.2f ms" % (ms(med[full]["lease"]), ms(med[empty]["lease"])),
+        ),
+        row(
+            "first read of the journal, 10,000 pending",
+            ms(cold[full]),
+            "ms",
+            "a drain starting on a backlog (once per process); 0 pending: %.2f ms" % ms(cold[empty]),
+        ),
     ]
-    notes = ["%d cycles per queue (enqueue by a fresh FileQueue, lease 1 and ack by a long-lived one), "
-             "interleaved; medians. Backlog after the run: %d and %d pending." % (cycles, pending_after[empty],
-                                                                                  pending_after[full]),
-             "Every enqueue and ack is an fsync'd append, so on most disks fsync dominates both columns."]
+    notes = [
+        "%d cycles per queue (enqueue by a fresh FileQueue, lease 1 and ack by a long-lived one), "
+        "interleaved; medians. Backlog after the run: %d and %d pending."
+        % (cycles, pending_after[empty], pending_after[full]),
+        "Every enqueue and ack is an fsync'd append, so on most disks fsync dominates both columns.",
+    ]
     return {"title": "Queue cost vs backlog", "rows": rows, "notes": notes}
 
 

@@ -15,6 +15,7 @@ edited in Plex.
 
 `run(...) -> dict` returns the figures (for `bench/__main__.py`); `main()` prints the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,11 +42,18 @@ BASELINE = {"found": 150, "false": 49850, "plex": 52, "mb": 251, "second_plex": 
 
 # ---------------------------------------------------------------------- the library
 def _settings_raw(plex_url: str, data_dir: str) -> dict:
-    return {"plex_url": plex_url, "plex_token": TOKEN, "path_map": "%s=%s" % (STASH_PREFIX, PLEX_PREFIX),
-            "data_dir": data_dir, "sync_poster": False}
+    return {
+        "plex_url": plex_url,
+        "plex_token": TOKEN,
+        "path_map": "%s=%s" % (STASH_PREFIX, PLEX_PREFIX),
+        "data_dir": data_dir,
+        "sync_poster": False,
+    }
 
 
-def _seed(stash, plex, data_dir: str, scenes: int, gap_rate: float, records: bool = True, planted=None) -> dict:
+def _seed(
+    stash, plex, data_dir: str, scenes: int, gap_rate: float, records: bool = True, planted=None
+) -> dict:
     """Both libraries in sync, then the gaps made behind PlexSync's back; returns {kind: n}.
 
     With `records` off the data folder starts empty (a user coming from another agent: Plex
@@ -65,11 +73,23 @@ def _seed(stash, plex, data_dir: str, scenes: int, gap_rate: float, records: boo
         scene = stash.scene(sid)
         desired = build_metadata(scene, settings)
         desired_by_id[sid] = desired
-        state[sid] = {"hash": metadata_hash(desired), "updated_at": scene["updated_at"], "synced_at": time.time()}
-        items.append({"file": "%s/scene_%06d.mp4" % (PLEX_PREFIX, int(sid)), "size": 1000,
-                      "title": desired["title"], "summary": desired["summary"], "studio": desired["studio"] or None,
-                      "originallyAvailableAt": desired["originallyAvailableAt"] or None,
-                      "genres": desired["genres"], "actors": desired["actors"]})
+        state[sid] = {
+            "hash": metadata_hash(desired),
+            "updated_at": scene["updated_at"],
+            "synced_at": time.time(),
+        }
+        items.append(
+            {
+                "file": "%s/scene_%06d.mp4" % (PLEX_PREFIX, int(sid)),
+                "size": 1000,
+                "title": desired["title"],
+                "summary": desired["summary"],
+                "studio": desired["studio"] or None,
+                "originallyAvailableAt": desired["originallyAvailableAt"] or None,
+                "genres": desired["genres"],
+                "actors": desired["actors"],
+            }
+        )
     rks = plex.bulk_add(section, items)
     os.makedirs(data_dir, exist_ok=True)
     if records:
@@ -81,8 +101,13 @@ def _seed(stash, plex, data_dir: str, scenes: int, gap_rate: float, records: boo
         memo = {}
         for sid, rk in zip(ids, rks):
             desired = desired_by_id[sid]
-            memo[rk] = {"written": {f: fingerprint(f, desired[f]) for f in (
-                "title", "summary", "studio", "originallyAvailableAt", "actors", "genres") if f in desired}}
+            memo[rk] = {
+                "written": {
+                    f: fingerprint(f, desired[f])
+                    for f in ("title", "summary", "studio", "originallyAvailableAt", "actors", "genres")
+                    if f in desired
+                }
+            }
         PosterMemo(data_dir).set_many(memo)
     if planted is not None:
         return _plant(stash, plex, ids, rks, planted)
@@ -97,7 +122,9 @@ def _seed(stash, plex, data_dir: str, scenes: int, gap_rate: float, records: boo
             if kind == "stale":
                 stash.update_scene(sid, title="Renamed behind PlexSync's back %s" % sid)
             elif kind == "empty_in_plex":
-                plex.update_item(rk, title="scene_%06d" % int(sid), summary="", studio=None, genres=[], actors=[])
+                plex.update_item(
+                    rk, title="scene_%06d" % int(sid), summary="", studio=None, genres=[], actors=[]
+                )
             elif kind == "missing_from_plex":
                 plex.remove_item(rk)
             else:
@@ -117,7 +144,9 @@ def _plant(stash, plex, ids, rks, planted: dict) -> dict:
             n = next(picks)
             sid, rk = ids[n], rks[n]
             if kind == "empty_in_plex":
-                plex.update_item(rk, title="scene_%06d" % int(sid), summary="", studio=None, genres=[], actors=[])
+                plex.update_item(
+                    rk, title="scene_%06d" % int(sid), summary="", studio=None, genres=[], actors=[]
+                )
             elif kind == "missing_from_plex":
                 plex.remove_item(rk)
             else:  # "stale": a tag Stash does not have, after the ones a listing shows
@@ -145,12 +174,15 @@ def _child(config: dict) -> dict:
     wall = time.perf_counter() - started
     try:
         import resource
-    except ImportError:   # Windows: no peak memory figure, the others still count
+    except ImportError:  # Windows: no peak memory figure, the others still count
         cpu, peak = time.process_time(), 0
     else:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         # ru_maxrss is KiB on Linux and bytes on macOS.
-        cpu, peak = usage.ru_utime + usage.ru_stime, usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        cpu, peak = (
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024),
+        )
         # On Linux ru_maxrss survives exec: it can be the benchmark parent's size at the moment
         # it started this child (the emulators hold the whole library). VmHWM is this process's own.
         try:
@@ -160,18 +192,32 @@ def _child(config: dict) -> dict:
                 peak = int(hwm[0]) * 1024
         except OSError:
             pass
-    return {"seconds": wall, "cpu_seconds": cpu, "peak_rss_bytes": peak,
-            "gaps": report["gaps"], "ambiguous": report["ambiguous"], "enqueued": report["enqueued"],
-            "scenes_checked": report["scenes_checked"], "plex_items": report["plex_items"],
-            "requests": report["requests"], "adopted": report.get("adopted", 0),
-            "gap_ids": {e["scene_id"]: e["gap"] for e in report["sample"]}}
+    return {
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "peak_rss_bytes": peak,
+        "gaps": report["gaps"],
+        "ambiguous": report["ambiguous"],
+        "enqueued": report["enqueued"],
+        "scenes_checked": report["scenes_checked"],
+        "plex_items": report["plex_items"],
+        "requests": report["requests"],
+        "adopted": report.get("adopted", 0),
+        "gap_ids": {e["scene_id"]: e["gap"] for e in report["sample"]},
+    }
 
 
 def _run_child(config: dict) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-m", "bench.reconcile", "--child"], input=json.dumps(config),
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.reconcile", "--child"],
+        input=json.dumps(config),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError("the reconciliation child failed:\n%s" % proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -192,9 +238,11 @@ def _scenario(scenes: int, gap_rate: float, records: bool, planted=None) -> tupl
         started = time.perf_counter()
         made = _seed(stash, plex, os.path.join(work, "data"), scenes, gap_rate, records, planted)
         seed_seconds = time.perf_counter() - started
-        config = {"settings": _settings_raw(plex.url, os.path.join(work, "data")),
-                  "server_connection": stash.server_connection(),
-                  "sample": 0 if planted is None else 10 ** 6}
+        config = {
+            "settings": _settings_raw(plex.url, os.path.join(work, "data")),
+            "server_connection": stash.server_connection(),
+            "sample": 0 if planted is None else 10**6,
+        }
         runs = []
         for label in ("first run", "second run"):
             stash.clear_records()
@@ -228,7 +276,8 @@ def run(scenes: int | None = None, gap_rate: float = 0.02) -> dict:
     result["notes"].append(
         "first reconciliation: Plex already shows what Stash has (as after another agent) and PlexSync has no "
         "records; planted: %s (the stale ones differ only in a tag beyond what a listing shows). A false gap is "
-        "a scene reported that was not planted." % ", ".join("%s %d" % (k, len(v)) for k, v in made.items()))
+        "a scene reported that was not planted." % ", ".join("%s %d" % (k, len(v)) for k, v in made.items())
+    )
     return result
 
 
@@ -236,8 +285,14 @@ def _first_rows(scenes: int, made: dict, runs: list) -> list:
     from bench import row
 
     planted = {sid: kind for kind, ids in made.items() for sid in ids}
-    rows = [row("first reconciliation library", "%d scenes x %d items" % (scenes, scenes), "",
-                "matching except %d planted differences, no PlexSync records" % len(planted))]
+    rows = [
+        row(
+            "first reconciliation library",
+            "%d scenes x %d items" % (scenes, scenes),
+            "",
+            "matching except %d planted differences, no PlexSync records" % len(planted),
+        )
+    ]
     full = scenes == 50000
     first_plex = runs[0]["plex_requests_seen"]
     for r in runs:
@@ -248,22 +303,50 @@ def _first_rows(scenes: int, made: dict, runs: list) -> list:
         label = "first Reconcile Now" if first else "second Reconcile Now"
         mb = round(r["peak_rss_bytes"] / 1e6)
         rows += [
-            row("%s: planted differences found" % label, "%d of %d" % (right, len(planted)), "",
+            row(
+                "%s: planted differences found" % label,
+                "%d of %d" % (right, len(planted)),
+                "",
                 "%d adopted that already match; baseline: commit 6bebd13" % r.get("adopted", 0),
-                target="all %d, exactly" % len(planted), baseline="%d of %d" % (BASELINE["found"], len(planted)),
-                met=right == len(planted) and len(found) == right),
-            row("%s: false gaps" % label, false, "", "scenes reported that were not planted",
-                target="0", baseline=BASELINE["false"], met=false == 0),
-            row("%s: Plex requests" % label, r["plex_requests_seen"], "",
+                target="all %d, exactly" % len(planted),
+                baseline="%d of %d" % (BASELINE["found"], len(planted)),
+                met=right == len(planted) and len(found) == right,
+            ),
+            row(
+                "%s: false gaps" % label,
+                false,
+                "",
+                "scenes reported that were not planted",
+                target="0",
+                baseline=BASELINE["false"],
+                met=false == 0,
+            ),
+            row(
+                "%s: Plex requests" % label,
+                r["plex_requests_seen"],
+                "",
                 "%d item reads of up to 200 items" % r["plex_item_requests_seen"],
                 target="<= 600" if first else "fewer than the first run",
                 baseline=BASELINE["plex"] if first else BASELINE["second_plex"],
-                met=(r["plex_requests_seen"] <= 600 if first else r["plex_requests_seen"] < first_plex) if full else None),
-            row("%s: peak memory" % label, mb, "MB", "peak resident memory (VmHWM) of the reconciling process",
-                target="< 300" if first else "", baseline=BASELINE["mb"] if first else None,
-                met=mb < 300 if full else None),
-            row("%s: wall time" % label, round(r["seconds"], 2), "s",
-                "%d Stash requests" % r["stash_requests_seen"]),
+                met=(r["plex_requests_seen"] <= 600 if first else r["plex_requests_seen"] < first_plex)
+                if full
+                else None,
+            ),
+            row(
+                "%s: peak memory" % label,
+                mb,
+                "MB",
+                "peak resident memory (VmHWM) of the reconciling process",
+                target="< 300" if first else "",
+                baseline=BASELINE["mb"] if first else None,
+                met=mb < 300 if full else None,
+            ),
+            row(
+                "%s: wall time" % label,
+                round(r["seconds"], 2),
+                "s",
+                "%d Stash requests" % r["stash_requests_seen"],
+            ),
         ]
     return rows
 
@@ -271,27 +354,62 @@ def _first_rows(scenes: int, made: dict, runs: list) -> list:
 def _result(scenes: int, gap_rate: float, made: dict, seed_seconds: float, runs: list) -> dict:
     from bench import row
 
-    rows = [row("library", "%d scenes x %d items" % (scenes, scenes), "",
-                "%.0f%% gaps made: %s" % (100 * gap_rate, ", ".join("%s %d" % kv for kv in made.items())))]
+    rows = [
+        row(
+            "library",
+            "%d scenes x %d items" % (scenes, scenes),
+            "",
+            "%.0f%% gaps made: %s" % (100 * gap_rate, ", ".join("%s %d" % kv for kv in made.items())),
+        )
+    ]
     for r in runs:
         cache = "empty match cache" if r["label"] == "first run" else "warm match cache"
         found = ", ".join("%s %d" % (k, n) for k, n in r["gaps"].items())
         rows += [
-            row("%s: wall time" % r["label"], round(r["seconds"], 2), "s", "%s; includes waiting for both emulators" % cache),
-            row("%s: CPU time of the reconciling process" % r["label"], round(r["cpu_seconds"], 2), "s",
-                "Python start and imports included"),
+            row(
+                "%s: wall time" % r["label"],
+                round(r["seconds"], 2),
+                "s",
+                "%s; includes waiting for both emulators" % cache,
+            ),
+            row(
+                "%s: CPU time of the reconciling process" % r["label"],
+                round(r["cpu_seconds"], 2),
+                "s",
+                "Python start and imports included",
+            ),
             row("%s: Stash requests" % r["label"], r["stash_requests_seen"], "", "findScenes pages of 1000"),
-            row("%s: Plex requests" % r["label"], r["plex_requests_seen"], "",
-                "%d of them per item; target: a few dozen in all" % r["plex_item_requests_seen"]),
-            row("%s: peak memory" % r["label"], round(r["peak_rss_bytes"] / 1e6), "MB", "peak resident memory (VmHWM) of the child, the records of 50,000 syncs loaded"),
-            row("%s: gaps found" % r["label"], sum(r["gaps"].values()), "", "%s; %d queued" % (found, r["enqueued"])),
+            row(
+                "%s: Plex requests" % r["label"],
+                r["plex_requests_seen"],
+                "",
+                "%d of them per item; target: a few dozen in all" % r["plex_item_requests_seen"],
+            ),
+            row(
+                "%s: peak memory" % r["label"],
+                round(r["peak_rss_bytes"] / 1e6),
+                "MB",
+                "peak resident memory (VmHWM) of the child, the records of 50,000 syncs loaded",
+            ),
+            row(
+                "%s: gaps found" % r["label"],
+                sum(r["gaps"].values()),
+                "",
+                "%s; %d queued" % (found, r["enqueued"]),
+            ),
         ]
-    notes = ["the library starts in sync (sync state, written-values memo, Plex items as a sync "
-             "leaves them); seeding took %.1f s and is not measured." % seed_seconds,
-             "the second run finds the same gaps (they are queued, not yet drained) with the match "
-             "cache the first run wrote."]
-    return {"title": "Reconcile: %d Stash scenes x %d Plex items" % (scenes, scenes), "rows": rows, "notes": notes,
-            "runs": runs}
+    notes = [
+        "the library starts in sync (sync state, written-values memo, Plex items as a sync "
+        "leaves them); seeding took %.1f s and is not measured." % seed_seconds,
+        "the second run finds the same gaps (they are queued, not yet drained) with the match "
+        "cache the first run wrote.",
+    ]
+    return {
+        "title": "Reconcile: %d Stash scenes x %d Plex items" % (scenes, scenes),
+        "rows": rows,
+        "notes": notes,
+        "runs": runs,
+    }
 
 
 def main(argv=None) -> int:

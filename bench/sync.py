@@ -11,6 +11,7 @@ a new `plexsync.py` process). Requests are counted from the Plex emulator's requ
   child process so that its `RUSAGE_CHILDREN` peak RSS is the drain's own (no other child
   processes there); on Windows, where `resource` does not exist, RSS is not measured.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,29 @@ import subprocess
 import sys
 import time
 
-from bench import (QUICK, ROOT, fast_emulator_sockets, median, peak_rss_of_children_mb, print_result, row, scratch_dir,
-                   sized)
+from bench import (
+    QUICK,
+    ROOT,
+    fast_emulator_sockets,
+    median,
+    peak_rss_of_children_mb,
+    print_result,
+    row,
+    scratch_dir,
+    sized,
+)
 
 # Figures of the code before batched reads and journals (commit 6bebd13, measured with this
 # benchmark on the same 2-CPU machine on 2026-11-30, before any of that work): the targets'
 # baseline. Requests are counts, so they do not depend on the machine.
-BASELINE = {"changed": 2.02, "unchanged": 1.02, "first": 3.06, "covers_jobs_s": 142.0,
-            "scale_jobs_s": 42.3, "scale_bytes": 715419}
+BASELINE = {
+    "changed": 2.02,
+    "unchanged": 1.02,
+    "first": 3.06,
+    "covers_jobs_s": 142.0,
+    "scale_jobs_s": 42.3,
+    "scale_bytes": 715419,
+}
 BASELINE_NOTE = "baseline: commit 6bebd13"
 PER_SCENE_COUNT = 200
 THROUGHPUT_JOBS = 1000
@@ -41,8 +57,9 @@ def _world(scenes: int):
     fast_emulator_sockets()
     world = start_world(install(os.path.join(scratch_dir("sync"), "PlexSync")), recovery_rates="")
     ids = world.stash.seed_scenes(scenes, path_prefix=STASH_PREFIX)
-    world.plex.bulk_add(world.section, [{"file": "%s/scene_%06d.mp4" % (PLEX_PREFIX, int(i)), "size": 1000}
-                                        for i in ids])
+    world.plex.bulk_add(
+        world.section, [{"file": "%s/scene_%06d.mp4" % (PLEX_PREFIX, int(i)), "size": 1000} for i in ids]
+    )
     return world, ids
 
 
@@ -120,8 +137,14 @@ def _seed_synced_state(world, ids, rks) -> None:
     for sid in ids:
         state.record(sid, "%040x" % int(sid), "2024-01-01T00:00:00Z", time.time())
     state.flush()
-    written = {"title": "f" * 16, "summary": "f" * 16, "studio": "f" * 16, "originallyAvailableAt": "f" * 16,
-               "actors": "f" * 16, "genres": "f" * 16}
+    written = {
+        "title": "f" * 16,
+        "summary": "f" * 16,
+        "studio": "f" * 16,
+        "originallyAvailableAt": "f" * 16,
+        "actors": "f" * 16,
+        "genres": "f" * 16,
+    }
     entries = {rk: {"written": written, "poster_source": "0" * 16, "poster_sha1": "0" * 40} for rk in rks}
     memo = PosterMemo(data_dir)
     if hasattr(memo, "set_many"):
@@ -147,8 +170,8 @@ def at_scale(scenes: int = SCALE_SCENES, jobs: int = THROUGHPUT_JOBS, runs: int 
 
         rks = [world.plex.find_by_file("%s/scene_%06d.mp4" % (PLEX_PREFIX, int(i))) for i in ids]
         _seed_synced_state(world, ids, rks)
-        chosen = ids[::max(1, len(ids) // jobs)][:jobs]
-        warm = _drain(world, chosen, "Warm", covers=True)      # builds the index, matches the chosen scenes
+        chosen = ids[:: max(1, len(ids) // jobs)][:jobs]
+        warm = _drain(world, chosen, "Warm", covers=True)  # builds the index, matches the chosen scenes
         world.stash.runner.env["PYTHONPATH"] = os.path.join(ROOT, "bench", "io_probe")
         world.stash.runner.env["PLEXSYNC_BENCH_IO"] = probe
         measured = []
@@ -167,8 +190,14 @@ def at_scale(scenes: int = SCALE_SCENES, jobs: int = THROUGHPUT_JOBS, runs: int 
 def _throughput_in_child(jobs: int, warm_runs: int, mode: str = "--throughput-child") -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run([sys.executable, "-m", "bench.sync", mode, str(jobs), str(warm_runs)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT, timeout=3600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.sync", mode, str(jobs), str(warm_runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+        timeout=3600,
+    )
     lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
     if done.returncode != 0 or not lines:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
@@ -190,8 +219,18 @@ def run(jobs: int | None = None) -> dict:
     changed, unchanged = per_scene["changed"], per_scene["unchanged"]
     first, warm = bulk["runs"][0], bulk["runs"][1:]
     warm_seconds = med(warm, "process_seconds")
-    errors = sorted({r["error"] for r in [per_scene["first"]] + changed + unchanged + bulk["runs"] + bulk["cover_runs"]
-                     + scale["runs"] if r["error"]})
+    errors = sorted(
+        {
+            r["error"]
+            for r in [per_scene["first"]]
+            + changed
+            + unchanged
+            + bulk["runs"]
+            + bulk["cover_runs"]
+            + scale["runs"]
+            if r["error"]
+        }
+    )
     per_changed = round(med(changed, "plex") / n, 2)
     per_unchanged = round(med(unchanged, "plex") / n, 2)
     per_first = round(per_scene["first"]["plex"] / n, 2)
@@ -199,50 +238,115 @@ def run(jobs: int | None = None) -> dict:
     scale_rate = round(scale["jobs"] / med(scale["runs"], "process_seconds"), 1)
     scale_bytes = round(med(scale["runs"], "wchar") / float(scale["jobs"]))
     rows = [
-        row("Plex requests per changed scene", per_changed, "req",
-            "%d scenes: %d item GET + %d PUT + %d other per drain" % (
-                n, med(changed, "item_get"), med(changed, "put"),
-                med(changed, "plex") - med(changed, "item_get") - med(changed, "put")),
-            target="<= 1.1 (+1 per changed cover)", baseline=BASELINE["changed"], met=None if QUICK else per_changed <= 1.1),
-        row("Plex requests per unchanged scene", per_unchanged, "req",
+        row(
+            "Plex requests per changed scene",
+            per_changed,
+            "req",
+            "%d scenes: %d item GET + %d PUT + %d other per drain"
+            % (
+                n,
+                med(changed, "item_get"),
+                med(changed, "put"),
+                med(changed, "plex") - med(changed, "item_get") - med(changed, "put"),
+            ),
+            target="<= 1.1 (+1 per changed cover)",
+            baseline=BASELINE["changed"],
+            met=None if QUICK else per_changed <= 1.1,
+        ),
+        row(
+            "Plex requests per unchanged scene",
+            per_unchanged,
+            "req",
             "PUT per drain: %d (target 0)" % med(unchanged, "put"),
-            target="<= 0.05", baseline=BASELINE["unchanged"], met=None if QUICK else per_unchanged <= 0.05),
-        row("Plex requests per scene, first sync", per_first, "req",
+            target="<= 0.05",
+            baseline=BASELINE["unchanged"],
+            met=None if QUICK else per_unchanged <= 0.05,
+        ),
+        row(
+            "Plex requests per scene, first sync",
+            per_first,
+            "req",
             "index build + %d cover uploads for %d scenes" % (per_scene["first"]["post"], n),
-            target="<= 2.1 (with a cover)", baseline=BASELINE["first"], met=None if QUICK else per_first <= 2.1),
-        row("Stash requests per changed scene",
-            round((med(changed, "stash_graphql") + med(changed, "stash_images")) / n, 2), "req",
-            "%d GraphQL + %d cover downloads per drain" % (med(changed, "stash_graphql"), med(changed, "stash_images"))),
-        row("drain throughput, %d jobs" % bulk["jobs"], round(bulk["jobs"] / warm_seconds, 1), "jobs/s",
-            "median of %d drains: %.1f s from process start to exit" % (len(warm), warm_seconds)),
-        row("drain throughput, %d jobs, first sync" % bulk["jobs"], round(bulk["jobs"] / first["process_seconds"], 1),
-            "jobs/s", "%.1f s incl. index build and cover uploads" % first["process_seconds"]),
-        row("drain throughput, %d changes with covers" % bulk["jobs"], covers_rate, "jobs/s",
+            target="<= 2.1 (with a cover)",
+            baseline=BASELINE["first"],
+            met=None if QUICK else per_first <= 2.1,
+        ),
+        row(
+            "Stash requests per changed scene",
+            round((med(changed, "stash_graphql") + med(changed, "stash_images")) / n, 2),
+            "req",
+            "%d GraphQL + %d cover downloads per drain"
+            % (med(changed, "stash_graphql"), med(changed, "stash_images")),
+        ),
+        row(
+            "drain throughput, %d jobs" % bulk["jobs"],
+            round(bulk["jobs"] / warm_seconds, 1),
+            "jobs/s",
+            "median of %d drains: %.1f s from process start to exit" % (len(warm), warm_seconds),
+        ),
+        row(
+            "drain throughput, %d jobs, first sync" % bulk["jobs"],
+            round(bulk["jobs"] / first["process_seconds"], 1),
+            "jobs/s",
+            "%.1f s incl. index build and cover uploads" % first["process_seconds"],
+        ),
+        row(
+            "drain throughput, %d changes with covers" % bulk["jobs"],
+            covers_rate,
+            "jobs/s",
             "median of %d drains where title and cover changed: %.1f s; %d Plex requests (%d cover uploads); %s"
-            % (len(bulk["cover_runs"]), med(bulk["cover_runs"], "process_seconds"),
-               med(bulk["cover_runs"], "plex"), med(bulk["cover_runs"], "post"), BASELINE_NOTE),
-            target=">= 1.5 x baseline (%.0f)" % (1.5 * BASELINE["covers_jobs_s"]), baseline=BASELINE["covers_jobs_s"],
-            met=None if QUICK else covers_rate >= 1.5 * BASELINE["covers_jobs_s"]),
-        row("Plex requests, %d-job drain" % bulk["jobs"], med(warm, "plex"), "req",
-            "first sync: %d" % first["plex"]),
-        row("drain at scale: %d changes with covers, %d-scene library" % (scale["jobs"], scale["scenes"]),
-            scale_rate, "jobs/s",
-            "median of %d drains: %.1f s; state for every scene on disk as a finished sync leaves it; %s" % (
-                len(scale["runs"]), med(scale["runs"], "process_seconds"), BASELINE_NOTE),
-            target=">= 1.5 x baseline (%.0f)" % (1.5 * BASELINE["scale_jobs_s"]), baseline=BASELINE["scale_jobs_s"],
-            met=scale_rate >= 1.5 * BASELINE["scale_jobs_s"] if scale["scenes"] == SCALE_SCENES else None),
-        row("bytes written per synced scene, %d-scene library" % scale["scenes"], scale_bytes, "B",
+            % (
+                len(bulk["cover_runs"]),
+                med(bulk["cover_runs"], "process_seconds"),
+                med(bulk["cover_runs"], "plex"),
+                med(bulk["cover_runs"], "post"),
+                BASELINE_NOTE,
+            ),
+            target=">= 1.5 x baseline (%.0f)" % (1.5 * BASELINE["covers_jobs_s"]),
+            baseline=BASELINE["covers_jobs_s"],
+            met=None if QUICK else covers_rate >= 1.5 * BASELINE["covers_jobs_s"],
+        ),
+        row(
+            "Plex requests, %d-job drain" % bulk["jobs"],
+            med(warm, "plex"),
+            "req",
+            "first sync: %d" % first["plex"],
+        ),
+        row(
+            "drain at scale: %d changes with covers, %d-scene library" % (scale["jobs"], scale["scenes"]),
+            scale_rate,
+            "jobs/s",
+            "median of %d drains: %.1f s; state for every scene on disk as a finished sync leaves it; %s"
+            % (len(scale["runs"]), med(scale["runs"], "process_seconds"), BASELINE_NOTE),
+            target=">= 1.5 x baseline (%.0f)" % (1.5 * BASELINE["scale_jobs_s"]),
+            baseline=BASELINE["scale_jobs_s"],
+            met=scale_rate >= 1.5 * BASELINE["scale_jobs_s"] if scale["scenes"] == SCALE_SCENES else None,
+        ),
+        row(
+            "bytes written per synced scene, %d-scene library" % scale["scenes"],
+            scale_bytes,
+            "B",
             "all write() calls of the drain process (data folder and its log pipe), median %.1f MB per drain; %s"
             % (med(scale["runs"], "wchar") / 1e6, BASELINE_NOTE),
-            target="<= 2048", baseline=BASELINE["scale_bytes"],
-            met=scale_bytes <= 2048 if scale["scenes"] == SCALE_SCENES else None),
-        row("peak RSS of the drain process", bulk["peak_rss_mb"], "MB",
-            "max over the %d-job drains" % bulk["jobs"] if bulk["peak_rss_mb"] else "not measured on this platform"),
+            target="<= 2048",
+            baseline=BASELINE["scale_bytes"],
+            met=scale_bytes <= 2048 if scale["scenes"] == SCALE_SCENES else None,
+        ),
+        row(
+            "peak RSS of the drain process",
+            bulk["peak_rss_mb"],
+            "MB",
+            "max over the %d-job drains" % bulk["jobs"]
+            if bulk["peak_rss_mb"]
+            else "not measured on this platform",
+        ),
     ]
-    notes = ["The drain is the Process Queue task started by the Stash emulator as a new plexsync.py process "
-             "(as Stash does); requests are counted from the Plex emulator's log.",
-             "Both emulators answer with TCP_NODELAY, as real Stash (Go) and Plex do; Python's http.server "
-             "without it adds a ~40 ms delayed-ACK stall to many answers, which made the drain about 3x slower here."]
+    notes = [
+        "The drain is the Process Queue task started by the Stash emulator as a new plexsync.py process "
+        "(as Stash does); requests are counted from the Plex emulator's log.",
+        "Both emulators answer with TCP_NODELAY, as real Stash (Go) and Plex do; Python's http.server "
+        "without it adds a ~40 ms delayed-ACK stall to many answers, which made the drain about 3x slower here.",
+    ]
     if errors:
         notes.append("Drain errors seen: %s" % "; ".join(errors))
     return {"title": "Sync cost and drain throughput", "rows": rows, "notes": notes}

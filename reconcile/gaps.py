@@ -24,6 +24,7 @@ staleness rather than `updated_at`: Stash bumps `updated_at` for edits PlexSync 
 (ratings, play counts), while a changed setting (say "Studio as collection" switched on)
 changes what should be written without touching `updated_at`. The hash sees both correctly.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -38,24 +39,49 @@ DRIFT = "drift"
 
 # The gap types reconciliation counts and queues (ambiguous scenes are reported apart).
 GAP_TYPES = (STALE, EMPTY, MISSING, DRIFT)
-WORDS = {STALE: "stale", EMPTY: "empty in Plex", MISSING: "missing from Plex", DRIFT: "edited in Plex",
-         AMBIGUOUS: "ambiguous in Plex"}
+WORDS = {
+    STALE: "stale",
+    EMPTY: "empty in Plex",
+    MISSING: "missing from Plex",
+    DRIFT: "edited in Plex",
+    AMBIGUOUS: "ambiguous in Plex",
+}
 
 # Fields whose emptiness a listing shows reliably (tag lists: only "none at all").
 EMPTY_CHECKED = ("title", "summary", "studio", "originallyAvailableAt", "actors", "genres")
 # Scalars a listing shows in full, so a difference there is real.
-DRIFT_CHECKED = ("title", "titleSort", "summary", "tagline", "studio", "originallyAvailableAt",
-                 "contentRating", "userRating")
+DRIFT_CHECKED = (
+    "title",
+    "titleSort",
+    "summary",
+    "tagline",
+    "studio",
+    "originallyAvailableAt",
+    "contentRating",
+    "userRating",
+)
 
 
-FIELD_WORDS = {"title": "title", "titleSort": "sort title", "summary": "summary", "tagline": "tagline",
-               "studio": "studio", "originallyAvailableAt": "release date", "actors": "actors", "genres": "genres",
-               "collections": "collections", "poster": "poster", "art": "background",
-               "contentRating": "content rating", "userRating": "rating", "labels": "labels"}
+FIELD_WORDS = {
+    "title": "title",
+    "titleSort": "sort title",
+    "summary": "summary",
+    "tagline": "tagline",
+    "studio": "studio",
+    "originallyAvailableAt": "release date",
+    "actors": "actors",
+    "genres": "genres",
+    "collections": "collections",
+    "poster": "poster",
+    "art": "background",
+    "contentRating": "content rating",
+    "userRating": "rating",
+    "labels": "labels",
+}
 
 
 def field_words(fields) -> str:
-    """"title, release date" - field keys as a person reads them."""
+    """ "title, release date" - field keys as a person reads them."""
     return ", ".join(FIELD_WORDS.get(f, f) for f in fields)
 
 
@@ -71,7 +97,9 @@ class Gap:
 
     __slots__ = ("scene_id", "kind", "fields", "reason", "enqueue", "rating_key")
 
-    def __init__(self, scene_id, kind: str, fields=(), reason: str = "", enqueue: bool = True, rating_key=None):
+    def __init__(
+        self, scene_id, kind: str, fields=(), reason: str = "", enqueue: bool = True, rating_key=None
+    ):
         self.scene_id = str(scene_id)
         self.kind = kind
         self.fields = list(fields)
@@ -100,7 +128,7 @@ def empty_fields(desired: dict, listed: dict) -> list:
     for field in EMPTY_CHECKED:
         if field not in desired:
             continue
-        want = desired[field]          # already sanitized by build_metadata
+        want = desired[field]  # already sanitized by build_metadata
         if not want:
             continue
         have = listed.get(field)
@@ -124,7 +152,7 @@ def parse_time(value):
     text = value.strip().replace(" ", "T", 1)
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    if "." in text:                      # Python 3.9 wants exactly 3 or 6 fraction digits
+    if "." in text:  # Python 3.9 wants exactly 3 or 6 fraction digits
         head, _, rest = text.partition(".")
         count = 0
         while count < len(rest) and rest[count].isdigit():
@@ -179,8 +207,8 @@ def drift_fields(desired: dict, listed: dict, written) -> list:
             continue
         have = listed.get(field)
         if field == "titleSort" and not have:
-            have = listed.get("title")       # Plex sorts by the title when no sort title is set
-        if have == desired[field]:           # the common case, without hashing anything
+            have = listed.get("title")  # Plex sorts by the title when no sort title is set
+        if have == desired[field]:  # the common case, without hashing anything
             continue
         fp = fingerprint(field, have)
         if fp == written[field] or fp == fingerprint(field, desired[field]):
@@ -189,8 +217,17 @@ def drift_fields(desired: dict, listed: dict, written) -> list:
     return out
 
 
-def detect(scene_id, desired: dict, desired_hash: str, updated_at, state, listed: dict, written,
-           settings, rating_key=None):
+def detect(
+    scene_id,
+    desired: dict,
+    desired_hash: str,
+    updated_at,
+    state,
+    listed: dict,
+    written,
+    settings,
+    rating_key=None,
+):
     """The gap of a matched scene, or None when Plex shows what PlexSync would write.
 
     `listed` is the item as the section listing shows it (see `listed_item`).
@@ -204,17 +241,28 @@ def detect(scene_id, desired: dict, desired_hash: str, updated_at, state, listed
     drift = drift_fields(desired, listed, written)
     if drift:
         keep = bool(settings.preserve_plex_edits)
-        return Gap(scene_id, DRIFT, drift,
-                   "edited in Plex: %s%s" % (field_words(drift), " (kept: 'Preserve Plex edits' is on)" if keep else ""),
-                   enqueue=not keep, rating_key=rating_key)
+        return Gap(
+            scene_id,
+            DRIFT,
+            drift,
+            "edited in Plex: %s%s"
+            % (field_words(drift), " (kept: 'Preserve Plex edits' is on)" if keep else ""),
+            enqueue=not keep,
+            rating_key=rating_key,
+        )
     return None
 
 
 def missing(scene_id, reason: str, settings) -> Gap:
     """A scene whose file no Plex item holds; queued unless 'Skip scenes not in Plex' is on."""
     skip = bool(settings.skip_not_found)
-    return Gap(scene_id, MISSING, (), reason + (" (not queued: 'Skip scenes not in Plex' is on)" if skip else ""),
-               enqueue=not skip)
+    return Gap(
+        scene_id,
+        MISSING,
+        (),
+        reason + (" (not queued: 'Skip scenes not in Plex' is on)" if skip else ""),
+        enqueue=not skip,
+    )
 
 
 def ambiguous(scene_id, reason: str) -> Gap:
@@ -224,8 +272,12 @@ def ambiguous(scene_id, reason: str) -> Gap:
 
 def listed_item(video) -> dict:
     """The values a section listing's `<Video>` element shows (tag lists may be cut short)."""
-    files = [part.get("file") for media in video.findall("Media") for part in media.findall("Part")
-             if part.get("file")]
+    files = [
+        part.get("file")
+        for media in video.findall("Media")
+        for part in media.findall("Part")
+        if part.get("file")
+    ]
     title = video.get("title") or ""
     stem = file_stem(files[0]) if files else ""
     return {

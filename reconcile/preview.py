@@ -3,14 +3,15 @@
 Only a preview (dry run) asks Plex for the full item, and only for a sample of gaps (each one
 GET, as the drain would make): section listings cut tag lists short, so an exact diff needs it.
 """
+
 from __future__ import annotations
 
 from reconcile import gaps
 from stashplugin import log
 from worker.metadata import LIST_FIELDS, SCALAR_FIELDS
 
-MAX_VALUE = 500     # characters of a value kept in the JSON output
-SHORT_VALUE = 60    # characters of a value shown in a log line
+MAX_VALUE = 500  # characters of a value kept in the JSON output
+SHORT_VALUE = 60  # characters of a value shown in a log line
 
 
 def scene_title(scene: dict) -> str:
@@ -21,7 +22,7 @@ def scene_title(scene: dict) -> str:
 
 def _cut(value, limit: int):
     if isinstance(value, str) and len(value) > limit:
-        return value[:limit - 1] + "…"
+        return value[: limit - 1] + "…"
     return value
 
 
@@ -40,8 +41,13 @@ def changes_from_diff(diff: dict, listed: dict | None) -> list:
         elif field in ("poster", "art"):
             out.append({"field": field, "stash": "new cover"})
         else:
-            out.append({"field": field, "plex": _cut((listed or {}).get(field, ""), MAX_VALUE),
-                        "stash": _cut(change, MAX_VALUE)})
+            out.append(
+                {
+                    "field": field,
+                    "plex": _cut((listed or {}).get(field, ""), MAX_VALUE),
+                    "stash": _cut(change, MAX_VALUE),
+                }
+            )
     return out
 
 
@@ -51,7 +57,9 @@ def changes_for_new_item(desired: dict) -> list:
     for field in SCALAR_FIELDS + LIST_FIELDS:
         value = desired.get(field)
         if value:
-            out.append({"field": field, "stash": _cut(value, MAX_VALUE) if isinstance(value, str) else list(value)})
+            out.append(
+                {"field": field, "stash": _cut(value, MAX_VALUE) if isinstance(value, str) else list(value)}
+            )
     return out
 
 
@@ -59,8 +67,13 @@ def preview(scan, writer, scene: dict, gap) -> dict:
     """One sample entry: the gap and, when it would be queued, what its sync would change."""
     from worker.metadata import build_metadata
 
-    entry = {"scene_id": gap.scene_id, "title": scene_title(scene), "gap": gap.kind, "reason": gap.reason,
-             "queued": gap.enqueue}
+    entry = {
+        "scene_id": gap.scene_id,
+        "title": scene_title(scene),
+        "gap": gap.kind,
+        "reason": gap.reason,
+        "queued": gap.enqueue,
+    }
     if not gap.enqueue:
         return entry
     if gap.kind == gaps.MISSING:
@@ -84,8 +97,12 @@ def _show(value) -> str:
 
 def describe(entry: dict) -> str:
     """One log line for a sample entry."""
-    head = 'Scene %s "%s" (%s: %s)' % (entry["scene_id"], _cut(entry["title"], SHORT_VALUE),
-                                       gaps.WORDS.get(entry["gap"], entry["gap"]), entry["reason"])
+    head = 'Scene %s "%s" (%s: %s)' % (
+        entry["scene_id"],
+        _cut(entry["title"], SHORT_VALUE),
+        gaps.WORDS.get(entry["gap"], entry["gap"]),
+        entry["reason"],
+    )
     if entry.get("error"):
         return head + ": could not read the Plex item (%s)" % entry["error"]
     changes = entry.get("changes")

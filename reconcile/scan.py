@@ -17,15 +17,16 @@ PlexSync had written them, and no job is queued. Only the others are gaps. Cover
 compared (that would mean downloading every cover): an adopted item's poster is uploaded with
 its next change.
 """
+
 from __future__ import annotations
 
 import time
 
+from reconcile import gaps
 from stashplugin import log
 from worker.batch_read import RECONCILE_BATCH
 from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.plex_index import PlexIndex
-from reconcile import gaps
 
 STASH_PAGE = 1000
 # What build_metadata reads, and nothing more: 20,000 scenes page in seconds.
@@ -62,7 +63,7 @@ def stash_pages(stash, since=None, fields: str = STASH_FIELDS, per_page: int = S
         fresh = [s for s in scenes if str(s.get("id")) not in seen]
         seen.update(str(s.get("id")) for s in fresh)
         yield count, fresh
-        if not fresh or len(seen) >= count:   # (a Stash that ignores paging must not loop forever)
+        if not fresh or len(seen) >= count:  # (a Stash that ignores paging must not loop forever)
             return
         page += 1
 
@@ -101,16 +102,25 @@ class Scan:
     `stash_requests`, `plex_requests`.
     """
 
-    def __init__(self, settings, stash, data_dir: str, connect=None, heartbeat=None, progress=None,
-                 exact: bool = True, adopt: bool = True):
-        self.exact = exact               # read the full items of scenes PlexSync has no record of
-        self.adopt = adopt               # record the matching ones as synced (off for previews)
+    def __init__(
+        self,
+        settings,
+        stash,
+        data_dir: str,
+        connect=None,
+        heartbeat=None,
+        progress=None,
+        exact: bool = True,
+        adopt: bool = True,
+    ):
+        self.exact = exact  # read the full items of scenes PlexSync has no record of
+        self.adopt = adopt  # record the matching ones as synced (off for previews)
         self.adopted = 0
         self._light_before = None
         self._state_store = None
         self._adoption_stores = None
-        self._unverified = []            # (scene, rating key, desired, hash) waiting for a batch read
-        self._adoptions = {}             # scene id -> (rating key, hash, updated_at, written)
+        self._unverified = []  # (scene, rating key, desired, hash) waiting for a batch read
+        self._adoptions = {}  # scene id -> (rating key, hash, updated_at, written)
         self.settings = settings
         self.stash = stash
         self.data_dir = data_dir
@@ -120,7 +130,7 @@ class Scan:
         self.server = None
         self.counter = None
         self.matcher = None
-        self.listed = {}                 # rating key -> gaps.listed_item(...)
+        self.listed = {}  # rating key -> gaps.listed_item(...)
         self.scenes_in_scope = 0
         self.scenes_checked = 0
         self.plex_items = 0
@@ -194,21 +204,32 @@ class Scan:
             sid = str(scene.get("id"))
             item = items.get(rk)
             if item is None or getattr(item, "TYPE", None) != "movie":
-                yield scene, gaps.missing(sid, "the Plex item %s that held its file is gone" % rk, self.settings)
+                yield (
+                    scene,
+                    gaps.missing(sid, "the Plex item %s that held its file is gone" % rk, self.settings),
+                )
                 continue
             current = read_item(item)
             changes = metadata.diff_metadata(desired, current, self.settings, written=None)
             if changes:
                 fields = [f for f in metadata.FIELDS if f in changes]
-                yield scene, gaps.Gap(sid, gaps.STALE, fields, "never synced by PlexSync; Plex differs: %s"
-                                      % gaps.field_words(fields), rating_key=rk)
+                yield (
+                    scene,
+                    gaps.Gap(
+                        sid,
+                        gaps.STALE,
+                        fields,
+                        "never synced by PlexSync; Plex differs: %s" % gaps.field_words(fields),
+                        rating_key=rk,
+                    ),
+                )
                 continue
             self.adopted += 1
             if self.adopt:
                 previous = memo.get(rk).get("written") if memo is not None else None
                 written = metadata.written_after(desired, current, {}, previous)
                 self._adoptions[sid] = (rk, desired_hash, scene.get("updated_at"), written)
-        self._save_adoptions(memo)     # per batch: memory stays bounded, progress is kept
+        self._save_adoptions(memo)  # per batch: memory stays bounded, progress is kept
 
     def _save_adoptions(self, memo) -> None:
         """Record the adopted scenes as synced: one append to the sync state, one to the memo."""
@@ -219,9 +240,11 @@ class Scan:
         from worker.plex_writer import PosterMemo
 
         now = time.time()
-        if self._adoption_stores is None:   # writers only: a first run adopts 50,000 scenes
-            self._adoption_stores = (SyncState(self.data_dir, on_corrupt=_log_corrupt, write_only=True),
-                                     PosterMemo(self.data_dir, on_corrupt=_log_corrupt, write_only=True))
+        if self._adoption_stores is None:  # writers only: a first run adopts 50,000 scenes
+            self._adoption_stores = (
+                SyncState(self.data_dir, on_corrupt=_log_corrupt, write_only=True),
+                PosterMemo(self.data_dir, on_corrupt=_log_corrupt, write_only=True),
+            )
         state, memo_out = self._adoption_stores
         entries = {}
         for sid, (rk, desired_hash, updated_at, written) in adoptions.items():
@@ -241,6 +264,7 @@ class Scan:
         def on_progress(fraction):
             self.heartbeat()
             self.progress(PLEX_SHARE * fraction)
+
         try:
             index.refresh(self.server, self.settings.libraries, progress=on_progress)
         except Exception as exc:  # noqa: BLE001 - one sentence for the user, whatever went wrong
@@ -250,7 +274,7 @@ class Scan:
             raise TaskError("Reconciliation could not read Plex's libraries: %s" % classify(exc))
         self.plex_items = len(self.listed)
         # One write of the match cache at the end, not one per 200 new matches.
-        cache = MatchCache(self.data_dir, settings_signature(self.server, self.settings), flush_every=10 ** 9)
+        cache = MatchCache(self.data_dir, settings_signature(self.server, self.settings), flush_every=10**9)
         self.matcher = Matcher(self.server, self.settings, self.data_dir, index=index, cache=cache)
 
     def _keep(self, section_id, video) -> None:
@@ -263,7 +287,7 @@ class Scan:
 
         sid = str(scene.get("id"))
         if filter_reason(scene, self.settings):
-            return None                # kept out of Plex by a filter setting: not a gap
+            return None  # kept out of Plex by a filter setting: not a gap
         try:
             rk = self._match(scene)
         except NotInPlex as exc:
@@ -273,20 +297,38 @@ class Scan:
         except SyncFailure as exc:
             if exc.error_class != "no_file":
                 raise
-            self.no_file += 1          # nothing to match: not a gap PlexSync can close
+            self.no_file += 1  # nothing to match: not a gap PlexSync can close
             return None
         desired = build_metadata(scene, self.settings)
         if self._light_before is not None:
             changed = gaps.parse_time(scene.get("updated_at"))
             if changed is not None and changed < self._light_before:
                 empty = gaps.empty_fields(desired, self.listed[rk])
-                return gaps.Gap(sid, gaps.EMPTY, empty, gaps.empty_reason(empty), rating_key=rk) if empty else None
+                return (
+                    gaps.Gap(sid, gaps.EMPTY, empty, gaps.empty_reason(empty), rating_key=rk)
+                    if empty
+                    else None
+                )
         written = memo.get(rk).get("written")
         desired_hash = metadata_hash(desired)
-        gap = gaps.detect(sid, desired, desired_hash, scene.get("updated_at"), state.get(sid),
-                          self.listed[rk], written, self.settings, rating_key=rk)
-        if self.exact and gap is not None and gap.kind == gaps.STALE and gaps.unverified(state.get(sid), written):
-            self._unverified.append((scene, rk, desired, desired_hash))   # decided by `_verify`
+        gap = gaps.detect(
+            sid,
+            desired,
+            desired_hash,
+            scene.get("updated_at"),
+            state.get(sid),
+            self.listed[rk],
+            written,
+            self.settings,
+            rating_key=rk,
+        )
+        if (
+            self.exact
+            and gap is not None
+            and gap.kind == gaps.STALE
+            and gaps.unverified(state.get(sid), written)
+        ):
+            self._unverified.append((scene, rk, desired, desired_hash))  # decided by `_verify`
             return None
         return gap
 

@@ -9,6 +9,7 @@ standard library only. Writing happens in tasks and drains (atomic, under the fi
      "finished": {scope: epoch},        # last complete run per scope (all gap types)
      "last_attempt_at", "last_error"}   # the automatic run's last try, successful or not
 """
+
 from __future__ import annotations
 
 import os
@@ -76,7 +77,7 @@ def is_due(record: dict, interval: str, scope: str, now: float) -> bool:
 def auto_due(data_dir: str, interval: str, scope: str, now: float) -> bool:
     """The check every invocation makes: one small file read, nothing when `interval` is never."""
     if not INTERVALS.get(interval) or not os.path.isdir(data_dir):
-        return False   # never, or PlexSync never ran here yet: the first enqueue or task sets it up
+        return False  # never, or PlexSync never ran here yet: the first enqueue or task sets it up
     return is_due(read_record(data_dir), interval, scope, now)
 
 
@@ -89,22 +90,27 @@ def _update(data_dir: str, change) -> dict:
 
 def record_attempt(data_dir: str, now: float) -> None:
     """Note that an automatic reconciliation starts now (so a failing one is not retried at once)."""
+
     def change(value):
         value["last_attempt_at"] = now
         return value
+
     _update(data_dir, change)
 
 
 def record_failure(data_dir: str, message: str) -> None:
     """Keep the reason the last automatic reconciliation failed (shown with the record)."""
+
     def change(value):
         value["last_error"] = message[:300]
         return value
+
     _update(data_dir, change)
 
 
 def record_run(data_dir: str, summary: dict, complete: bool) -> dict:
     """Store a finished reconciliation's summary; `complete` runs (all gap types) count for the schedule."""
+
     def change(value):
         value.update(summary)
         value["last_error"] = ""
@@ -113,4 +119,5 @@ def record_run(data_dir: str, summary: dict, complete: bool) -> dict:
             finished[summary.get("scope") or "all"] = summary["last_run_at"]
             value["finished"] = finished
         return value
+
     return _update(data_dir, change)

@@ -4,6 +4,7 @@ the automatic reconciliation a drain runs when it is due.
 Every gap becomes an ordinary queue job (`source="reconcile"`), coalesced with whatever is
 already queued for that scene; the drain then syncs it like any edit. Nothing here writes to Plex.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,8 +17,12 @@ from stashplugin.task import TaskError
 
 SAMPLE_SIZE = 20
 ENQUEUE_CHUNK = 500  # gaps written to the queue per fsync'd append
-SCOPE_WORDS = {"all": "all scenes", "24h": "scenes changed in the last 24 h", "7d": "scenes changed in the last 7 days",
-               "7d+": "scenes changed in the last 7 days, and every scene for an empty or missing Plex item"}
+SCOPE_WORDS = {
+    "all": "all scenes",
+    "24h": "scenes changed in the last 24 h",
+    "7d": "scenes changed in the last 7 days",
+    "7d+": "scenes changed in the last 7 days, and every scene for an empty or missing Plex item",
+}
 
 
 # ---------------------------------------------------------------------- arguments
@@ -40,7 +45,9 @@ def _only(ctx) -> tuple:
     kinds = tuple(k.strip() for k in (raw.split(",") if isinstance(raw, str) else raw) if k and k.strip())
     unknown = [k for k in kinds if k not in gaps.GAP_TYPES]
     if unknown:
-        raise TaskError("Unknown gap type(s) %s in 'only': use %s." % (", ".join(unknown), ", ".join(gaps.GAP_TYPES)))
+        raise TaskError(
+            "Unknown gap type(s) %s in 'only': use %s." % (", ".join(unknown), ", ".join(gaps.GAP_TYPES))
+        )
     return kinds
 
 
@@ -61,6 +68,7 @@ def _connector(settings):
         except Exception as exc:  # noqa: BLE001 - classified into one sentence
             failure = classify(exc)
             raise TaskError("Reconciliation could not reach Plex: %s" % failure)
+
     return connect
 
 
@@ -79,8 +87,15 @@ class _Tally:
         self.sample_size = sample_size
 
 
-def run_reconciliation(ctx, scope: str = "all", only: tuple = (), dry_run: bool = False,
-                       sample_size: int = SAMPLE_SIZE, trigger: str = "task", heartbeat=None) -> dict:
+def run_reconciliation(
+    ctx,
+    scope: str = "all",
+    only: tuple = (),
+    dry_run: bool = False,
+    sample_size: int = SAMPLE_SIZE,
+    trigger: str = "task",
+    heartbeat=None,
+) -> dict:
     """Find the gaps of `scope` ("all", "24h", "7d") and queue them; returns the report dict.
 
     `only` limits the gap types looked for (e.g. ("empty_in_plex",)); `dry_run` queues nothing
@@ -94,14 +109,27 @@ def run_reconciliation(ctx, scope: str = "all", only: tuple = (), dry_run: bool 
     tally = _Tally(kinds, sample_size)
     # Scenes PlexSync has no record of are compared with their full Plex items (stale is the only
     # kind that needs it) and adopted when they already match; a preview adopts nothing.
-    scan = Scan(ctx.settings, ctx.stash, ctx.data_dir, connect=_connector(ctx.settings), heartbeat=heartbeat,
-                exact=gaps.STALE in kinds, adopt=not dry_run)
+    scan = Scan(
+        ctx.settings,
+        ctx.stash,
+        ctx.data_dir,
+        connect=_connector(ctx.settings),
+        heartbeat=heartbeat,
+        exact=gaps.STALE in kinds,
+        adopt=not dry_run,
+    )
     queue = ctx.queue()
     queued = {j.scene_id for j in queue.jobs() if j.state in (PENDING, INFLIGHT)}
     to_queue = []
     writer = None
-    log.info("Reconciling %s%s%s…" % (SCOPE_WORDS[scope], " (%s only)" % ", ".join(only) if only else "",
-                                      " — preview, nothing is queued" if dry_run else ""))
+    log.info(
+        "Reconciling %s%s%s…"
+        % (
+            SCOPE_WORDS[scope],
+            " (%s only)" % ", ".join(only) if only else "",
+            " — preview, nothing is queued" if dry_run else "",
+        )
+    )
     since = since_for(schedule.SCOPES[scope], started)
     pairs = scan.gaps(None, light_before=since) if scope in schedule.WIDE_SCOPES else scan.gaps(since)
     for scene, gap in pairs:
@@ -149,31 +177,54 @@ def _preview_writer(ctx, scan):
 def _sample(scan, writer, scene, gap, dry_run: bool) -> dict:
     if dry_run:
         return preview(scan, writer, scene, gap)
-    return {"scene_id": gap.scene_id, "title": scene_title(scene), "gap": gap.kind, "reason": gap.reason,
-            "queued": gap.enqueue}
+    return {
+        "scene_id": gap.scene_id,
+        "title": scene_title(scene),
+        "gap": gap.kind,
+        "reason": gap.reason,
+        "queued": gap.enqueue,
+    }
 
 
 def _report(scope, only, dry_run, trigger, started, scan, tally) -> dict:
     return {
-        "scope": scope, "only": list(only), "dry_run": dry_run, "trigger": trigger,
-        "scenes_in_scope": scan.scenes_in_scope, "scenes_checked": scan.scenes_checked,
-        "plex_items": scan.plex_items, "no_file": scan.no_file,
-        "gaps": dict(tally.gaps), "ambiguous": tally.ambiguous, "adopted": scan.adopted,
-        "enqueued": 0 if dry_run else tally.enqueued, "would_enqueue": tally.enqueued,
-        "already_queued": tally.already_queued, "not_queued": tally.not_queued,
+        "scope": scope,
+        "only": list(only),
+        "dry_run": dry_run,
+        "trigger": trigger,
+        "scenes_in_scope": scan.scenes_in_scope,
+        "scenes_checked": scan.scenes_checked,
+        "plex_items": scan.plex_items,
+        "no_file": scan.no_file,
+        "gaps": dict(tally.gaps),
+        "ambiguous": tally.ambiguous,
+        "adopted": scan.adopted,
+        "enqueued": 0 if dry_run else tally.enqueued,
+        "would_enqueue": tally.enqueued,
+        "already_queued": tally.already_queued,
+        "not_queued": tally.not_queued,
         "requests": {"stash": scan.stash_requests, "plex": scan.plex_requests},
-        "started_at": started, "seconds": round(time.time() - started, 2),
+        "started_at": started,
+        "seconds": round(time.time() - started, 2),
         "sample": tally.sample,
     }
 
 
 def _record(report: dict) -> dict:
-    return {"last_run_at": report["started_at"] + report["seconds"], "duration_seconds": report["seconds"],
-            "scope": report["scope"], "only": report["only"], "trigger": report["trigger"],
-            "gaps": report["gaps"], "ambiguous": report["ambiguous"], "adopted": report.get("adopted", 0),
-            "enqueued": report["enqueued"],
-            "scenes_checked": report["scenes_checked"], "plex_items": report["plex_items"],
-            "requests": report["requests"]}
+    return {
+        "last_run_at": report["started_at"] + report["seconds"],
+        "duration_seconds": report["seconds"],
+        "scope": report["scope"],
+        "only": report["only"],
+        "trigger": report["trigger"],
+        "gaps": report["gaps"],
+        "ambiguous": report["ambiguous"],
+        "adopted": report.get("adopted", 0),
+        "enqueued": report["enqueued"],
+        "scenes_checked": report["scenes_checked"],
+        "plex_items": report["plex_items"],
+        "requests": report["requests"],
+    }
 
 
 def summary_line(report: dict) -> str:
@@ -182,11 +233,18 @@ def summary_line(report: dict) -> str:
     if report["ambiguous"]:
         found.append("%d %s" % (report["ambiguous"], gaps.WORDS[gaps.AMBIGUOUS]))
     head = "Reconcile%s (%s): checked %d scene(s) against %d Plex item(s) in %.1f s" % (
-        " preview" if report["dry_run"] else "", SCOPE_WORDS[report["scope"]], report["scenes_checked"],
-        report["plex_items"], report["seconds"])
+        " preview" if report["dry_run"] else "",
+        SCOPE_WORDS[report["scope"]],
+        report["scenes_checked"],
+        report["plex_items"],
+        report["seconds"],
+    )
     text = head + (": " + ", ".join(found) if found else ": no gaps")
     if report.get("adopted"):
-        text += "; %s %d that already match" % ("would adopt" if report["dry_run"] else "adopted", report["adopted"])
+        text += "; %s %d that already match" % (
+            "would adopt" if report["dry_run"] else "adopted",
+            report["adopted"],
+        )
     if report["dry_run"]:
         text += "; would queue %d, nothing was queued" % report["would_enqueue"]
     else:
@@ -195,7 +253,10 @@ def summary_line(report: dict) -> str:
             text += " (%d already were)" % report["already_queued"]
     if report["not_queued"]:
         text += "; %d reported only" % report["not_queued"]
-    return text + ". Requests: %d to Stash, %d to Plex." % (report["requests"]["stash"], report["requests"]["plex"])
+    return text + ". Requests: %d to Stash, %d to Plex." % (
+        report["requests"]["stash"],
+        report["requests"]["plex"],
+    )
 
 
 def _log_report(report: dict, tally: _Tally) -> None:
@@ -204,8 +265,10 @@ def _log_report(report: dict, tally: _Tally) -> None:
             log.info("  " + describe(entry))
     log.info(summary_line(report))
     if report["ambiguous"]:
-        log.warning("%d scene(s) match several Plex items and are not synced: fix 'Path mapping' or 'Plex libraries' "
-                    "so only one item holds each file, or turn off 'Strict matching'." % report["ambiguous"])
+        log.warning(
+            "%d scene(s) match several Plex items and are not synced: fix 'Path mapping' or 'Plex libraries' "
+            "so only one item holds each file, or turn off 'Strict matching'." % report["ambiguous"]
+        )
 
 
 # ---------------------------------------------------------------------- tasks
@@ -218,8 +281,13 @@ def reconcile(ctx) -> dict:
     many gaps to show, default 20).
     """
     ctx.ensure_data_dir()
-    return run_reconciliation(ctx, _scope(ctx, "all"), _only(ctx),
-                              dry_run=_flag(ctx.args.get("dry_run")), sample_size=_sample_size(ctx))
+    return run_reconciliation(
+        ctx,
+        _scope(ctx, "all"),
+        _only(ctx),
+        dry_run=_flag(ctx.args.get("dry_run")),
+        sample_size=_sample_size(ctx),
+    )
 
 
 def sync_all(ctx) -> dict:
@@ -233,7 +301,9 @@ def sync_all(ctx) -> dict:
     dry_run = _flag(ctx.args.get("dry_run"))
     queue = None if dry_run else ctx.queue()
     started, before, n, sample = time.time(), ctx.stash.requests, 0, []
-    for count, scenes in stash_pages(ctx.stash, since_for(schedule.SCOPES[scope], started), "id title files { basename }"):
+    for count, scenes in stash_pages(
+        ctx.stash, since_for(schedule.SCOPES[scope], started), "id title files { basename }"
+    ):
         if queue is not None:
             queue.enqueue_many([scene["id"] for scene in scenes], source="sync_all")
         for scene in scenes:
@@ -242,11 +312,25 @@ def sync_all(ctx) -> dict:
                 sample.append({"scene_id": str(scene["id"]), "title": scene_title(scene)})
         log.progress(min(1.0, n / float(max(count, 1))))
     seconds = round(time.time() - started, 2)
-    log.info("Sync %s (%s): %s %d scene(s) in %.1f s; the drain sends only what differs."
-             % ("All" if scope == "all" else "Recent", SCOPE_WORDS[scope], "would queue" if dry_run else "queued",
-                n, seconds))
-    return {"scope": scope, "dry_run": dry_run, "scenes": n, "enqueued": 0 if dry_run else n,
-            "requests": {"stash": ctx.stash.requests - before, "plex": 0}, "seconds": seconds, "sample": sample}
+    log.info(
+        "Sync %s (%s): %s %d scene(s) in %.1f s; the drain sends only what differs."
+        % (
+            "All" if scope == "all" else "Recent",
+            SCOPE_WORDS[scope],
+            "would queue" if dry_run else "queued",
+            n,
+            seconds,
+        )
+    )
+    return {
+        "scope": scope,
+        "dry_run": dry_run,
+        "scenes": n,
+        "enqueued": 0 if dry_run else n,
+        "requests": {"stash": ctx.stash.requests - before, "plex": 0},
+        "seconds": seconds,
+        "sample": sample,
+    }
 
 
 def reconcile_if_due(drain):
@@ -264,12 +348,15 @@ def reconcile_if_due(drain):
     schedule.record_attempt(drain.data_dir, now)
     log.info("Automatic reconciliation is due ('Reconcile automatically': %s)." % interval)
     try:
-        report = run_reconciliation(drain.ctx, scope, trigger="auto", sample_size=5,
-                                    heartbeat=drain.marker.heartbeat)
+        report = run_reconciliation(
+            drain.ctx, scope, trigger="auto", sample_size=5, heartbeat=drain.marker.heartbeat
+        )
     except Exception as exc:  # noqa: BLE001 - the drain must go on with the queue
         message = log.redact(str(exc))[:300]
-        log.warning("Automatic reconciliation failed (%s); it is tried again in one interval. Queued changes "
-                    "are synced as usual." % message)
+        log.warning(
+            "Automatic reconciliation failed (%s); it is tried again in one interval. Queued changes "
+            "are synced as usual." % message
+        )
         schedule.record_failure(drain.data_dir, message)
         return None
     drain.report.stash_requests += report["requests"]["stash"]

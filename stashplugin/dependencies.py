@@ -16,6 +16,7 @@ official Docker image has `requests` but not `plexapi`). `ensure_packages` tries
 If all three fail, `MissingPackages` carries one sentence with the exact command to run.
 Standard library (plus `sync.lock`) only: this runs before those packages exist.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -48,7 +49,7 @@ def specs() -> list:
 
 
 def version_tuple(text) -> tuple:
-    """"4.18.3" -> (4, 18, 3); "2.32.0.post1" -> (2, 32, 0); "" -> ()."""
+    """ "4.18.3" -> (4, 18, 3); "2.32.0.post1" -> (2, 32, 0); "" -> ()."""
     numbers = []
     for part in str(text or "").split("."):
         match = re.match(r"\d+", part)
@@ -102,6 +103,7 @@ def use_folder(folder: str) -> None:
 
 
 # --- PythonDepManager --------------------------------------------------------------------------
+
 
 def dep_manager_candidates(plugin_dir: str) -> list:
     """Folders that may hold a `PythonDepManager` package folder, most likely first.
@@ -175,31 +177,48 @@ def install_with_dep_manager(plugin_dir: str) -> bool:
     except (OSError, ValueError):
         pass
     if failed:
-        log.warning("PythonDepManager could not install PlexSync's packages (%s); PlexSync installs them "
-                    "itself with pip instead." % failed)
+        log.warning(
+            "PythonDepManager could not install PlexSync's packages (%s); PlexSync installs them "
+            "itself with pip instead." % failed
+        )
         return False
     return True
 
 
 # --- pip --target into the data folder ---------------------------------------------------------
 
+
 def pip_command(folder: str, python: str = None) -> list:
-    return [python or sys.executable, "-m", "pip", "install", "--target", folder, "--no-input",
-            "--disable-pip-version-check", "--upgrade"] + specs()
+    return [
+        python or sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--target",
+        folder,
+        "--no-input",
+        "--disable-pip-version-check",
+        "--upgrade",
+    ] + specs()
 
 
 def manual_command(folder: str) -> str:
     """The command a person can run by hand (quoted for a shell)."""
+
     def quote(arg: str) -> str:
         return '"%s"' % arg if re.search(r"[\s<>|&;()]", arg) else arg
 
     python = os.path.basename(sys.executable) or "python3"
-    return " ".join(quote(a) for a in pip_command(folder, python) if a not in ("--no-input", "--disable-pip-version-check"))
+    return " ".join(
+        quote(a)
+        for a in pip_command(folder, python)
+        if a not in ("--no-input", "--disable-pip-version-check")
+    )
 
 
 def _pip_error(output: str) -> str:
-    lines = [l.strip() for l in (output or "").splitlines() if l.strip()]
-    errors = [l for l in lines if l.startswith("ERROR")]
+    lines = [line.strip() for line in (output or "").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR")]
     return (errors[-1] if errors else lines[-1] if lines else "no output")[:300]
 
 
@@ -213,9 +232,10 @@ def install_with_pip(folder: str) -> None:
         lock = FileLock(folder + ".lock")
         lock.acquire()
     except OSError as exc:
-        raise MissingPackages("PlexSync needs the Python packages %s and cannot write to %s (%s); make it writable "
-                              "or run: %s" % (_names(), os.path.dirname(folder), exc.strerror or exc,
-                                              manual_command(folder)))
+        raise MissingPackages(
+            "PlexSync needs the Python packages %s and cannot write to %s (%s); make it writable "
+            "or run: %s" % (_names(), os.path.dirname(folder), exc.strerror or exc, manual_command(folder))
+        )
     try:
         _install_locked(folder)
     finally:
@@ -232,11 +252,18 @@ def _install_locked(folder: str) -> None:
             return  # another process installed them while this one waited
     partial = folder + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
-    log.info("PlexSync is installing the Python packages it needs (%s) into %s; this takes a minute "
-             "the first time." % (", ".join(specs()), folder))
+    log.info(
+        "PlexSync is installing the Python packages it needs (%s) into %s; this takes a minute "
+        "the first time." % (", ".join(specs()), folder)
+    )
     try:
-        proc = subprocess.run(pip_command(partial), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=PIP_TIMEOUT)
+        proc = subprocess.run(
+            pip_command(partial),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=PIP_TIMEOUT,
+        )
         output = proc.stdout.decode("utf-8", "replace")
         problem = None if proc.returncode == 0 else _pip_error(output)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -245,8 +272,10 @@ def _install_locked(folder: str) -> None:
         problem += "; install pip for this Python first, e.g. apt install python3-pip or apk add py3-pip"
     if problem:
         shutil.rmtree(partial, ignore_errors=True)
-        raise MissingPackages("PlexSync needs the Python packages %s and could not install them (%s); run: %s"
-                              % (_names(), problem, manual_command(folder)))
+        raise MissingPackages(
+            "PlexSync needs the Python packages %s and could not install them (%s); run: %s"
+            % (_names(), problem, manual_command(folder))
+        )
     # Swap in whole: a process killed mid-install leaves `.partial`, never a half-filled folder in use.
     old = folder + ".old"
     shutil.rmtree(old, ignore_errors=True)
@@ -255,9 +284,11 @@ def _install_locked(folder: str) -> None:
             os.replace(folder, old)  # Windows refuses while another PlexSync process uses it
         os.replace(partial, folder)
     except OSError as exc:
-        raise MissingPackages("PlexSync installed its Python packages but could not put them in place in %s (%s); "
-                              "run the task again once no other PlexSync task runs, or run: %s"
-                              % (folder, exc.strerror or exc, manual_command(folder)))
+        raise MissingPackages(
+            "PlexSync installed its Python packages but could not put them in place in %s (%s); "
+            "run the task again once no other PlexSync task runs, or run: %s"
+            % (folder, exc.strerror or exc, manual_command(folder))
+        )
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -266,7 +297,9 @@ def _names() -> str:
 
 
 def _versions() -> str:
-    return ", ".join("%s %s" % (dist, installed_version(module, dist) or "?") for module, dist, _f in REQUIREMENTS)
+    return ", ".join(
+        "%s %s" % (dist, installed_version(module, dist) or "?") for module, dist, _f in REQUIREMENTS
+    )
 
 
 def ensure_packages(plugin_dir: str, data_dir: str) -> None:
@@ -282,7 +315,11 @@ def ensure_packages(plugin_dir: str, data_dir: str) -> None:
     install_with_pip(folder)
     still = missing()
     if still:
-        raise MissingPackages("PlexSync installed its Python packages into %s but still cannot import %s; run: %s"
-                              % (folder, " and ".join(still), manual_command(folder)))
-    log.info("Installed %s for PlexSync into %s (pip --target); later runs use them from there."
-             % (_versions(), folder))
+        raise MissingPackages(
+            "PlexSync installed its Python packages into %s but still cannot import %s; run: %s"
+            % (folder, " and ".join(still), manual_command(folder))
+        )
+    log.info(
+        "Installed %s for PlexSync into %s (pip --target); later runs use them from there."
+        % (_versions(), folder)
+    )

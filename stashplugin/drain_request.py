@@ -7,6 +7,7 @@ runs once per saved scene. If Stash cannot be asked, a detached background drain
 instead; it must not inherit the hook's stdout/stderr, because Stash reads those until EOF and
 the save would wait for the whole drain.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,14 @@ def _http_post(server_connection: dict, path: str, body: bytes, timeout: float) 
     if host in ("0.0.0.0", "::", ""):
         host = "localhost"
     port = int(server_connection.get("Port") or 9999)
-    headers = ["POST %s HTTP/1.1" % path, "Host: %s:%d" % (host, port), "Content-Type: application/json",
-               "Accept: application/json", "Content-Length: %d" % len(body), "Connection: close"]
+    headers = [
+        "POST %s HTTP/1.1" % path,
+        "Host: %s:%d" % (host, port),
+        "Content-Type: application/json",
+        "Accept: application/json",
+        "Content-Length: %d" % len(body),
+        "Connection: close",
+    ]
     cookie = server_connection.get("SessionCookie")
     if isinstance(cookie, dict) and cookie.get("Name") and cookie.get("Value"):
         headers.append("Cookie: %s=%s" % (cookie["Name"], cookie["Value"]))
@@ -76,14 +83,16 @@ def _dechunk(data: bytes) -> bytes:
         size = int(data[pos:end].split(b";")[0] or b"0", 16)
         if size == 0:
             break
-        out.append(data[end + 2:end + 2 + size])
+        out.append(data[end + 2 : end + 2 + size])
         pos = end + 2 + size + 2
     return b"".join(out)
 
 
 def ask_stash_to_drain(server_connection: dict, timeout: float = 3.0) -> str:
     """Queue the "Process Queue" task in Stash. Returns "" on success, else why it failed."""
-    body = json.dumps({"query": _MUTATION, "variables": {"p": PLUGIN_ID, "t": PROCESS_QUEUE_TASK}}).encode("utf-8")
+    body = json.dumps({"query": _MUTATION, "variables": {"p": PLUGIN_ID, "t": PROCESS_QUEUE_TASK}}).encode(
+        "utf-8"
+    )
     try:
         status, payload = _http_post(server_connection, "/graphql", body, timeout)
     except (OSError, ValueError) as exc:
@@ -112,12 +121,14 @@ def drain_waiting_in_stash(server_connection: dict, timeout: float = 3.0) -> boo
         return False
     data = answer.get("data") if isinstance(answer, dict) else None
     jobs = data.get("jobQueue") if isinstance(data, dict) else None
-    return any(isinstance(job, dict) and job.get("status") == "READY" and job.get("description") == WAITING_DRAIN_JOB
-               for job in jobs or ())
+    return any(
+        isinstance(job, dict) and job.get("status") == "READY" and job.get("description") == WAITING_DRAIN_JOB
+        for job in jobs or ()
+    )
 
 
 def _refusal(answer) -> str:
-    """"" when `answer` is a GraphQL result carrying a job id, else why the task was refused."""
+    """ "" when `answer` is a GraphQL result carrying a job id, else why the task was refused."""
     if not isinstance(answer, dict):
         return "Stash refused the task (an answer that is not a GraphQL result)"
     errors = answer.get("errors")
@@ -141,14 +152,22 @@ def start_background_drain(server_connection: dict, plugin_dir: str) -> str:
     """Start a detached drain process; returns "" on success, else why it failed."""
     import subprocess
 
-    payload = json.dumps({"server_connection": server_connection,
-                          "args": {"mode": "process_queue", "background": True}}).encode("utf-8")
-    kwargs = {"stdin": subprocess.PIPE, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
-              "close_fds": True, "cwd": plugin_dir}
+    payload = json.dumps(
+        {"server_connection": server_connection, "args": {"mode": "process_queue", "background": True}}
+    ).encode("utf-8")
+    kwargs = {
+        "stdin": subprocess.PIPE,
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+        "close_fds": True,
+        "cwd": plugin_dir,
+    }
     if os.name == "nt":  # pragma: no cover - Windows only
-        kwargs["creationflags"] = (getattr(subprocess, "DETACHED_PROCESS", 0x8)
-                                   | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)
-                                   | getattr(subprocess, "CREATE_NO_WINDOW", 0x8000000))
+        kwargs["creationflags"] = (
+            getattr(subprocess, "DETACHED_PROCESS", 0x8)
+            | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)
+            | getattr(subprocess, "CREATE_NO_WINDOW", 0x8000000)
+        )
     else:
         kwargs["start_new_session"] = True
     try:

@@ -10,6 +10,7 @@ that touches a field some setting could send to Plex (`SYNCABLE_INPUT_FIELDS`), 
 which reads the settings fresh, skips the jobs none of whose fields is synced now
 (`synced_fields`). See docs/ARCHITECTURE.md, "The hook's settings".
 """
+
 from __future__ import annotations
 
 from sync.jobs import WHOLE_SCENE
@@ -42,11 +43,24 @@ SYNCABLE_INPUT_FIELDS = {
 NEW_FILE = "file"
 
 # Input fields that never reach Plex: play counts, o-counter, resume time, galleries...
-IGNORED_INPUT_FIELDS = frozenset((
-    "id", "ids", "client_mutation_id", "rating", "o_counter", "resume_time",
-    "play_duration", "play_count", "play_history", "o_history", "gallery_ids",
-    "primary_file_id", "interactive", "interactive_speed",
-))
+IGNORED_INPUT_FIELDS = frozenset(
+    (
+        "id",
+        "ids",
+        "client_mutation_id",
+        "rating",
+        "o_counter",
+        "resume_time",
+        "play_duration",
+        "play_count",
+        "play_history",
+        "o_history",
+        "gallery_ids",
+        "primary_file_id",
+        "interactive",
+        "interactive_speed",
+    )
+)
 
 HOOK_TYPES = ("Scene.Update.Post", "Scene.Create.Post")
 
@@ -60,7 +74,12 @@ ENTITY_KINDS = {"Tag": "tag", "Performer": "performer", "Studio": "studio", "Gro
 ENTITY_EVENTS = ("Update", "Destroy", "Merge")
 ENTITY_FIELDS = {"tag": ("name",), "performer": ("name",), "studio": ("name",), "group": ("name",)}
 # The scene input field an entity stands for: its scenes are synced when that field is.
-ENTITY_SCENE_FIELDS = {"tag": "tag_ids", "performer": "performer_ids", "studio": "studio_id", "group": "groups"}
+ENTITY_SCENE_FIELDS = {
+    "tag": "tag_ids",
+    "performer": "performer_ids",
+    "studio": "studio_id",
+    "group": "groups",
+}
 DESTROYED = "destroyed"
 
 
@@ -111,8 +130,9 @@ def relevant_create_fields(hook_input) -> list:
     """
     fields = []
     if isinstance(hook_input, dict):
-        fields = sorted(f for f, v in hook_input.items()
-                        if f in SYNCABLE_INPUT_FIELDS and f != NEW_FILE and _has_value(v))
+        fields = sorted(
+            f for f, v in hook_input.items() if f in SYNCABLE_INPUT_FIELDS and f != NEW_FILE and _has_value(v)
+        )
     return fields or [NEW_FILE]
 
 

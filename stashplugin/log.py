@@ -6,6 +6,7 @@ token, the Stash session and API key) are replaced before anything is written, a
 `obfuscate_paths` on, file paths are replaced by stable placeholders so logs can be shared.
 A background drain (no Stash reading stderr) writes the same lines to a size-capped file.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,12 @@ def add_secret(value) -> None:
             pass
 
 
-def configure(debug: bool | None = None, obfuscate_paths: bool | None = None,
-              file_path: str | None = None, max_bytes: int | None = None) -> None:
+def configure(
+    debug: bool | None = None,
+    obfuscate_paths: bool | None = None,
+    file_path: str | None = None,
+    max_bytes: int | None = None,
+) -> None:
     if debug is not None:
         _settings["debug"] = bool(debug)
     if obfuscate_paths is not None:

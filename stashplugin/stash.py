@@ -4,6 +4,7 @@ Why not `stashapi.StashInterface`: its constructor costs three requests includin
 introspection, and its default scene fragment asks for far more than a sync needs. PlexSync asks
 only for the fields it writes (`SCENE_FIELDS`).
 """
+
 from __future__ import annotations
 
 import requests
@@ -41,8 +42,10 @@ def stash_version_problem(version) -> str | None:
     found = version_tuple(str(version or "").strip().lstrip("vV"))
     if len(found) < 2 or found >= version_tuple(MIN_STASH_VERSION.lstrip("v")):
         return None
-    return ("PlexSync needs Stash %s or newer and this Stash is %s: update Stash; queued changes are kept "
-            "and sync once Stash is updated." % (MIN_STASH_VERSION, str(version).strip()))
+    return (
+        "PlexSync needs Stash %s or newer and this Stash is %s: update Stash; queued changes are kept "
+        "and sync once Stash is updated." % (MIN_STASH_VERSION, str(version).strip())
+    )
 
 
 def base_url(server_connection: dict) -> str:
@@ -84,19 +87,32 @@ class StashClient:
     def query(self, query: str, variables: dict | None = None) -> dict:
         self.requests += 1
         try:
-            resp = self.session.post(self.url + "/graphql", json={"query": query, "variables": variables or {}},
-                                     timeout=self.timeout)
+            resp = self.session.post(
+                self.url + "/graphql",
+                json={"query": query, "variables": variables or {}},
+                timeout=self.timeout,
+            )
         except requests.RequestException as exc:
-            raise StashError("Stash did not answer at %s (%s); is Stash running?" % (self.url, type(exc).__name__))
+            raise StashError(
+                "Stash did not answer at %s (%s); is Stash running?" % (self.url, type(exc).__name__)
+            )
         if resp.status_code in (401, 403):
-            raise StashError("Stash refused the plugin's session (HTTP %d); run the task again from Stash's UI." % resp.status_code)
+            raise StashError(
+                "Stash refused the plugin's session (HTTP %d); run the task again from Stash's UI."
+                % resp.status_code
+            )
         try:
             body = resp.json()
         except ValueError:
-            raise StashError("Stash answered HTTP %d with something that is not JSON; check Stash's log." % resp.status_code)
+            raise StashError(
+                "Stash answered HTTP %d with something that is not JSON; check Stash's log."
+                % resp.status_code
+            )
         if not isinstance(body, dict):
-            raise StashError("Stash answered HTTP %d with something that is not a GraphQL result; check Stash's log."
-                             % resp.status_code)
+            raise StashError(
+                "Stash answered HTTP %d with something that is not a GraphQL result; check Stash's log."
+                % resp.status_code
+            )
         errors = body.get("errors")
         if errors:
             first = errors[0] if isinstance(errors, list) else errors
@@ -119,8 +135,10 @@ class StashClient:
             raise StashError(problem)
 
     def plugin_settings(self) -> dict:
-        data = self.query("query PlexSyncSettings($ids: [ID!]) { configuration { plugins(include: $ids) } }",
-                          {"ids": [PLUGIN_ID]})
+        data = self.query(
+            "query PlexSyncSettings($ids: [ID!]) { configuration { plugins(include: $ids) } }",
+            {"ids": [PLUGIN_ID]},
+        )
         configuration = data.get("configuration")
         plugins = configuration.get("plugins") if isinstance(configuration, dict) else None
         settings = plugins.get(PLUGIN_ID) if isinstance(plugins, dict) else None
@@ -129,8 +147,10 @@ class StashClient:
     def configure_plugin(self, values: dict) -> None:
         """Replace PlexSync's stored settings with `values` (Stash's configurePlugin replaces the
         whole map, so pass every setting, not only the changed ones)."""
-        self.query("mutation PlexSyncConfigure($id: ID!, $input: Map!) { configurePlugin(plugin_id: $id, input: $input) }",
-                   {"id": PLUGIN_ID, "input": values})
+        self.query(
+            "mutation PlexSyncConfigure($id: ID!, $input: Map!) { configurePlugin(plugin_id: $id, input: $input) }",
+            {"id": PLUGIN_ID, "input": values},
+        )
 
     def find_scenes(self, ids) -> dict:
         """Scenes by id (one request for a batch); a deleted scene is simply absent."""
@@ -140,14 +160,17 @@ class StashClient:
         data = self.query(
             "query PlexSyncScenes($ids: [ID!], $filter: FindFilterType) {"
             " findScenes(ids: $ids, filter: $filter) { scenes {%s} } }" % SCENE_FIELDS,
-            {"ids": ids, "filter": {"per_page": -1}})
+            {"ids": ids, "filter": {"per_page": -1}},
+        )
         result = data.get("findScenes")
         scenes = result.get("scenes") if isinstance(result, dict) else None
         if not isinstance(scenes, list):
             raise StashError("Stash answered findScenes without a list of scenes; check Stash's log.")
         return {str(s["id"]): s for s in scenes if isinstance(s, dict) and s.get("id") is not None}
 
-    def scenes_page(self, page: int, per_page: int, updated_since: str | None = None, fields: str = SCENE_FIELDS) -> tuple:
+    def scenes_page(
+        self, page: int, per_page: int, updated_since: str | None = None, fields: str = SCENE_FIELDS
+    ) -> tuple:
         """One page of scenes, oldest id first; returns (count, scenes)."""
         scene_filter = None
         if updated_since:
@@ -155,8 +178,11 @@ class StashClient:
         data = self.query(
             "query PlexSyncPage($filter: FindFilterType, $scene_filter: SceneFilterType) {"
             " findScenes(filter: $filter, scene_filter: $scene_filter) { count scenes {%s} } }" % fields,
-            {"filter": {"page": page, "per_page": per_page, "sort": "id", "direction": "ASC"},
-             "scene_filter": scene_filter})
+            {
+                "filter": {"page": page, "per_page": per_page, "sort": "id", "direction": "ASC"},
+                "scene_filter": scene_filter,
+            },
+        )
         result = data.get("findScenes") or {}
         return result.get("count") or 0, result.get("scenes") or []
 
@@ -175,7 +201,8 @@ class StashClient:
         data = self.query(
             "mutation PlexSyncRun($id: ID!, $task: String!, $args: Map) {"
             " runPluginTask(plugin_id: $id, task_name: $task, args_map: $args) }",
-            {"id": PLUGIN_ID, "task": task_name, "args": args or {}})
+            {"id": PLUGIN_ID, "task": task_name, "args": args or {}},
+        )
         return str(data.get("runPluginTask"))
 
     def running_jobs(self) -> list:

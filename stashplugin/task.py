@@ -1,11 +1,17 @@
 """What every task receives: the connection, its arguments, settings and the data folder."""
+
 from __future__ import annotations
 
 import os
 
 from stashplugin import log
-from stashplugin.settings import (Settings, default_data_dir, read_hook_cache, resolve_data_dir,
-                                  write_hook_cache)
+from stashplugin.settings import (
+    Settings,
+    default_data_dir,
+    read_hook_cache,
+    resolve_data_dir,
+    write_hook_cache,
+)
 
 # Data folders used before the current one, kept in the default data folder so every task can
 # look for changes a hook queued there after the folder changed (hooks learn of the change only
@@ -28,7 +34,9 @@ class TaskContext:
 
     def __init__(self, server_connection: dict, args: dict, settings: Settings, stash=None):
         self.server_connection = server_connection
-        self.plugin_dir = server_connection.get("PluginDir") or os.path.dirname(os.path.abspath(__file__ + "/.."))
+        self.plugin_dir = server_connection.get("PluginDir") or os.path.dirname(
+            os.path.abspath(__file__ + "/..")
+        )
         self.args = args
         self.settings = settings
         self.data_dir = resolve_data_dir(settings, self.plugin_dir)
@@ -59,11 +67,15 @@ class TaskContext:
         try:
             make_private_dir(self.data_dir)
         except OSError as exc:
-            raise TaskError("PlexSync cannot create its data folder %s (%s); set 'Data folder' to a writable folder."
-                            % (self.data_dir, exc.strerror or exc))
+            raise TaskError(
+                "PlexSync cannot create its data folder %s (%s); set 'Data folder' to a writable folder."
+                % (self.data_dir, exc.strerror or exc)
+            )
         if not os.access(self.data_dir, os.W_OK):
-            raise TaskError("PlexSync's data folder %s is not writable; fix its permissions or set 'Data folder' to a writable folder."
-                            % self.data_dir)
+            raise TaskError(
+                "PlexSync's data folder %s is not writable; fix its permissions or set 'Data folder' to a writable folder."
+                % self.data_dir
+            )
         if not getattr(self, "_temp_cleaned", False):
             self._temp_cleaned = True
             clean_temp_files(self.data_dir)
@@ -86,12 +98,16 @@ def store_switch_defaults(stash, raw: dict, taken_over=()) -> None:
         return
     if taken_over:
         old = sorted({o for name, olds, _c in LEGACY_SETTINGS if name in taken_over for o in olds})
-        log.info("Took over %s from the Community 'Plex Sync' plugin's settings (%s); they are now PlexSync's "
-                 "own, and the old ones were left in place." % (", ".join("'%s'" % SPEC[n][2] for n in taken_over),
-                                                               ", ".join(old)))
+        log.info(
+            "Took over %s from the Community 'Plex Sync' plugin's settings (%s); they are now PlexSync's "
+            "own, and the old ones were left in place."
+            % (", ".join("'%s'" % SPEC[n][2] for n in taken_over), ", ".join(old))
+        )
     if missing:
-        log.info("Stored the defaults of PlexSync's switches you have not set yet (%s), so Stash's settings "
-                 "page shows them as PlexSync uses them." % ", ".join(sorted(missing)))
+        log.info(
+            "Stored the defaults of PlexSync's switches you have not set yet (%s), so Stash's settings "
+            "page shows them as PlexSync uses them." % ", ".join(sorted(missing))
+        )
 
 
 def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskContext:
@@ -161,10 +177,14 @@ def _adopt_from(ctx: TaskContext, folder: str) -> int:
     try:
         count = ctx.queue().adopt(FileQueue(folder, on_corrupt=lambda exc: log.error(str(exc))))
     except OSError as exc:
-        log.warning("PlexSync could not take over the changes queued in its earlier data folder %s (%s); "
-                    "they stay there until this works." % (folder, exc.strerror or exc))
+        log.warning(
+            "PlexSync could not take over the changes queued in its earlier data folder %s (%s); "
+            "they stay there until this works." % (folder, exc.strerror or exc)
+        )
         return 0
     if count:
-        log.warning("'Data folder' changed to %s: moved %d queued change(s) from the earlier folder %s."
-                    % (ctx.data_dir, count, folder))
+        log.warning(
+            "'Data folder' changed to %s: moved %d queued change(s) from the earlier folder %s."
+            % (ctx.data_dir, count, folder)
+        )
     return count

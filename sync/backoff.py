@@ -1,8 +1,9 @@
 """Retry timing: capped exponential backoff with full jitter (pure functions)."""
+
 from __future__ import annotations
 
-BASE_DELAY = 5.0       # seconds before the first retry, on average
-MAX_DELAY = 3600.0     # never wait more than an hour between attempts
+BASE_DELAY = 5.0  # seconds before the first retry, on average
+MAX_DELAY = 3600.0  # never wait more than an hour between attempts
 
 
 def backoff_bounds(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY) -> tuple:

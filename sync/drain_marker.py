@@ -31,6 +31,7 @@ drainer decides the queue is empty". The rules:
 * Every time read here passes `effective_time`: a time further ahead than anything PlexSync
   schedules (a clock stepped back) counts as now.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,15 +44,15 @@ from sync.store import atomic_write_bytes, loads
 
 MARKER_NAME = "drain_request.json"
 DRAIN_LOCK_NAME = "drain.lock"
-STALE_AFTER = 120.0   # seconds: a queued Stash task normally starts well within this
+STALE_AFTER = 120.0  # seconds: a queued Stash task normally starts well within this
 PAUSE_RECHECK = 60.0  # seconds a paused drain holds requests back
-CLAIM_WAIT = 5.0      # a hook waits at most this for drain_request.lock (held for milliseconds)
+CLAIM_WAIT = 5.0  # a hook waits at most this for drain_request.lock (held for milliseconds)
 RUNNING = "running"
 REQUESTED = "requested"
-IDLE = "idle"         # no drain running or requested; `retry_at` says when one is next wanted
-PAUSED = "paused"     # a drain found sync paused; `retry_at` says when to look again
-NEW = "new"           # claim_request: no drain covers the job; ask Stash for one
-STALE = "stale"       # claim_request: an earlier request went stale; look at Stash's job queue first
+IDLE = "idle"  # no drain running or requested; `retry_at` says when one is next wanted
+PAUSED = "paused"  # a drain found sync paused; `retry_at` says when to look again
+NEW = "new"  # claim_request: no drain covers the job; ask Stash for one
+STALE = "stale"  # claim_request: an earlier request went stale; look at Stash's job queue first
 
 
 def _number(value) -> bool:
@@ -61,8 +62,9 @@ def _number(value) -> bool:
 def retry_due(marker: dict, now: float) -> bool:
     """Does this marker (as read, e.g. by `read_json_quiet`) say a drain is wanted by `now`?"""
     retry_at = marker.get("retry_at")
-    return (marker.get("state") in (IDLE, PAUSED) and _number(retry_at)
-            and now >= effective_time(retry_at, now))
+    return (
+        marker.get("state") in (IDLE, PAUSED) and _number(retry_at) and now >= effective_time(retry_at, now)
+    )
 
 
 class DrainMarker:

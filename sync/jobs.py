@@ -9,6 +9,7 @@ States: pending (waiting to be synced, possibly not before `next_attempt_at`), i
 by a drain until `lease_until`; after that it may be leased again), dead (in the dead-letter
 queue with the reason). At most one pending job per scene; at most one dead entry per scene.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,9 +21,22 @@ INFLIGHT = "inflight"
 DEAD = "dead"
 
 _FIELDS = (
-    "id", "scene_id", "fields", "state", "source", "enqueued_at", "changed_at", "attempts",
-    "next_attempt_at", "lease_until", "lease_owner", "error_class", "error_message",
-    "first_failure_at", "last_failure_at", "dead_at",
+    "id",
+    "scene_id",
+    "fields",
+    "state",
+    "source",
+    "enqueued_at",
+    "changed_at",
+    "attempts",
+    "next_attempt_at",
+    "lease_until",
+    "lease_owner",
+    "error_class",
+    "error_message",
+    "first_failure_at",
+    "last_failure_at",
+    "dead_at",
 )
 
 
@@ -31,10 +45,25 @@ class Job:
 
     __slots__ = _FIELDS
 
-    def __init__(self, id, scene_id, fields=(), state=PENDING, source="hook", enqueued_at=0.0,
-                 changed_at=0.0, attempts=0, next_attempt_at=0.0, lease_until=0.0,
-                 lease_owner="", error_class="", error_message="", first_failure_at=0.0,
-                 last_failure_at=0.0, dead_at=0.0):
+    def __init__(
+        self,
+        id,
+        scene_id,
+        fields=(),
+        state=PENDING,
+        source="hook",
+        enqueued_at=0.0,
+        changed_at=0.0,
+        attempts=0,
+        next_attempt_at=0.0,
+        lease_until=0.0,
+        lease_owner="",
+        error_class="",
+        error_message="",
+        first_failure_at=0.0,
+        last_failure_at=0.0,
+        dead_at=0.0,
+    ):
         self.id = id
         self.scene_id = str(scene_id)
         self.fields = sorted(set(fields))
@@ -73,19 +102,59 @@ class Job:
 # value of the wrong type (damage that kept the syntax) would otherwise be applied and break every
 # later comparison; rejecting it here makes it an unreadable record, which the journal salvages.
 _NUMBER, _TEXT, _TEXTS = 1, 2, 3
-_KINDS = dict.fromkeys(("t", "at", "until", "next", "enqueued_at", "changed_at", "next_attempt_at", "lease_until",
-                        "first_failure_at", "last_failure_at", "dead_at", "len"), _NUMBER)
-_KINDS.update(dict.fromkeys(("id", "scene", "scene_id", "source", "src", "owner", "lease_owner", "cls", "msg",
-                             "error_class", "error_message"), _TEXT))
+_KINDS = dict.fromkeys(
+    (
+        "t",
+        "at",
+        "until",
+        "next",
+        "enqueued_at",
+        "changed_at",
+        "next_attempt_at",
+        "lease_until",
+        "first_failure_at",
+        "last_failure_at",
+        "dead_at",
+        "len",
+    ),
+    _NUMBER,
+)
+_KINDS.update(
+    dict.fromkeys(
+        (
+            "id",
+            "scene",
+            "scene_id",
+            "source",
+            "src",
+            "owner",
+            "lease_owner",
+            "cls",
+            "msg",
+            "error_class",
+            "error_message",
+        ),
+        _TEXT,
+    )
+)
 _KINDS.update(dict.fromkeys(("ids", "fields"), _TEXTS))
-_REQUIRED = {"enq": ("id", "scene", "t"), "lease": ("ids", "until"), "ack": ("id",), "nack": ("id", "next", "t"),
-             "dead": ("id", "t"), "requeue": ("id",), "drop": ("ids",), "job": ("id", "scene_id"), "torn": ("len",)}
+_REQUIRED = {
+    "enq": ("id", "scene", "t"),
+    "lease": ("ids", "until"),
+    "ack": ("id",),
+    "nack": ("id", "next", "t"),
+    "dead": ("id", "t"),
+    "requeue": ("id",),
+    "drop": ("ids",),
+    "job": ("id", "scene_id"),
+    "torn": ("len",),
+}
 
 
 def _plain_number(value) -> bool:
     """A finite int or float of a size a time or a count can have (bool is not a number here)."""
     if type(value) is int:
-        return abs(value) < 2 ** 53
+        return abs(value) < 2**53
     return type(value) is float and math.isfinite(value)
 
 
@@ -115,7 +184,11 @@ def check_record(rec: dict) -> None:
             raise ValueError("queue record %r with a bad %r" % (op, key))
     if op == "job":
         attempts = rec.get("attempts", 0)
-        if type(attempts) is not int or attempts < 0 or rec.get("state", PENDING) not in (PENDING, INFLIGHT, DEAD):
+        if (
+            type(attempts) is not int
+            or attempts < 0
+            or rec.get("state", PENDING) not in (PENDING, INFLIGHT, DEAD)
+        ):
             raise ValueError("queue record 'job' with a bad state or attempt count")
     elif op == "lease" and "absorb" in rec:
         absorb = rec["absorb"]
@@ -143,16 +216,18 @@ def _merge_into(target: Job, other: Job) -> None:
     else:
         target.fields = sorted(set(target.fields) | set(other.fields))
     target.changed_at = max(target.changed_at, other.changed_at)
-    target.enqueued_at = min(target.enqueued_at, other.enqueued_at) if target.enqueued_at else other.enqueued_at
+    target.enqueued_at = (
+        min(target.enqueued_at, other.enqueued_at) if target.enqueued_at else other.enqueued_at
+    )
 
 
 class QueueState:
     """The queue's contents, built by applying records in order."""
 
     def __init__(self):
-        self.jobs = {}          # job id -> Job, in enqueue order
+        self.jobs = {}  # job id -> Job, in enqueue order
         self.pending_by_scene = {}  # scene id -> job id of its one pending job
-        self.dead_by_scene = {}     # scene id -> job id of its one dead entry
+        self.dead_by_scene = {}  # scene id -> job id of its one dead entry
 
     # -- reading -------------------------------------------------------------------------
     def get(self, job_id):
@@ -196,14 +271,22 @@ class QueueState:
             existing = self.dead_by_scene.get(job.scene_id)
             if existing is not None and existing != job.id:
                 old = self.jobs.pop(existing)
-                job.first_failure_at = min(old.first_failure_at or job.first_failure_at,
-                                           job.first_failure_at or old.first_failure_at)
+                job.first_failure_at = min(
+                    old.first_failure_at or job.first_failure_at, job.first_failure_at or old.first_failure_at
+                )
             self.dead_by_scene[job.scene_id] = job.id
         self.jobs[job.id] = job
 
     def _op_enq(self, rec):
-        job = Job(rec["id"], rec["scene"], rec.get("fields", ()), PENDING, rec.get("src", "hook"),
-                  enqueued_at=rec["t"], changed_at=rec.get("at", rec["t"]))
+        job = Job(
+            rec["id"],
+            rec["scene"],
+            rec.get("fields", ()),
+            PENDING,
+            rec.get("src", "hook"),
+            enqueued_at=rec["t"],
+            changed_at=rec.get("at", rec["t"]),
+        )
         self._insert(job)
 
     def _op_lease(self, rec):
@@ -302,6 +385,7 @@ class QueueState:
         for job_id in rec.get("ids", ()):
             job = self.jobs.get(job_id)
             # A job whose lease ran out belongs to no drain any more: it is as pending as any.
-            if job is not None and (job.state != INFLIGHT or effective_time(job.lease_until, rec.get("t", 0))
-                                    <= rec.get("t", 0)):
+            if job is not None and (
+                job.state != INFLIGHT or effective_time(job.lease_until, rec.get("t", 0)) <= rec.get("t", 0)
+            ):
                 self._remove(job)

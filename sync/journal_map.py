@@ -19,6 +19,7 @@ rules as the queue's journal (docs/ARCHITECTURE.md, "The queue file"):
 * `legacy`, when given, is `(path, to_items)`: an old whole-file JSON store that is migrated on
   first use (its entries written as the journal's first generation, then the old file removed).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ class JournalMap:
     """A key -> value map in `path` (a `.jsonl` journal); see the module docstring."""
 
     def __init__(self, path: str, on_corrupt=None, compact_min: int = 2000, legacy=None, keep: bool = True):
-        self.keep = keep      # False: a writer that never reads the map (no memory for it, no compaction)
+        self.keep = keep  # False: a writer that never reads the map (no memory for it, no compaction)
         self.path = path
         self.name = os.path.basename(path)
         self.on_corrupt = on_corrupt
@@ -75,7 +76,7 @@ class JournalMap:
             self._migrate()
         self._loaded = True
         if self._read_new(cut_torn=False):
-            with self.lock:             # damage: set aside and rebuilt under the writers' lock
+            with self.lock:  # damage: set aside and rebuilt under the writers' lock
                 self._read_new(cut_torn=True, repair=True)
 
     def _read_new(self, cut_torn: bool, repair: bool = False) -> str:
@@ -92,7 +93,7 @@ class JournalMap:
             gen = header.get("gen") if isinstance(header, dict) and header.get("journal") else None
             if gen is None:
                 if not header_line:
-                    self._reset(None)   # empty: nothing written yet (headers are written whole)
+                    self._reset(None)  # empty: nothing written yet (headers are written whole)
                     return ""
                 reason = "its first line is not a journal header"
                 if repair:
@@ -123,7 +124,7 @@ class JournalMap:
             if repair:
                 self._rewrite_after_damage(reason)
             else:
-                self._reset(None)       # the repair pass reads it again from the start
+                self._reset(None)  # the repair pass reads it again from the start
             return reason
         if data[end:] and cut_torn:
             # Only a writer killed mid-append leaves this; we hold the lock, so it is dead.
@@ -166,8 +167,10 @@ class JournalMap:
         """Set (value) or delete (None) several keys with one fsync'd append."""
         if not changes:
             return
-        records = [{"k": str(key), "d": 1} if value is None else {"k": str(key), "v": value}
-                   for key, value in changes.items()]
+        records = [
+            {"k": str(key), "d": 1} if value is None else {"k": str(key), "v": value}
+            for key, value in changes.items()
+        ]
         self._append(records)
 
     def clear(self) -> None:
@@ -192,7 +195,7 @@ class JournalMap:
             try:
                 view = memoryview(blob)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -222,7 +225,7 @@ class JournalMap:
             self._data = {}
         elif not tail.endswith(b"\n"):
             cut = tail.rfind(b"\n")
-            if cut >= 0:   # (a line longer than the look-back is left for a reading writer to cut)
+            if cut >= 0:  # (a line longer than the look-back is left for a reading writer to cut)
                 with open(self.path, "r+b") as out:
                     out.truncate(size - len(tail) + cut + 1)
                     os.fsync(out.fileno())
@@ -230,7 +233,7 @@ class JournalMap:
         try:
             view = memoryview(blob)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -294,12 +297,12 @@ class JournalMap:
 
     def _migrate_now(self, path: str, to_items) -> None:
         if os.path.exists(self.path) or not os.path.exists(path):
-            return                      # another process migrated it meanwhile
+            return  # another process migrated it meanwhile
         items = to_items(path)
         if items is None:
             return
         os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
-        self._write_generation(dict(items))   # durable before the old file goes
+        self._write_generation(dict(items))  # durable before the old file goes
         try:
             if os.path.isdir(path):
                 for name in os.listdir(path):

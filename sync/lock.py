@@ -5,6 +5,7 @@ several times a bare Python start, and the hook runs once per saved scene (see
 docs/ARCHITECTURE.md, "Locking"). Both primitives used here are released by the operating system
 when the holding process dies, SIGKILL included, so a crashed process never leaves a stale lock.
 """
+
 from __future__ import annotations
 
 import errno
@@ -13,7 +14,9 @@ import time
 
 # How a lock held by someone else answers: POSIX flock says EWOULDBLOCK (some systems EACCES);
 # msvcrt.locking says EACCES, or EDEADLOCK. Any other error means the file system cannot lock.
-_BUSY = frozenset((errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK, getattr(errno, "EDEADLOCK", errno.EDEADLK)))
+_BUSY = frozenset(
+    (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK, getattr(errno, "EDEADLOCK", errno.EDEADLK))
+)
 
 
 def _busy(exc: OSError) -> bool:
@@ -73,8 +76,11 @@ class LockRefused(OSError):
 
     def __init__(self, path: str, cause: OSError):
         folder = os.path.dirname(os.path.abspath(path))
-        super().__init__(cause.errno, "the file system of %s refuses file locks (%s); set 'Data folder' to a "
-                         "folder on a local disk" % (folder, cause.strerror or cause))
+        super().__init__(
+            cause.errno,
+            "the file system of %s refuses file locks (%s); set 'Data folder' to a "
+            "folder on a local disk" % (folder, cause.strerror or cause),
+        )
 
 
 class FileLock:

@@ -5,6 +5,7 @@ into a record and applied by `sync.jobs.QueueState`, so both implementations sha
 rules. `FileQueue` is an fsync'd append-only JSON-lines journal with compaction; why a journal
 rather than rewriting one JSON file is explained in docs/ARCHITECTURE.md ("The queue file").
 """
+
 from __future__ import annotations
 
 import json
@@ -46,17 +47,25 @@ def is_due(job: Job, now: float) -> bool:
 class QueueSummary:
     """Counts for status reports, computed at one instant."""
 
-    __slots__ = ("pending", "waiting", "inflight", "dead", "dead_by_class", "oldest_pending_at",
-                 "next_due_at", "scenes_pending")
+    __slots__ = (
+        "pending",
+        "waiting",
+        "inflight",
+        "dead",
+        "dead_by_class",
+        "oldest_pending_at",
+        "next_due_at",
+        "scenes_pending",
+    )
 
     def __init__(self):
-        self.pending = 0            # due now
-        self.waiting = 0            # pending but waiting for a retry time
-        self.inflight = 0           # leased by a running drain
+        self.pending = 0  # due now
+        self.waiting = 0  # pending but waiting for a retry time
+        self.inflight = 0  # leased by a running drain
         self.dead = 0
         self.dead_by_class = {}
         self.oldest_pending_at = 0.0
-        self.next_due_at = 0.0      # earliest retry time of a waiting job
+        self.next_due_at = 0.0  # earliest retry time of a waiting job
         self.scenes_pending = 0
 
     def to_dict(self) -> dict:
@@ -87,15 +96,32 @@ class JobQueue:
         Durable once this returns (for the file queue).
         """
         now = self.clock()
-        rec = {"op": "enq", "id": _new_id(), "scene": str(scene_id), "fields": sorted(set(fields)),
-               "at": changed_at if changed_at is not None else now, "src": source, "t": now}
+        rec = {
+            "op": "enq",
+            "id": _new_id(),
+            "scene": str(scene_id),
+            "fields": sorted(set(fields)),
+            "at": changed_at if changed_at is not None else now,
+            "src": source,
+            "t": now,
+        }
         self._append_only([rec])
 
     def enqueue_many(self, scene_ids, fields=(), source="reconcile") -> int:
         """Enqueue many scenes with one write (and, for the file queue, one fsync)."""
         now = self.clock()
-        records = [{"op": "enq", "id": _new_id(), "scene": str(sid), "fields": sorted(set(fields)), "at": now,
-                    "src": source, "t": now} for sid in scene_ids]
+        records = [
+            {
+                "op": "enq",
+                "id": _new_id(),
+                "scene": str(sid),
+                "fields": sorted(set(fields)),
+                "at": now,
+                "src": source,
+                "t": now,
+            }
+            for sid in scene_ids
+        ]
         if records:
             self._append_only(records)
         return len(records)
@@ -113,15 +139,34 @@ class JobQueue:
         """
         now = other.clock()
         with other._locked():
-            waiting = [j for j in other.state.jobs.values()
-                       if j.state == PENDING or (j.state == INFLIGHT and is_due(j, now))]
+            waiting = [
+                j
+                for j in other.state.jobs.values()
+                if j.state == PENDING or (j.state == INFLIGHT and is_due(j, now))
+            ]
             if not waiting:
                 return 0
-            self._append_only([{"op": "enq", "id": _new_id(), "scene": j.scene_id, "fields": list(j.fields),
-                                "at": j.changed_at or now, "src": j.source, "t": self.clock()} for j in waiting])
+            self._append_only(
+                [
+                    {
+                        "op": "enq",
+                        "id": _new_id(),
+                        "scene": j.scene_id,
+                        "fields": list(j.fields),
+                        "at": j.changed_at or now,
+                        "src": j.source,
+                        "t": self.clock(),
+                    }
+                    for j in waiting
+                ]
+            )
             ids = [j.id for j in waiting]
-            other._commit([{"op": "drop", "ids": ids[i:i + DROP_CHUNK], "t": now}
-                           for i in range(0, len(ids), DROP_CHUNK)])
+            other._commit(
+                [
+                    {"op": "drop", "ids": ids[i : i + DROP_CHUNK], "t": now}
+                    for i in range(0, len(ids), DROP_CHUNK)
+                ]
+            )
             return len(ids)
 
     # -- consuming -----------------------------------------------------------------------
@@ -164,15 +209,25 @@ class JobQueue:
             now = self.clock()
             ids = [j.id for j in jobs if (self.state.get(j.id) or Job("", "")).state == INFLIGHT]
             if ids:
-                self._commit([{"op": "lease", "ids": ids, "until": now + lease_seconds, "owner": owner, "t": now}])
+                self._commit(
+                    [{"op": "lease", "ids": ids, "until": now + lease_seconds, "owner": owner, "t": now}]
+                )
 
     def ack(self, job: Job) -> None:
         """The job's scene is in Plex: remove it."""
         self._append_only([{"op": "ack", "id": job.id, "t": self.clock()}])
 
-    def nack(self, job: Job, error_class: str, message: str, max_retries: int = 5,
-             permanent: bool = False, base_delay: float = 5.0, max_delay: float = 3600.0,
-             retry_at: float | None = None) -> str:
+    def nack(
+        self,
+        job: Job,
+        error_class: str,
+        message: str,
+        max_retries: int = 5,
+        permanent: bool = False,
+        base_delay: float = 5.0,
+        max_delay: float = 3600.0,
+        retry_at: float | None = None,
+    ) -> str:
         """Record a failed attempt; returns "retry" (rescheduled with backoff) or "dead"."""
         with self._locked():
             now = self.clock()
@@ -182,7 +237,9 @@ class JobQueue:
                 self._commit([{"op": "dead", "id": job.id, "cls": error_class, "msg": message, "t": now}])
                 return "dead"
             due = retry_at if retry_at is not None else now + backoff_delay(attempts, base_delay, max_delay)
-            self._commit([{"op": "nack", "id": job.id, "cls": error_class, "msg": message, "next": due, "t": now}])
+            self._commit(
+                [{"op": "nack", "id": job.id, "cls": error_class, "msg": message, "next": due, "t": now}]
+            )
             return "retry"
 
     def release(self, job: Job, retry_at: float | None = None) -> None:
@@ -196,7 +253,9 @@ class JobQueue:
 
     def dead_letter(self, job: Job, error_class: str, message: str) -> None:
         with self._locked():
-            self._commit([{"op": "dead", "id": job.id, "cls": error_class, "msg": message, "t": self.clock()}])
+            self._commit(
+                [{"op": "dead", "id": job.id, "cls": error_class, "msg": message, "t": self.clock()}]
+            )
 
     # -- maintenance ---------------------------------------------------------------------
     def requeue(self, job_ids, source: str = "recover") -> int:
@@ -224,8 +283,12 @@ class JobQueue:
             ids = [j.id for j in self.state.jobs.values() if predicate(j)]
             now = self.clock()
             if ids:
-                self._commit([{"op": "drop", "ids": ids[i:i + DROP_CHUNK], "t": now}
-                              for i in range(0, len(ids), DROP_CHUNK)])
+                self._commit(
+                    [
+                        {"op": "drop", "ids": ids[i : i + DROP_CHUNK], "t": now}
+                        for i in range(0, len(ids), DROP_CHUNK)
+                    ]
+                )
             return len(ids)
 
     # -- reading -------------------------------------------------------------------------
@@ -357,8 +420,10 @@ class FileQueue(JobQueue):
     def _apply_lines(self, data: bytes, start: int) -> list:
         bad = []
         end = data.rfind(b"\n")
-        if tail_is_damage(data[end + 1:]):
-            bad.append((start + end + 1, "the end of the file is unreadable (%d bytes)" % (len(data) - end - 1)))
+        if tail_is_damage(data[end + 1 :]):
+            bad.append(
+                (start + end + 1, "the end of the file is unreadable (%d bytes)" % (len(data) - end - 1))
+            )
         if end < 0:
             return bad  # otherwise only an incomplete record, left by a writer that died mid-append
         pos = 0
@@ -401,14 +466,18 @@ class FileQueue(JobQueue):
                 raise
         except OSError as exc:
             self._unrepaired = (self._gen, bad[0][0])  # damage at the end is read again next time
-            self._report("queue.jsonl has %d unreadable record(s) (first: %s) and could not be repaired (%s); "
-                         "the %d readable job(s) stay queued in it; free some disk space"
-                         % (len(bad), bad[0][1], exc.strerror or exc, self.state.live_count()))
+            self._report(
+                "queue.jsonl has %d unreadable record(s) (first: %s) and could not be repaired (%s); "
+                "the %d readable job(s) stay queued in it; free some disk space"
+                % (len(bad), bad[0][1], exc.strerror or exc, self.state.live_count())
+            )
             return
         self._installed(gen, data)
-        self._report("queue.jsonl had %d unreadable record(s) (first: %s); the %d readable job(s) were kept "
-                     "and the damaged file was moved aside as %s"
-                     % (len(bad), bad[0][1], self.state.live_count(), os.path.basename(moved)))
+        self._report(
+            "queue.jsonl had %d unreadable record(s) (first: %s); the %d readable job(s) were kept "
+            "and the damaged file was moved aside as %s"
+            % (len(bad), bad[0][1], self.state.live_count(), os.path.basename(moved))
+        )
 
     def _report(self, message: str) -> None:
         if self.on_corrupt is not None:
@@ -447,8 +516,8 @@ class FileQueue(JobQueue):
 
     def _append(self, records: list, standalone: bool = False) -> None:
         data = b"".join(
-            json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-            for r in records)
+            json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n" for r in records
+        )
         # O_APPEND: every write lands at the end even where a lock is granted without excluding
         # anyone (a network share with locking off), so two writers never overwrite each other.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), PRIVATE)
@@ -477,8 +546,10 @@ class FileQueue(JobQueue):
     def _snapshot_bytes(self) -> tuple:
         gen = _new_id()
         lines = [_header_line(gen, self.clock())]
-        lines.extend(json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-                     for r in self.state.snapshot_records())
+        lines.extend(
+            json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+            for r in self.state.snapshot_records()
+        )
         return gen, b"".join(lines)
 
     def _write_snapshot(self) -> None:
@@ -528,7 +599,7 @@ def _header_gen(line: bytes):
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def tail_is_damage(tail: bytes) -> bool:
@@ -560,10 +631,14 @@ def _after_tail(fd: int, size: int, now: float) -> bytes:
     idx = block.rfind(b"\n")
     if idx < 0 and start > 0:
         return b"\n"  # no newline in the last MAX_RECORD_BYTES: not one torn record
-    tail = block[idx + 1:]
+    tail = block[idx + 1 :]
     if tail_is_damage(tail):
         return b"\n"
-    return b"\n" + json.dumps({"op": TORN, "len": len(tail), "t": now}, separators=(",", ":")).encode("utf-8") + b"\n"
+    return (
+        b"\n"
+        + json.dumps({"op": TORN, "len": len(tail), "t": now}, separators=(",", ":")).encode("utf-8")
+        + b"\n"
+    )
 
 
 def _marked_torn(lines: list, index: int) -> bool:

@@ -11,6 +11,7 @@ as `<name>.corrupt-<timestamp>` (`keep_copy`) and the file is removed only if it
 (`remove_if_same`); it is reported through `quarantined_files`, and the reader starts from the
 default. The rules are in docs/ARCHITECTURE.md, "Durability rules".
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,7 @@ def _finite(text: str) -> float:
 
 def _bounded_int(text: str) -> int:
     value = int(text)
-    if abs(value) >= 2 ** 63:
+    if abs(value) >= 2**63:
         raise ValueError("a number out of range (%s...)" % text[:20])
     return value
 
@@ -157,7 +158,7 @@ def keep_copy(path: str, data: bytes) -> str:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)

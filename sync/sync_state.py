@@ -6,6 +6,7 @@ records results in memory and appends them once per batch to a journal (`sync.jo
 so a batch writes a few kilobytes however large the library is. The old whole-file
 `sync_state.json` is migrated on first use.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,14 +21,21 @@ class SyncState:
     def __init__(self, data_dir: str, on_corrupt=None, write_only: bool = False):
         """`write_only`: for a process that records many syncs and reads none (no map in memory)."""
         legacy = os.path.join(data_dir, LEGACY_NAME)
-        self.journal = JournalMap(os.path.join(data_dir, FILE_NAME), on_corrupt=on_corrupt,
-                                  legacy=(legacy, lambda path: read_legacy_json(path, on_corrupt)),
-                                  keep=not write_only)
+        self.journal = JournalMap(
+            os.path.join(data_dir, FILE_NAME),
+            on_corrupt=on_corrupt,
+            legacy=(legacy, lambda path: read_legacy_json(path, on_corrupt)),
+            keep=not write_only,
+        )
         self._pending = {}
 
     def record(self, scene_id, desired_hash: str, stash_updated_at, synced_at: float) -> None:
         """Remember a successful sync (written to disk by `flush`)."""
-        self._pending[str(scene_id)] = {"hash": desired_hash, "updated_at": stash_updated_at, "synced_at": synced_at}
+        self._pending[str(scene_id)] = {
+            "hash": desired_hash,
+            "updated_at": stash_updated_at,
+            "synced_at": synced_at,
+        }
 
     def flush(self) -> None:
         """Append the recorded syncs (one fsync'd write)."""

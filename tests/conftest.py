@@ -1,4 +1,5 @@
 """Shared fixtures: an installed copy of the plugin, and torture-run sizing."""
+
 from __future__ import annotations
 
 import os
@@ -102,7 +103,7 @@ def pytest_configure(config):
 
 
 def _data_files(root: str):
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         parts = dirpath.replace("\\", "/").split("/")
         if "data" in parts and ("PlexSync" in parts or any(p.startswith("plexsync-plugin-") for p in parts)):
             for name in filenames:
@@ -151,9 +152,13 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     leaks = getattr(config, "_plexsync_leaks", None)
     if leaks:
-        terminalreporter.write_line("SECRET LEAK: a Plex token or Stash session appeared in %d place(s):" % len(leaks), red=True)
+        terminalreporter.write_line(
+            "SECRET LEAK: a Plex token or Stash session appeared in %d place(s):" % len(leaks), red=True
+        )
         for leak in leaks[:20]:
             terminalreporter.write_line("  " + leak, red=True)
     else:
-        terminalreporter.write_line("secret scan: %d plugin runs and every data folder checked, no token or session found"
-                                    % len(_RUNS))
+        terminalreporter.write_line(
+            "secret scan: %d plugin runs and every data folder checked, no token or session found"
+            % len(_RUNS)
+        )

@@ -11,6 +11,7 @@ git (a tarball, a machine without it) a hash of the files' contents and their ne
 modification time take their place. No `requires`: Stash resolves requirements only within one
 source (internal/api/resolver_query_package.go), and PlexSync installs its packages itself.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,14 +61,22 @@ def _git_revision(root: str, git: str) -> tuple | None:
     when git is missing, this is no git checkout, or a runtime file has uncommitted changes."""
     paths = list(RUNTIME_FILES) + list(RUNTIME_PACKAGES)
     try:
-        dirty = subprocess.run([git, "status", "--porcelain", "--"] + paths, cwd=root, capture_output=True,
-                               timeout=60)
-        last = subprocess.run([git, "log", "-1", "--format=%h %ct", "--"] + paths, cwd=root, capture_output=True,
-                              timeout=60)
+        dirty = subprocess.run(
+            [git, "status", "--porcelain", "--"] + paths, cwd=root, capture_output=True, timeout=60
+        )
+        last = subprocess.run(
+            [git, "log", "-1", "--format=%h %ct", "--"] + paths, cwd=root, capture_output=True, timeout=60
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     fields = last.stdout.decode("ascii", "replace").split()
-    if dirty.returncode or last.returncode or dirty.stdout.strip() or len(fields) != 2 or not fields[1].isdigit():
+    if (
+        dirty.returncode
+        or last.returncode
+        or dirty.stdout.strip()
+        or len(fields) != 2
+        or not fields[1].isdigit()
+    ):
         return None
     return fields[0], int(fields[1])
 
@@ -105,13 +114,15 @@ def build(out_dir: str, root: str = ROOT, git: str = "git") -> tuple:
     with open(zip_path, "rb") as fh:
         digest = hashlib.sha256(fh.read()).hexdigest()
     with open(os.path.join(root, "PlexSync.yml"), encoding="utf-8") as fh:
-        name = next((l.split(":", 1)[1].strip() for l in fh if l.startswith("name:")), PLUGIN_ID)
+        name = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("name:")), PLUGIN_ID)
     version, date = revision(root, git)
     index = os.path.join(out_dir, "index.yml")
     with open(index, "w", encoding="utf-8") as fh:
-        fh.write("- id: %s\n  name: %s\n  metadata:\n    description: Syncs Stash metadata into Plex automatically and durably.\n"
-                 "  version: %s\n  date: \"%s\"\n  path: %s.zip\n  sha256: %s\n"
-                 % (PLUGIN_ID, name, version, date, PLUGIN_ID, digest))
+        fh.write(
+            "- id: %s\n  name: %s\n  metadata:\n    description: Syncs Stash metadata into Plex automatically and durably.\n"
+            "  version: %s\n  date: \"%s\"\n  path: %s.zip\n  sha256: %s\n"
+            % (PLUGIN_ID, name, version, date, PLUGIN_ID, digest)
+        )
     return zip_path, index
 
 

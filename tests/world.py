@@ -1,5 +1,6 @@
 """Both emulators and an installed plugin, wired together as in real life: Stash runs the plugin's
 hooks and tasks, the plugin talks to Plex over real HTTP. Used by the end-to-end tests and the demo."""
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,11 @@ class World:
     def add_scene(self, name: str, in_plex: bool = True, size: int = 1000, **fields) -> tuple:
         """A scene in Stash and (optionally) its file in Plex; returns (scene_id, rating_key)."""
         sid = self.stash.add_scene("%s/%s" % (STASH_PREFIX, name), size=size, **fields)
-        rk = self.plex.add_item(self.section, file="%s/%s" % (PLEX_PREFIX, name), size=size) if in_plex else None
+        rk = (
+            self.plex.add_item(self.section, file="%s/%s" % (PLEX_PREFIX, name), size=size)
+            if in_plex
+            else None
+        )
         return sid, rk
 
     def named(self, kind: str, name: str) -> str:
@@ -59,8 +64,12 @@ class World:
 
         conn = self.stash.server_connection()
         cookie = conn["SessionCookie"]
-        resp = requests.post(self.stash.url + "/graphql", json={"query": query, "variables": variables or {}},
-                             cookies={cookie["Name"]: cookie["Value"]}, timeout=120)
+        resp = requests.post(
+            self.stash.url + "/graphql",
+            json={"query": query, "variables": variables or {}},
+            cookies={cookie["Name"]: cookie["Value"]},
+            timeout=120,
+        )
         body = resp.json()
         assert not body.get("errors"), body
         return body["data"]
@@ -68,10 +77,9 @@ class World:
     def edit(self, scene_id, **fields):
         """Save a scene the way Stash's UI does (sceneUpdate), which runs the hook synchronously."""
         fields["id"] = str(scene_id)
-        return self.graphql("mutation($input: SceneUpdateInput!) { sceneUpdate(input: $input) { id } }",
-                            {"input": fields})
-
-
+        return self.graphql(
+            "mutation($input: SceneUpdateInput!) { sceneUpdate(input: $input) { id } }", {"input": fields}
+        )
 
     def stop(self):
         self.stash.wait_idle(60)
@@ -146,7 +154,9 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "a condition"):
         time.sleep(0.05)
 
 
-def start_world(plugin_dir: str = None, python: str = sys.executable, plugin_env: dict = None, **settings) -> World:
+def start_world(
+    plugin_dir: str = None, python: str = sys.executable, plugin_env: dict = None, **settings
+) -> World:
     """Install the plugin (into a temp folder unless given), start both emulators, configure it.
 
     `python` is the interpreter Stash finds (a bare one to test the dependency bootstrap);
@@ -161,8 +171,12 @@ def start_world(plugin_dir: str = None, python: str = sys.executable, plugin_env
     stash = StashEmulator(plugin_dir=plugin_dir, python=python, plugin_env=env).start()
     # The daily reconciliation (on by default) would add a drain to the first invocation of every
     # world; tests about reconciliation switch it on, and one checks the default itself.
-    base = {"plex_url": plex.url, "plex_token": PLEX_TOKEN, "path_map": "%s=%s" % (STASH_PREFIX, PLEX_PREFIX),
-            "reconcile_interval": "never"}
+    base = {
+        "plex_url": plex.url,
+        "plex_token": PLEX_TOKEN,
+        "path_map": "%s=%s" % (STASH_PREFIX, PLEX_PREFIX),
+        "reconcile_interval": "never",
+    }
     base.update(settings)
     stash.plugin_settings = base
     return World(stash, plex, plugin_dir, section)

@@ -10,13 +10,14 @@ Keys are split so that no request path grows beyond `MAX_PATH` characters (proxi
 servers commonly refuse URLs past a few thousand). An item that disappeared between the listing
 and the read is simply absent from the answer; when none of the keys exists Plex answers 404.
 """
+
 from __future__ import annotations
 
 from worker.metadata import filter_reason
 
 PATH_PREFIX = "/library/metadata/"
-MAX_PATH = 1900          # characters of the request path, prefix included
-RECONCILE_BATCH = 200    # items per request in reconciliation (the drain reads its lease batch)
+MAX_PATH = 1900  # characters of the request path, prefix included
+RECONCILE_BATCH = 200  # items per request in reconciliation (the drain reads its lease batch)
 
 
 def key_chunks(keys, max_path: int = MAX_PATH, most: int = 0):
@@ -84,7 +85,7 @@ def prefetch_batch(drain, jobs, scenes) -> int:
     for job in jobs:
         scene = (scenes or {}).get(job.scene_id)
         if scene is None or filter_reason(scene, drain.settings):
-            continue   # a scene a filter setting keeps out is neither read nor its cover fetched
+            continue  # a scene a filter setting keeps out is neither read nor its cover fetched
         try:
             rating_key = matcher.peek(scene)
         except Exception:  # noqa: BLE001 - the job's own step meets (and classifies) it again
@@ -94,11 +95,11 @@ def prefetch_batch(drain, jobs, scenes) -> int:
     keys = [rk for rk, _ in pairs]
     if hasattr(writer, "prefetch_covers"):
         try:
-            writer.prefetch_covers(pairs)   # Stash downloads overlap the Plex requests below
+            writer.prefetch_covers(pairs)  # Stash downloads overlap the Plex requests below
         except Exception:  # noqa: BLE001 - each sync downloads its own cover then
             pass
     if len(keys) < 2:
-        return 0       # one item: the job's own GET costs the same
+        return 0  # one item: the job's own GET costs the same
     try:
         return writer.prefetch(keys)
     except Exception:  # noqa: BLE001 - every job reads its own item and is classified there

@@ -25,6 +25,7 @@ process continues the ramp.
 hook does not call it yet: `plexsync.drain_wanted` reads `circuit_breaker.json` itself (it treats
 an open record without a probe time as due, where `read_breaker_cheap` reads it as CLOSED).
 """
+
 from __future__ import annotations
 
 import os
@@ -56,9 +57,20 @@ def describe_failure(failure: SyncFailure) -> str:
 
 
 def _blank() -> dict:
-    return {"state": CLOSED, "failure_count": 0, "opened_at": None, "open_seconds": None,
-            "next_probe_at": None, "down_since": None, "reopen_count": 0, "last_reason": "",
-            "last_error_class": "", "changed_at": None, "recovered_at": None, "ramp_errors": 0}
+    return {
+        "state": CLOSED,
+        "failure_count": 0,
+        "opened_at": None,
+        "open_seconds": None,
+        "next_probe_at": None,
+        "down_since": None,
+        "reopen_count": 0,
+        "last_reason": "",
+        "last_error_class": "",
+        "changed_at": None,
+        "recovered_at": None,
+        "ramp_errors": 0,
+    }
 
 
 def _number(value):
@@ -87,7 +99,9 @@ def _clean(raw, warn: bool = False) -> dict:
         state = None  # an OPEN without its times cannot be honoured
     if state not in STATES:
         if warn and raw:
-            log.warning("%s held an unknown breaker state (%r); starting CLOSED" % (FILE_NAME, raw.get("state")))
+            log.warning(
+                "%s held an unknown breaker state (%r); starting CLOSED" % (FILE_NAME, raw.get("state"))
+            )
         data.update(_blank())
         return data
     data["state"] = state
@@ -95,6 +109,7 @@ def _clean(raw, warn: bool = False) -> dict:
 
 
 # -- storage -------------------------------------------------------------------------------
+
 
 class MemoryBreakerStorage:
     """Breaker state in memory, for tests. Set `busy = True` to act like a lock held elsewhere."""
@@ -141,8 +156,10 @@ class FileBreakerStorage:
         try:
             return self.file.read()
         except OSError as exc:
-            log.warning("%s could not be read (%s); the circuit breaker starts CLOSED"
-                        % (FILE_NAME, exc.strerror or type(exc).__name__))
+            log.warning(
+                "%s could not be read (%s); the circuit breaker starts CLOSED"
+                % (FILE_NAME, exc.strerror or type(exc).__name__)
+            )
             return {}
 
     def update(self, fn):
@@ -150,8 +167,10 @@ class FileBreakerStorage:
         try:
             return self.file.update(fn, timeout=0)
         except OSError as exc:
-            log.warning("%s could not be saved (%s); the breaker state is kept for this run only"
-                        % (FILE_NAME, exc.strerror or type(exc).__name__))
+            log.warning(
+                "%s could not be saved (%s); the breaker state is kept for this run only"
+                % (FILE_NAME, exc.strerror or type(exc).__name__)
+            )
             return None
 
 
@@ -175,12 +194,17 @@ def read_breaker_cheap(data_dir: str, now: float | None = None) -> dict:
     if next_probe is None:
         return result
     now = time.time() if now is None else now
-    result.update(state=raw["state"], next_probe_at=next_probe, opened_at=_number(raw.get("opened_at")),
-                  probe_due=raw["state"] == HALF_OPEN or now >= effective_time(next_probe, now))
+    result.update(
+        state=raw["state"],
+        next_probe_at=next_probe,
+        opened_at=_number(raw.get("opened_at")),
+        probe_due=raw["state"] == HALF_OPEN or now >= effective_time(next_probe, now),
+    )
     return result
 
 
 # -- states --------------------------------------------------------------------------------
+
 
 class Transition:
     """What listeners are told: from, to, when, and why."""
@@ -252,8 +276,15 @@ class CircuitBreaker:
     `listeners` get `state_change(breaker, transition)`.
     """
 
-    def __init__(self, storage, threshold: int = 5, open_seconds: float = 60.0,
-                 max_open_seconds: float = 300.0, clock=time.time, listeners=()):
+    def __init__(
+        self,
+        storage,
+        threshold: int = 5,
+        open_seconds: float = 60.0,
+        max_open_seconds: float = 300.0,
+        clock=time.time,
+        listeners=(),
+    ):
         if threshold < 1:
             raise ValueError("threshold must be at least 1")
         self.storage = storage
@@ -372,6 +403,7 @@ class CircuitBreaker:
 
     def save_ramp(self, started_at, errors: int) -> None:
         """Store the recovery ramp's start and error count (see worker/ratelimit.RecoveryRamp)."""
+
         def event(cb, data, now):
             data["recovered_at"] = started_at
             data["ramp_errors"] = int(errors)
@@ -391,14 +423,28 @@ class CircuitBreaker:
                 data["down_since"] = now
             if data["down_since"] is None:
                 data["down_since"] = now
-            data.update(opened_at=now, open_seconds=period, next_probe_at=now + period,
-                        recovered_at=None, ramp_errors=0)
+            data.update(
+                opened_at=now,
+                open_seconds=period,
+                next_probe_at=now + period,
+                recovered_at=None,
+                ramp_errors=0,
+            )
         elif new == CLOSED:
             data.update(failure_count=0, reopen_count=0, recovered_at=now, ramp_errors=0)
         data["state"] = new
         data["changed_at"] = now
-        self._pending.append(Transition(old, new, now, data["last_reason"], data["failure_count"],
-                                        data["open_seconds"], data["down_since"]))
+        self._pending.append(
+            Transition(
+                old,
+                new,
+                now,
+                data["last_reason"],
+                data["failure_count"],
+                data["open_seconds"],
+                data["down_since"],
+            )
+        )
 
     def _apply(self, event, now: float | None = None) -> None:
         now = self.clock() if now is None else now
@@ -426,10 +472,14 @@ class CircuitBreaker:
 
 def breaker_for(settings, data_dir: str, listeners=(), clock=time.time) -> CircuitBreaker:
     """The breaker as the user's settings shape it; every process builds its own from the file."""
-    return CircuitBreaker(FileBreakerStorage(data_dir), threshold=settings.breaker_threshold,
-                          open_seconds=settings.breaker_open_seconds,
-                          max_open_seconds=max(MAX_PAUSE, settings.breaker_open_seconds),
-                          clock=clock, listeners=listeners)
+    return CircuitBreaker(
+        FileBreakerStorage(data_dir),
+        threshold=settings.breaker_threshold,
+        open_seconds=settings.breaker_open_seconds,
+        max_open_seconds=max(MAX_PAUSE, settings.breaker_open_seconds),
+        clock=clock,
+        listeners=listeners,
+    )
 
 
 class OutageListener:
@@ -457,12 +507,16 @@ class LogListener:
         from worker.outages import plain_duration
 
         if t.new == OPEN and t.old == HALF_OPEN:
-            log.warning("Plex still not answering: %s — pausing sync for %s"
-                        % (t.reason or "no answer", plain_duration(t.open_seconds)))
+            log.warning(
+                "Plex still not answering: %s — pausing sync for %s"
+                % (t.reason or "no answer", plain_duration(t.open_seconds))
+            )
         elif t.new == OPEN:
             times = " %d times in a row" % t.failure_count if t.failure_count > 1 else ""
-            log.warning("%s%s — pausing sync for %s; changes keep being queued"
-                        % (t.reason or "Plex failed", times, plain_duration(t.open_seconds)))
+            log.warning(
+                "%s%s — pausing sync for %s; changes keep being queued"
+                % (t.reason or "Plex failed", times, plain_duration(t.open_seconds))
+            )
         elif t.new == HALF_OPEN:
             log.info("Sync pause is over — checking whether Plex answers again")
         elif t.new == CLOSED:

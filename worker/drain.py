@@ -7,6 +7,7 @@ Jobs are leased in batches (the next drain takes back at once what a SIGKILLed o
 scenes fetched from Stash in one small query per batch, matched, diffed and written, then acked
 or nacked with a classified error. See docs/ARCHITECTURE.md ("The flow of a change").
 """
+
 from __future__ import annotations
 
 import os
@@ -21,10 +22,10 @@ from worker.filtered import FilteredScenes, kept_out
 BATCH_SIZE = 25
 LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 5.0
-LINGER_SECONDS = 1.0       # how long an emptied drain waits for the next change of a burst
+LINGER_SECONDS = 1.0  # how long an emptied drain waits for the next change of a burst
 LINGER_POLL_SECONDS = 0.1
 RETRY_WAIT_SECONDS = 10.0  # a retry due within this is waited for; a later one is left to the next invocation
-DRAIN_LOCK_WAIT = 2.0      # a second drainer waits this long for drain.lock before it exits
+DRAIN_LOCK_WAIT = 2.0  # a second drainer waits this long for drain.lock before it exits
 
 
 class DrainReport:
@@ -41,10 +42,10 @@ class DrainReport:
         self.stash_requests = 0
         self.started_at = time.time()
         self.ended_at = None
-        self.stopped = ""           # why the drain stopped early ("" = queue empty)
+        self.stopped = ""  # why the drain stopped early ("" = queue empty)
         self.next_retry_at = None
         self.error = ""
-        self.handed_over = False    # a fresh drain continues (worker/handover.py)
+        self.handed_over = False  # a fresh drain continues (worker/handover.py)
 
     @property
     def seconds(self) -> float:
@@ -55,16 +56,36 @@ class DrainReport:
         return self.synced + self.unchanged + self.skipped + self.failed + self.dead_lettered + self.deleted
 
     def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in ("synced", "unchanged", "skipped", "failed", "dead_lettered",
-                                             "deleted", "plex_requests", "stash_requests", "started_at",
-                                             "ended_at", "stopped", "next_retry_at", "handed_over")}
+        out = {
+            k: getattr(self, k)
+            for k in (
+                "synced",
+                "unchanged",
+                "skipped",
+                "failed",
+                "dead_lettered",
+                "deleted",
+                "plex_requests",
+                "stash_requests",
+                "started_at",
+                "ended_at",
+                "stopped",
+                "next_retry_at",
+                "handed_over",
+            )
+        }
         out["seconds"] = self.seconds
         return out
 
     def line(self) -> str:
-        text = ("Process Queue: %d synced, %d unchanged, %d skipped, %d failed, %d dead-lettered in %.1f s"
-                % (self.synced, self.unchanged, self.skipped + self.deleted, self.failed, self.dead_lettered,
-                   self.seconds))
+        text = "Process Queue: %d synced, %d unchanged, %d skipped, %d failed, %d dead-lettered in %.1f s" % (
+            self.synced,
+            self.unchanged,
+            self.skipped + self.deleted,
+            self.failed,
+            self.dead_lettered,
+            self.seconds,
+        )
         if self.next_retry_at:
             text += "; next retry at %s" % time.strftime("%H:%M:%S", time.localtime(self.next_retry_at))
         if self.handed_over:
@@ -89,10 +110,17 @@ class Drain:
         self.clock = clock
         self.report = DrainReport()
         self.outages = OutageHistory(self.data_dir)
-        self.breaker = breaker_for(self.settings, self.data_dir, clock=clock,
-                                   listeners=[LogListener(), OutageListener(self.outages, self._waiting)])
-        self.ramp = RecoveryRamp.from_breaker(self.breaker, rates=self.settings.recovery_rate_steps,
-                                              step_seconds=self.settings.recovery_step_seconds)
+        self.breaker = breaker_for(
+            self.settings,
+            self.data_dir,
+            clock=clock,
+            listeners=[LogListener(), OutageListener(self.outages, self._waiting)],
+        )
+        self.ramp = RecoveryRamp.from_breaker(
+            self.breaker,
+            rates=self.settings.recovery_rate_steps,
+            step_seconds=self.settings.recovery_step_seconds,
+        )
         self.limiter = RateLimiter(sleep=sleep)
         self._sleep = sleep
         self.marker = DrainMarker(self.data_dir, clock=clock)
@@ -104,7 +132,7 @@ class Drain:
         self.sync_state = None
         self.filtered = FilteredScenes(self.data_dir)
         self.scanned_folders = set()  # folders Plex was asked to scan in this run (one request each)
-        self.hold_until = 0.0         # no new attempt to connect to Plex before this (a failed connection's backoff)
+        self.hold_until = 0.0  # no new attempt to connect to Plex before this (a failed connection's backoff)
         self.hold_reason = ""
         from worker.entities import EntityExpander
         from worker.handover import HandOver
@@ -146,7 +174,9 @@ class Drain:
         now = self.clock()
         self._has_due()
         deadline = now + LINGER_SECONDS
-        soon = [t for t in (self.report.next_retry_at, self.hold_until) if t and t - now <= RETRY_WAIT_SECONDS]
+        soon = [
+            t for t in (self.report.next_retry_at, self.hold_until) if t and t - now <= RETRY_WAIT_SECONDS
+        ]
         if soon:
             deadline = max(deadline, max(soon) + LINGER_POLL_SECONDS)
             log.debug("Waiting %.0f s for a retry before stopping" % (deadline - now))
@@ -186,7 +216,9 @@ class Drain:
         now = self.clock()
         if self.hold_until > now and not self.report.stopped:
             self.report.stopped = "%s; trying again at %s" % (
-                self.hold_reason, time.strftime("%H:%M:%S", time.localtime(self.hold_until)))
+                self.hold_reason,
+                time.strftime("%H:%M:%S", time.localtime(self.hold_until)),
+            )
         due = self._has_due()
         when = [t for t in (self.report.next_retry_at, self.hold_until if due else 0) if t and t > now]
         if when:
@@ -196,8 +228,10 @@ class Drain:
         if self.settings.pause_sync:
             self.queue.compact_if_due()  # hooks keep appending while paused; nothing else compacts
             self.report.stopped = "sync is paused ('Pause sync' setting)"
-            log.info("Sync is paused: %d change(s) stay queued until 'Pause sync' is switched off."
-                     % self.queue.summary().pending)
+            log.info(
+                "Sync is paused: %d change(s) stay queued until 'Pause sync' is switched off."
+                % self.queue.summary().pending
+            )
             return
         if not self._plex_allowed():
             return
@@ -206,8 +240,10 @@ class Drain:
         reconcile_if_due(self)  # the automatic reconciliation, when due: its gaps are drained below
         summary = self.queue.summary()
         total = max(1, summary.pending)
-        log.debug("Process Queue: %d due, %d waiting for retry, %d dead-lettered; breaker %s"
-                  % (summary.pending, summary.waiting, summary.dead, self.breaker.state))
+        log.debug(
+            "Process Queue: %d due, %d waiting for retry, %d dead-lettered; breaker %s"
+            % (summary.pending, summary.waiting, summary.dead, self.breaker.state)
+        )
         while not self.report.stopped:
             jobs = self.queue.lease(BATCH_SIZE, LEASE_SECONDS, owner="drain-%d" % os.getpid())
             if not jobs:
@@ -254,8 +290,10 @@ class Drain:
                 continue
             self.queue.ack(job)
             self.report.skipped += 1
-            log.debug("Scene %s: nothing to send (%s not synced by the current settings)"
-                      % (job.scene_id, ", ".join(job.fields)))
+            log.debug(
+                "Scene %s: nothing to send (%s not synced by the current settings)"
+                % (job.scene_id, ", ".join(job.fields))
+            )
         return keep
 
     # -- gates ---------------------------------------------------------------------------
@@ -266,10 +304,17 @@ class Drain:
         state = self.breaker.state
         if state == OPEN:
             when = self.breaker.next_probe_at
-            self.report.stopped = "Plex is down; next check at %s" % time.strftime("%H:%M:%S", time.localtime(when))
-            log.info("Plex is down (%s); %d change(s) wait safely. Next check at %s."
-                     % (self.breaker.last_reason or "no answer", self._waiting(),
-                        time.strftime("%H:%M:%S", time.localtime(when))))
+            self.report.stopped = "Plex is down; next check at %s" % time.strftime(
+                "%H:%M:%S", time.localtime(when)
+            )
+            log.info(
+                "Plex is down (%s); %d change(s) wait safely. Next check at %s."
+                % (
+                    self.breaker.last_reason or "no answer",
+                    self._waiting(),
+                    time.strftime("%H:%M:%S", time.localtime(when)),
+                )
+            )
             return False
         if state == HALF_OPEN:
             return self._probe()
@@ -286,11 +331,17 @@ class Drain:
         if result.healthy:
             down_since = self.breaker.down_since
             self.breaker.record_success()
-            self.ramp = self.ramp.__class__(self.ramp.rates, self.ramp.step_seconds, self.breaker.recovered_at)
+            self.ramp = self.ramp.__class__(
+                self.ramp.rates, self.ramp.step_seconds, self.breaker.recovered_at
+            )
             waiting = self.queue.summary()
-            log.info("Plex is back%s; %d change(s) waiting — syncing"
-                     % (" after %s" % _duration(self.clock() - down_since) if down_since else "",
-                        waiting.pending + waiting.waiting))
+            log.info(
+                "Plex is back%s; %d change(s) waiting — syncing"
+                % (
+                    " after %s" % _duration(self.clock() - down_since) if down_since else "",
+                    waiting.pending + waiting.waiting,
+                )
+            )
             return True
         failure = result.failure() if callable(getattr(result, "failure", None)) else result.failure
         if failure is not None and failure.error_class == "plex_unauthorized":
@@ -298,16 +349,18 @@ class Drain:
             return False
         self.breaker.record_failure(failure or SyncFailure("plex_unreachable", "probe failed"))
         when = self.breaker.next_probe_at
-        self.report.stopped = "Plex is still down; next check at %s" % time.strftime("%H:%M:%S", time.localtime(when or 0))
+        self.report.stopped = "Plex is still down; next check at %s" % time.strftime(
+            "%H:%M:%S", time.localtime(when or 0)
+        )
         return False
 
     def _connected(self, jobs) -> bool:
         if self.server is not None:
             return True
+        from sync.sync_state import SyncState
         from worker.matcher import Matcher
         from worker.plex import connect
         from worker.plex_writer import PlexWriter, PosterMemo
-        from sync.sync_state import SyncState
 
         try:
             self.server, self.counter = connect(self.settings)
@@ -329,20 +382,25 @@ class Drain:
                 self.hold_reason = reason
             else:
                 self.report.stopped = reason
-            log.warning("%s; %d change(s) stay queued. %s" % (reason, self.queue.summary().pending, failure.advice))
+            log.warning(
+                "%s; %d change(s) stay queued. %s" % (reason, self.queue.summary().pending, failure.advice)
+            )
             return False
         # Not a success for the breaker: a Plex still loading its database answers "/" and then
         # fails every library request. Only a synced job or a deep health probe proves Plex is up.
         self.matcher = Matcher(self.server, self.settings, self.data_dir)
-        self.writer = PlexWriter(self.server, self.settings, image_source=self.ctx.stash.image,
-                                 memo=PosterMemo(self.data_dir))
+        self.writer = PlexWriter(
+            self.server, self.settings, image_source=self.ctx.stash.image, memo=PosterMemo(self.data_dir)
+        )
         self.sync_state = SyncState(self.data_dir)
         return True
 
     def _stop_unauthorized(self) -> None:
         self.report.stopped = "Plex refused the token"
-        self.report.error = ("Plex refused the token (HTTP 401): set a valid 'Plex token' in PlexSync's settings, "
-                             "then run Process Queue; no queued change was lost.")
+        self.report.error = (
+            "Plex refused the token (HTTP 401): set a valid 'Plex token' in PlexSync's settings, "
+            "then run Process Queue; no queued change was lost."
+        )
 
     def _fetch_scenes(self, jobs):
         from stashplugin.stash import StashError
@@ -354,8 +412,12 @@ class Drain:
             return scenes
         except StashError as exc:
             for job in jobs:
-                self.queue.nack(job, "stash_unreachable", log.redact(str(exc))[:300],
-                                max_retries=self.settings.max_retries)
+                self.queue.nack(
+                    job,
+                    "stash_unreachable",
+                    log.redact(str(exc))[:300],
+                    max_retries=self.settings.max_retries,
+                )
             self.report.failed += len(jobs)
             self.report.stopped = "Stash did not answer"
             log.warning("%s The change(s) are retried." % exc)
@@ -402,7 +464,9 @@ class Drain:
             log.debug("Scene %s \"%s\": Plex already up to date" % (sid, title))
         else:
             self.report.synced += 1
-            log.info("Synced scene %s \"%s\" to Plex (%s)" % (sid, title, ", ".join(result.changed) or "artwork"))
+            log.info(
+                "Synced scene %s \"%s\" to Plex (%s)" % (sid, title, ", ".join(result.changed) or "artwork")
+            )
 
     def _kept_out(self, job, scene, title) -> bool:
         """A scene a filter setting keeps out of Plex: ack its change as skipped."""
@@ -413,7 +477,10 @@ class Drain:
             return False
         self.queue.ack(job)
         self.report.skipped += 1
-        log.info("Scene %s \"%s\" skipped (%s); it is left as it is in Plex." % (job.scene_id, title, FILTER_WORDS[reason]))
+        log.info(
+            "Scene %s \"%s\" skipped (%s); it is left as it is in Plex."
+            % (job.scene_id, title, FILTER_WORDS[reason])
+        )
         return True
 
     def _write(self, scene):
@@ -451,12 +518,20 @@ class Drain:
         if failure.error_class == "not_in_plex" and self.settings.skip_not_found:
             self.queue.ack(job)
             self.report.skipped += 1
-            log.info("Scene %s \"%s\" is not in Plex; skipped ('Skip scenes not in Plex' is on)." % (sid, title))
+            log.info(
+                "Scene %s \"%s\" is not in Plex; skipped ('Skip scenes not in Plex' is on)." % (sid, title)
+            )
             return
         message = log.redact(str(failure))[:500]
         retry_at = self._outage_failure(failure) if failure.outage else None
-        outcome = self.queue.nack(job, failure.error_class, message, max_retries=self.settings.max_retries,
-                                  permanent=not failure.transient, retry_at=retry_at)
+        outcome = self.queue.nack(
+            job,
+            failure.error_class,
+            message,
+            max_retries=self.settings.max_retries,
+            permanent=not failure.transient,
+            retry_at=retry_at,
+        )
         if outcome == "dead":
             self.report.dead_lettered += 1
             log.warning("Scene %s \"%s\" moved to the dead-letter queue: %s" % (sid, title, message))
@@ -481,15 +556,19 @@ class Drain:
             return  # new scenes in the same folder: one scan finds them all
         section = _section_holding(self.matcher.index, folder)
         if section is None:
-            log.info("Scene %s is new, but %s is in none of Plex's library folders, so no scan was asked for; "
-                     "check 'Path mapping'." % (job.scene_id, folder))
+            log.info(
+                "Scene %s is new, but %s is in none of Plex's library folders, so no scan was asked for; "
+                "check 'Path mapping'." % (job.scene_id, folder)
+            )
             return
         try:
             self.scanned_folders.add(folder)
             trigger_scan(self.server, section, folder)
         except Exception as exc:  # noqa: BLE001 - the job is retried either way
-            log.info("Scene %s is new and not in Plex yet; asking Plex to scan %s failed (%s)"
-                     % (job.scene_id, folder, classify(exc)))
+            log.info(
+                "Scene %s is new and not in Plex yet; asking Plex to scan %s failed (%s)"
+                % (job.scene_id, folder, classify(exc))
+            )
             return
         log.info("Scene %s is new and not in Plex yet: asked Plex to scan %s" % (job.scene_id, folder))
 
@@ -509,8 +588,10 @@ class Drain:
                 self.ramp.back_off(now)
                 self.ramp.save_to(self.breaker)
                 return None
-            self.breaker.trip("%s; %d errors while sync was resuming"
-                              % (describe_failure(failure), self.ramp.errors_in_ramp))
+            self.breaker.trip(
+                "%s; %d errors while sync was resuming"
+                % (describe_failure(failure), self.ramp.errors_in_ramp)
+            )
         self.report.stopped = "Plex stopped answering"
         # The job is not at fault: it is due again when Plex may be probed again, so the drain that
         # finds Plex back sends it at once instead of leaving it to wait out its backoff.
@@ -530,8 +611,11 @@ class Drain:
         for LEASE_SECONDS. Returns how many jobs were given back.
         """
         now = self.clock()
-        abandoned = [j for j in self.queue.jobs("inflight")
-                     if j.lease_until > now and str(j.lease_owner).startswith("drain-")]
+        abandoned = [
+            j
+            for j in self.queue.jobs("inflight")
+            if j.lease_until > now and str(j.lease_owner).startswith("drain-")
+        ]
         for job in abandoned:
             self.queue.release(job)
         if abandoned:

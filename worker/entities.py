@@ -16,6 +16,7 @@ a scene's; the drain hands it here before anything goes to Plex:
 The scenes found are queued as ordinary jobs (`enqueue_many`: one fsync per 500, coalesced with
 what is already queued) and synced like any edit; the entity job is then acknowledged.
 """
+
 from __future__ import annotations
 
 from stashplugin import log
@@ -24,8 +25,10 @@ FILTER_KEYS = {"tag": "tags", "performer": "performers", "studio": "studios", "g
 HIERARCHICAL = ("tags", "studios", "groups")  # HierarchicalMultiCriterionInput: depth 0 = only this one
 PAGE_SIZE = 1000
 CHUNK = 500
-_QUERY = ("query PlexSyncEntityScenes($filter: FindFilterType, $scene_filter: SceneFilterType) {"
-          " findScenes(filter: $filter, scene_filter: $scene_filter) { count scenes { id } } }")
+_QUERY = (
+    "query PlexSyncEntityScenes($filter: FindFilterType, $scene_filter: SceneFilterType) {"
+    " findScenes(filter: $filter, scene_filter: $scene_filter) { count scenes { id } } }"
+)
 
 
 def is_entity_job(job) -> bool:
@@ -40,10 +43,19 @@ def scenes_with(stash, kind: str, entity_id: str) -> list:
         criterion["depth"] = 0
     ids, page = [], 1
     while True:
-        data = stash.query(_QUERY, {"filter": {"page": page, "per_page": PAGE_SIZE, "sort": "id", "direction": "ASC"},
-                                    "scene_filter": {key: criterion}})
+        data = stash.query(
+            _QUERY,
+            {
+                "filter": {"page": page, "per_page": PAGE_SIZE, "sort": "id", "direction": "ASC"},
+                "scene_filter": {key: criterion},
+            },
+        )
         result = data.get("findScenes") if isinstance(data.get("findScenes"), dict) else {}
-        batch = [str(s["id"]) for s in result.get("scenes") or () if isinstance(s, dict) and s.get("id") is not None]
+        batch = [
+            str(s["id"])
+            for s in result.get("scenes") or ()
+            if isinstance(s, dict) and s.get("id") is not None
+        ]
         ids.extend(batch)
         if len(batch) < PAGE_SIZE or len(ids) >= (result.get("count") or 0):
             return ids
@@ -60,8 +72,11 @@ def scenes_changed_since_sync(stash, settings, recorded: dict) -> list:
         for scene in scenes:
             sid = str(scene.get("id"))
             entry = recorded.get(sid)
-            if isinstance(entry, dict) and entry.get("hash") and \
-                    entry["hash"] != metadata_hash(build_metadata(scene, settings)):
+            if (
+                isinstance(entry, dict)
+                and entry.get("hash")
+                and entry["hash"] != metadata_hash(build_metadata(scene, settings))
+            ):
                 changed.append(sid)
         if len(scenes) < PAGE_SIZE or page * PAGE_SIZE >= count:
             return changed
@@ -103,17 +118,23 @@ class EntityExpander:
                     ids = scenes_with(stash, kind, entity_id)
             except StashError as exc:
                 drain.report.stash_requests += stash.requests - before
-                drain.queue.nack(job, "stash_unreachable", log.redact(str(exc))[:300],
-                                 max_retries=drain.settings.max_retries)
+                drain.queue.nack(
+                    job,
+                    "stash_unreachable",
+                    log.redact(str(exc))[:300],
+                    max_retries=drain.settings.max_retries,
+                )
                 drain.report.failed += 1
                 log.warning("%s The change of %s %s is retried." % (exc, kind, entity_id))
                 continue
             drain.report.stash_requests += stash.requests - before
             for start in range(0, len(ids), CHUNK):
-                drain.queue.enqueue_many(ids[start:start + CHUNK], fields=[field], source=job.source)
+                drain.queue.enqueue_many(ids[start : start + CHUNK], fields=[field], source=job.source)
             drain.queue.ack(job)
-            log.info("%s %s was %s in Stash: %d scene(s) queued for Plex"
-                     % (kind.capitalize(), entity_id, _event_word(job), len(ids)))
+            log.info(
+                "%s %s was %s in Stash: %d scene(s) queued for Plex"
+                % (kind.capitalize(), entity_id, _event_word(job), len(ids))
+            )
         return scene_jobs
 
     def _changed_since_sync(self) -> list:
@@ -122,8 +143,9 @@ class EntityExpander:
 
             drain = self.drain
             drain._flush_state()  # what this drain synced so far counts as written
-            self._changed = scenes_changed_since_sync(drain.ctx.stash, drain.settings,
-                                                      SyncState(drain.data_dir).read())
+            self._changed = scenes_changed_since_sync(
+                drain.ctx.stash, drain.settings, SyncState(drain.data_dir).read()
+            )
         return self._changed
 
 

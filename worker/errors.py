@@ -5,28 +5,51 @@ error class (stored with the job, counted in the status report), whether it is t
 with backoff) or permanent (dead-letter), whether it says Plex is down (counts toward the circuit
 breaker and outage history), and one sentence for the user.
 """
+
 from __future__ import annotations
 
 # error class -> (transient, outage, what the user should do)
 ERROR_CLASSES = {
-    "plex_unreachable": (True, True, "Plex did not accept the connection; check that Plex is running and 'Plex URL' is right."),
+    "plex_unreachable": (
+        True,
+        True,
+        "Plex did not accept the connection; check that Plex is running and 'Plex URL' is right.",
+    ),
     "plex_timeout": (True, True, "Plex did not answer in time; it may be busy, or raise 'Read timeout'."),
     "plex_unavailable": (True, True, "Plex answered with a server error; it is probably restarting."),
     "plex_starting": (True, True, "Plex is still starting (its library is not ready yet)."),
-    "plex_unauthorized": (False, False, "Plex refused the token; set a valid 'Plex token' and run Process Queue."),
+    "plex_unauthorized": (
+        False,
+        False,
+        "Plex refused the token; set a valid 'Plex token' and run Process Queue.",
+    ),
     "plex_rejected": (False, False, "Plex rejected the edit; the values are logged at debug level."),
     "not_in_plex": (True, False, "The file is not in Plex yet; it is retried until Plex has scanned it."),
-    "ambiguous_match": (False, False, "Several Plex items could be this file; fix 'Path mapping' or turn off 'Strict matching'."),
+    "ambiguous_match": (
+        False,
+        False,
+        "Several Plex items could be this file; fix 'Path mapping' or turn off 'Strict matching'.",
+    ),
     "no_file": (False, False, "The scene has no file in Stash, so there is nothing to match in Plex."),
     "stash_unreachable": (True, False, "Stash did not answer; the change is retried."),
     "invalid_data": (False, False, "The scene's data could not be converted for Plex."),
-    "invalid_settings": (False, False, "A setting does not fit this Plex server; fix it and run Process Queue."),
+    "invalid_settings": (
+        False,
+        False,
+        "A setting does not fit this Plex server; fix it and run Process Queue.",
+    ),
     "internal": (True, False, "An unexpected error; turn on 'Debug logging' and report the log."),
 }
 
 # How a failed name lookup reads on Linux, macOS and Windows, through urllib3 1.26 and 2.x.
-HOST_NOT_FOUND_SIGNS = ("name or service", "resolve", "name resolution", "nodename nor servname",
-                        "getaddrinfo", "no address associated")
+HOST_NOT_FOUND_SIGNS = (
+    "name or service",
+    "resolve",
+    "name resolution",
+    "nodename nor servname",
+    "getaddrinfo",
+    "no address associated",
+)
 
 OUTAGE_CLASSES = frozenset(k for k, v in ERROR_CLASSES.items() if v[1])
 DEFAULT_RECOVERABLE = frozenset(("plex_unreachable", "plex_timeout"))
@@ -63,7 +86,7 @@ def _status_of(exc):
         # plexapi.BadRequest carries "(503) service_unavailable; ..." in its message.
         if text.startswith("(") and ")" in text[:6]:
             try:
-                status = int(text[1:text.index(")")])
+                status = int(text[1 : text.index(")")])
             except ValueError:
                 status = None
     return status
@@ -90,7 +113,9 @@ def classify(exc: BaseException) -> SyncFailure:
         if isinstance(exc, requests.exceptions.Timeout):
             return SyncFailure("plex_timeout", "read timeout")
         if isinstance(exc, requests.exceptions.SSLError):
-            return SyncFailure("plex_unreachable", "TLS error; set 'Skip TLS verification' for a self-signed certificate")
+            return SyncFailure(
+                "plex_unreachable", "TLS error; set 'Skip TLS verification' for a self-signed certificate"
+            )
         if isinstance(exc, requests.exceptions.ConnectionError):
             text = str(exc).lower()
             if "refused" in text:
@@ -106,7 +131,9 @@ def classify(exc: BaseException) -> SyncFailure:
     if status == 401:
         return SyncFailure("plex_unauthorized", "HTTP 401")
     if status == 503:
-        return SyncFailure("plex_starting" if "loading" in str(exc).lower() else "plex_unavailable", "HTTP 503")
+        return SyncFailure(
+            "plex_starting" if "loading" in str(exc).lower() else "plex_unavailable", "HTTP 503"
+        )
     if status is not None and status >= 500:
         return SyncFailure("plex_unavailable", "HTTP %d" % status)
     if status is not None and 400 <= status < 500:

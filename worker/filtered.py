@@ -5,6 +5,7 @@ these tags') are decided by `metadata.filter_reason`; this module remembers the 
 so the status report counts scenes (not attempts) and a scene that passes again stops counting.
 The drain notes outcomes in memory and writes the file once per batch, only when something changed.
 """
+
 from __future__ import annotations
 
 import os

@@ -8,13 +8,14 @@ cookie); the new task starts with a fresh cookie and carries on. Nothing is lost
 the jobs left are simply pending. The age is asked of Stash once (`configuration.general.
 maxSessionAge`), and only by a drain that has already run CHECK_AFTER seconds.
 """
+
 from __future__ import annotations
 
 from stashplugin import log
 
-CHECK_AFTER = 5.0       # seconds of running before a drain asks Stash for the session age
-FRACTION = 0.5          # hand over after this part of the session age
-DEFAULT_AGE = 3600.0    # Stash's default, when it cannot say
+CHECK_AFTER = 5.0  # seconds of running before a drain asks Stash for the session age
+FRACTION = 0.5  # hand over after this part of the session age
+DEFAULT_AGE = 3600.0  # Stash's default, when it cannot say
 _QUERY = "query PlexSyncSessionAge { configuration { general { maxSessionAge } } }"
 
 
@@ -29,7 +30,9 @@ def session_age(stash) -> float:
         return DEFAULT_AGE
     general = (data.get("configuration") or {}).get("general") or {}
     age = general.get("maxSessionAge")
-    return float(age) if isinstance(age, (int, float)) and not isinstance(age, bool) and age > 0 else DEFAULT_AGE
+    return (
+        float(age) if isinstance(age, (int, float)) and not isinstance(age, bool) and age > 0 else DEFAULT_AGE
+    )
 
 
 class HandOver:

@@ -10,6 +10,7 @@ down). When a drain probes is decided by the circuit breaker (worker/breaker.py)
 schedule; the drain's half-open probe and the health-check task record their results here.
 `record_passive` (a job's outcome counted as a probe) has no caller in the plugin.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,7 +51,10 @@ class HealthResult(NamedTuple):
         """One line for the Health Check task."""
         if self.healthy:
             version = " %s" % self.version if self.version else ""
-            return "Plex%s is reachable and its library answers (%d ms)" % (version, round(self.latency_ms or 0))
+            return "Plex%s is reachable and its library answers (%d ms)" % (
+                version,
+                round(self.latency_ms or 0),
+            )
         failure = self.failure()
         return "Plex is %s: %s" % ("reachable but not ready" if self.reachable else "not reachable", failure)
 
@@ -65,15 +69,23 @@ class HealthResult(NamedTuple):
 
     @classmethod
     def from_dict(cls, data: dict) -> "HealthResult":
-        return cls(bool(data.get("reachable")), bool(data.get("healthy")), data.get("version"),
-                   data.get("latency_ms"), data.get("error_class") or "", data.get("detail") or "")
+        return cls(
+            bool(data.get("reachable")),
+            bool(data.get("healthy")),
+            data.get("version"),
+            data.get("latency_ms"),
+            data.get("error_class") or "",
+            data.get("detail") or "",
+        )
 
 
 def _host_of(plex_url: str) -> str:
     from urllib.parse import urlsplit
 
     try:
-        return urlsplit(plex_url if "://" in (plex_url or "") else "http://%s" % plex_url).hostname or plex_url
+        return (
+            urlsplit(plex_url if "://" in (plex_url or "") else "http://%s" % plex_url).hostname or plex_url
+        )
     except ValueError:
         return plex_url
 
@@ -83,25 +95,38 @@ def likely_cause(error_class: str, detail: str, plex_url: str = "") -> str:
     shown, detail = detail or "", (detail or "").lower()
     where = plex_url or "the address in 'Plex URL'"
     if error_class == "plex_unauthorized":
-        return ("Plex refused the token: set a valid 'Plex token' in PlexSync's settings (Plex Web: any item > "
-                "Get Info > View XML shows it in the address).")
+        return (
+            "Plex refused the token: set a valid 'Plex token' in PlexSync's settings (Plex Web: any item > "
+            "Get Info > View XML shows it in the address)."
+        )
     if "host name not found" in detail:
-        return ("The host name %s cannot be found: check the address in 'Plex URL' (from Docker, use the "
-                "host's LAN address)." % _host_of(plex_url) if plex_url else
-                "The host name in 'Plex URL' cannot be found: check the address in 'Plex URL'.")
+        return (
+            "The host name %s cannot be found: check the address in 'Plex URL' (from Docker, use the "
+            "host's LAN address)." % _host_of(plex_url)
+            if plex_url
+            else "The host name in 'Plex URL' cannot be found: check the address in 'Plex URL'."
+        )
     if "refused" in detail:
-        return ("Nothing answers at %s: Plex is not running, or the port in 'Plex URL' is wrong (Plex listens "
-                "on 32400)." % where)
+        return (
+            "Nothing answers at %s: Plex is not running, or the port in 'Plex URL' is wrong (Plex listens "
+            "on 32400)." % where
+        )
     if "tls" in detail:
-        return ("The https connection to %s failed its certificate check (a self-signed certificate): switch on "
-                "'Skip TLS verification', or use http:// in 'Plex URL'." % where)
+        return (
+            "The https connection to %s failed its certificate check (a self-signed certificate): switch on "
+            "'Skip TLS verification', or use http:// in 'Plex URL'." % where
+        )
     if error_class == "plex_starting":
         return "Plex is still starting (its library is loading): run Health Check again in a minute."
     if error_class in ("plex_timeout",) or "timeout" in detail:
-        return ("Plex did not answer at %s in time: check 'Plex URL' and that Plex is reachable from Stash "
-                "(from Docker, not localhost)." % where)
-    return "Plex at %s does not work normally (%s): check that it runs and that 'Plex URL' is its address." % (
-        where, shown or error_class)
+        return (
+            "Plex did not answer at %s in time: check 'Plex URL' and that Plex is reachable from Stash "
+            "(from Docker, not localhost)." % where
+        )
+    return (
+        "Plex at %s does not work normally (%s): check that it runs and that 'Plex URL' is its address."
+        % (where, shown or error_class)
+    )
 
 
 def _scrub(text: str, token: str) -> str:
@@ -115,15 +140,20 @@ def _http_failure(status: int, body: bytes, where: str) -> SyncFailure:
     if status == 401:
         return SyncFailure("plex_unauthorized", "HTTP 401 from %s" % where)
     text = body[:2000].decode("utf-8", "replace").lower()
-    if status == 503 and (where.startswith("/library") or "loading" in text or "starting" in text
-                          or "maintenance" in text):
+    if status == 503 and (
+        where.startswith("/library") or "loading" in text or "starting" in text or "maintenance" in text
+    ):
         return SyncFailure("plex_starting", "HTTP 503 from %s" % where)
     if 300 <= status < 400:
-        return SyncFailure("plex_unavailable", "HTTP %d redirect from %s; set 'Plex URL' to the address it "
-                                               "redirects to" % (status, where))
+        return SyncFailure(
+            "plex_unavailable",
+            "HTTP %d redirect from %s; set 'Plex URL' to the address it redirects to" % (status, where),
+        )
     if status >= 500:
         return SyncFailure("plex_unavailable", "HTTP %d from %s" % (status, where))
-    return SyncFailure("plex_unavailable", "HTTP %d from %s; is 'Plex URL' the address of Plex?" % (status, where))
+    return SyncFailure(
+        "plex_unavailable", "HTTP %d from %s; is 'Plex URL' the address of Plex?" % (status, where)
+    )
 
 
 def _version(body: bytes) -> Optional[str]:
@@ -137,8 +167,15 @@ def _version(body: bytes) -> Optional[str]:
     return root.get("version")
 
 
-def probe(plex_url: str, token: str, connect_timeout: float = 5.0, read_timeout: float = 30.0,
-          verify_tls: bool = True, deep: bool = True, session=None) -> HealthResult:
+def probe(
+    plex_url: str,
+    token: str,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 30.0,
+    verify_tls: bool = True,
+    deep: bool = True,
+    session=None,
+) -> HealthResult:
     """Ask Plex whether it is up (`/identity`) and, with `deep`, whether its library answers.
 
     The token goes in the X-Plex-Token header, never in the URL, and redirects are not
@@ -158,11 +195,18 @@ def probe(plex_url: str, token: str, connect_timeout: float = 5.0, read_timeout:
         with warnings.catch_warnings():
             # A user who switched TLS verification off knows; urllib3's warning per request is noise.
             warnings.simplefilter("ignore")
-            return http.get(base + path, headers=headers, timeout=(connect_timeout, read_timeout),
-                            verify=verify_tls, allow_redirects=False)
+            return http.get(
+                base + path,
+                headers=headers,
+                timeout=(connect_timeout, read_timeout),
+                verify=verify_tls,
+                allow_redirects=False,
+            )
 
     def result(reachable, failure, version=None, latency=None):
-        return HealthResult(reachable, False, version, latency, failure.error_class, _scrub(failure.detail, token))
+        return HealthResult(
+            reachable, False, version, latency, failure.error_class, _scrub(failure.detail, token)
+        )
 
     started = time.monotonic()
     try:
@@ -175,8 +219,13 @@ def probe(plex_url: str, token: str, connect_timeout: float = 5.0, read_timeout:
     try:
         version = _version(answer.content)
     except ValueError as exc:
-        return result(True, SyncFailure("plex_unavailable", "the address answered, but not like Plex (%s); "
-                                                            "check 'Plex URL'" % exc), latency=latency)
+        return result(
+            True,
+            SyncFailure(
+                "plex_unavailable", "the address answered, but not like Plex (%s); check 'Plex URL'" % exc
+            ),
+            latency=latency,
+        )
     if not deep:
         return HealthResult(True, True, version, latency, "", "")
     try:
@@ -184,7 +233,9 @@ def probe(plex_url: str, token: str, connect_timeout: float = 5.0, read_timeout:
     except Exception as exc:
         return result(True, classify(exc), version, latency)
     if library.status_code != 200:
-        return result(True, _http_failure(library.status_code, library.content, "/library/sections"), version, latency)
+        return result(
+            True, _http_failure(library.status_code, library.content, "/library/sections"), version, latency
+        )
     return HealthResult(True, True, version, latency, "", "")
 
 
@@ -196,15 +247,23 @@ class ProbeSchedule:
     While Plex is healthy the next probe is `healthy_interval` away (jobs keep proving it is up).
     """
 
-    def __init__(self, data_dir: str, intervals=DEFAULT_INTERVALS, healthy_interval: float = HEALTHY_INTERVAL,
-                 lock_timeout: float = 1.0):
+    def __init__(
+        self,
+        data_dir: str,
+        intervals=DEFAULT_INTERVALS,
+        healthy_interval: float = HEALTHY_INTERVAL,
+        lock_timeout: float = 1.0,
+    ):
         if not intervals:
             raise ValueError("at least one probe interval is needed")
         self.intervals = tuple(float(i) for i in intervals)
         self.healthy_interval = float(healthy_interval)
         self.lock_timeout = lock_timeout
-        self.file = JsonFile(os.path.join(data_dir, FILE_NAME), default={},
-                             on_corrupt=lambda exc: log.warning("%s; health history starts afresh" % exc))
+        self.file = JsonFile(
+            os.path.join(data_dir, FILE_NAME),
+            default={},
+            on_corrupt=lambda exc: log.warning("%s; health history starts afresh" % exc),
+        )
 
     def status(self) -> dict:
         """The stored record: last_probe_at, last_result, consecutive_failures, next_probe_at,
@@ -257,10 +316,15 @@ class ProbeSchedule:
 
     def record(self, result: HealthResult, now: float) -> Optional[dict]:
         """Store an active probe's result and schedule the next one."""
+
         def fn(data, failures):
             failures = 0 if result.healthy else failures + 1
-            data.update(last_probe_at=now, last_result=result.to_dict(), consecutive_failures=failures,
-                        next_probe_at=now + self.interval_after(failures))
+            data.update(
+                last_probe_at=now,
+                last_result=result.to_dict(),
+                consecutive_failures=failures,
+                next_probe_at=now + self.interval_after(failures),
+            )
             data["last_success_at" if result.healthy else "last_failure_at"] = now
 
         return self._save(fn)

@@ -1,4 +1,5 @@
 """Tasks that tidy the queue: clear pending jobs, the dead-letter queue, old entries, caches."""
+
 from __future__ import annotations
 
 import os
@@ -10,16 +11,23 @@ from stashplugin.task import TaskError
 def clear_pending_queue(ctx) -> dict:
     """Clear Pending Queue (destructive): drop every change waiting to be synced."""
     removed = ctx.queue().clear_pending()
-    log.info("Cleared the pending queue: %d change(s) dropped. Run 'Reconcile Now' to find anything that still differs."
-             % removed if removed else "The pending queue was already empty.")
+    log.info(
+        "Cleared the pending queue: %d change(s) dropped. Run 'Reconcile Now' to find anything that still differs."
+        % removed
+        if removed
+        else "The pending queue was already empty."
+    )
     return {"cleared": removed}
 
 
 def clear_dead_letter_queue(ctx) -> dict:
     """Clear Dead Letter Queue (destructive): forget every change that failed for good."""
     removed = ctx.queue().clear_dead()
-    log.info("Cleared the dead-letter queue: %d entr%s removed." % (removed, "y" if removed == 1 else "ies")
-             if removed else "The dead-letter queue was already empty.")
+    log.info(
+        "Cleared the dead-letter queue: %d entr%s removed." % (removed, "y" if removed == 1 else "ies")
+        if removed
+        else "The dead-letter queue was already empty."
+    )
     return {"cleared": removed}
 
 
@@ -33,7 +41,9 @@ def purge_old_dead_letters(ctx) -> dict:
     except (TypeError, ValueError):
         raise TaskError("Purge Old DLQ Entries needs 'days' as a number of days (0-36500), got %r." % (raw,))
     removed = ctx.queue().purge_dead(days * 86400)
-    log.info("Removed %d dead-letter entr%s older than %g days." % (removed, "y" if removed == 1 else "ies", days))
+    log.info(
+        "Removed %d dead-letter entr%s older than %g days." % (removed, "y" if removed == 1 else "ies", days)
+    )
     return {"purged": removed, "days": days}
 
 
@@ -50,6 +60,9 @@ def clear_match_cache(ctx) -> dict:
             removed.append(name)
         except FileNotFoundError:
             pass
-    log.info("Cleared the match cache; scenes are matched to Plex again on their next sync."
-             if removed else "The match cache was already empty.")
+    log.info(
+        "Cleared the match cache; scenes are matched to Plex again on their next sync."
+        if removed
+        else "The match cache was already empty."
+    )
     return {"removed": removed}

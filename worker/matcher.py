@@ -8,6 +8,7 @@ and waits for a retry). A file that was moved or renamed inside Plex keeps its i
 addedAt, so no incremental refresh finds its new path: a miss that survives the refresh pages the
 libraries again, once per process and only when the index is older than REBUILD_ON_MISS_AFTER.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,14 +22,18 @@ from worker.plex_index import RULES, PlexIndex
 
 REFRESH_EVERY = 2.0  # seconds between incremental refreshes of the path index on a miss
 REBUILD_ON_MISS_AFTER = 900.0  # seconds: an index at least this old is paged again on a miss
-CACHE_NAME = "match_cache.json"      # the older whole-file layout, migrated on first use
+CACHE_NAME = "match_cache.json"  # the older whole-file layout, migrated on first use
 JOURNAL_NAME = "match_cache.jsonl"
 CACHE_FORMAT = 1
 
 CONFIDENCE = {"exact": 1.0, "loose": 0.9, "name_size": 0.75, "name": 0.5}
 # Said to the user in ambiguity messages and debug lines.
-RULE_WORDS = {"exact": "exact path", "loose": "path ignoring case", "name_size": "file name and size",
-              "name": "file name"}
+RULE_WORDS = {
+    "exact": "exact path",
+    "loose": "path ignoring case",
+    "name_size": "file name and size",
+    "name": "file name",
+}
 
 
 class Match:
@@ -58,7 +63,7 @@ def _log_corrupt(exc) -> None:
     log.error("Match cache: %s; scenes will be matched again from the Plex path index." % exc)
 
 
-SIGNATURE_KEY = "\u0000signature"   # the journal entry holding the settings the matches belong to
+SIGNATURE_KEY = "\u0000signature"  # the journal entry holding the settings the matches belong to
 
 
 class MatchCache:
@@ -78,9 +83,10 @@ class MatchCache:
         self.signature = signature
         self.flush_every = flush_every
         legacy = os.path.join(data_dir, CACHE_NAME)
-        self._journal = JournalMap(os.path.join(data_dir, JOURNAL_NAME), on_corrupt=_log_corrupt,
-                                   legacy=(legacy, _legacy_items))
-        self._pending = {}             # scene id -> entry, or None for a removal
+        self._journal = JournalMap(
+            os.path.join(data_dir, JOURNAL_NAME), on_corrupt=_log_corrupt, legacy=(legacy, _legacy_items)
+        )
+        self._pending = {}  # scene id -> entry, or None for a removal
 
     def _valid(self) -> bool:
         return self._journal.get(SIGNATURE_KEY) == self.signature
@@ -115,7 +121,7 @@ class MatchCache:
             return
         pending, self._pending = self._pending, {}
         if not self._valid():
-            self._journal.clear()      # matches made under other settings mean nothing now
+            self._journal.clear()  # matches made under other settings mean nothing now
             pending[SIGNATURE_KEY] = self.signature
         self._journal.put_many(pending)
 
@@ -146,9 +152,11 @@ def _legacy_items(path: str):
 
 def settings_signature(server, settings) -> list:
     """What a cached match depends on besides the files: Plex server, libraries, path mapping."""
-    return [getattr(server, "machineIdentifier", None) or "",
-            sorted(n.casefold() for n in settings.libraries),
-            [list(pair) for pair in settings.path_pairs]]
+    return [
+        getattr(server, "machineIdentifier", None) or "",
+        sorted(n.casefold() for n in settings.libraries),
+        [list(pair) for pair in settings.path_pairs],
+    ]
 
 
 class Matcher:
@@ -157,16 +165,19 @@ class Matcher:
     `requests` counts the Plex requests made here, for the drain's report.
     """
 
-    def __init__(self, server, settings, data_dir: str, index: PlexIndex | None = None,
-                 cache: MatchCache | None = None):
+    def __init__(
+        self, server, settings, data_dir: str, index: PlexIndex | None = None, cache: MatchCache | None = None
+    ):
         self.server = server
         self.settings = settings
         self.mapper = PathMapper(settings.path_pairs)
         self.index = index if index is not None else PlexIndex(data_dir)
-        self.cache = cache if cache is not None else MatchCache(data_dir, settings_signature(server, settings))
-        self._index_checked = False    # full-rebuild check done in this process
-        self._refreshed_at = None      # when this process last refreshed the index on a miss
-        self._rebuilt = False          # full rebuild on a miss done in this process (at most once)
+        self.cache = (
+            cache if cache is not None else MatchCache(data_dir, settings_signature(server, settings))
+        )
+        self._index_checked = False  # full-rebuild check done in this process
+        self._refreshed_at = None  # when this process last refreshed the index on a miss
+        self._rebuilt = False  # full rebuild on a miss done in this process (at most once)
 
     @property
     def requests(self) -> int:
@@ -192,16 +203,30 @@ class Matcher:
             found, file = self._lookup(files)
         if found.rule is None and not self._rebuilt and self.index.age() >= REBUILD_ON_MISS_AFTER:
             self._rebuilt = True
-            self.index.refresh(self.server, self.settings.libraries,
-                               full="a scene's file was not in it; files may have moved in Plex")
+            self.index.refresh(
+                self.server,
+                self.settings.libraries,
+                full="a scene's file was not in it; files may have moved in Plex",
+            )
             found, file = self._lookup(files)
         log.add_path(found.plex_path)  # hidden whole in logs when 'obfuscate_paths' is on
         if found.rule is None:
-            raise NotInPlex("no Plex item has the file %s (looked for %s in %s)"
-                            % (file["path"], found.plex_path, self._where(found.plex_path)))
+            raise NotInPlex(
+                "no Plex item has the file %s (looked for %s in %s)"
+                % (file["path"], found.plex_path, self._where(found.plex_path))
+            )
         match = self._choose(scene_id, found, file)
-        self.cache.put(scene_id, {"rating_key": match.rating_key, "file": match.file, "plex_file": match.plex_file,
-                                  "section": match.section_id, "how": match.how, "at": int(time.time())})
+        self.cache.put(
+            scene_id,
+            {
+                "rating_key": match.rating_key,
+                "file": match.file,
+                "plex_file": match.plex_file,
+                "section": match.section_id,
+                "how": match.how,
+                "at": int(time.time()),
+            },
+        )
         return match
 
     def peek(self, scene: dict):
@@ -212,8 +237,11 @@ class Matcher:
         if not files:
             return None
         entry = self.cache.get(scene_id)
-        if entry and entry.get("rating_key") is not None and \
-                path_key(entry.get("file") or "") in {path_key(f["path"]) for f in files}:
+        if (
+            entry
+            and entry.get("rating_key") is not None
+            and path_key(entry.get("file") or "") in {path_key(f["path"]) for f in files}
+        ):
             return int(entry["rating_key"])
         self._ensure_index()
         found, file = self._lookup(files)
@@ -262,8 +290,15 @@ class Matcher:
             # The scene's file changed in Stash since it was matched: match it afresh.
             self.cache.drop(scene_id)
             return None
-        return Match(entry["rating_key"], "cache", CONFIDENCE.get(entry.get("how"), 0.5), (),
-                     entry.get("file") or "", entry.get("plex_file") or "", entry.get("section"))
+        return Match(
+            entry["rating_key"],
+            "cache",
+            CONFIDENCE.get(entry.get("how"), 0.5),
+            (),
+            entry.get("file") or "",
+            entry.get("plex_file") or "",
+            entry.get("section"),
+        )
 
     def _ensure_index(self) -> None:
         if self._index_checked:
@@ -297,28 +332,48 @@ class Matcher:
     def _choose(self, scene_id: str, found, file: dict) -> Match:
         candidates, stash_file = found.candidates, file["path"]
         # "name" with sizes known on both sides means no same-named file had the scene's size.
-        size_differs = found.rule == "name" and bool(file.get("size")) and \
-            all(c.size is not None for c in candidates)
+        size_differs = (
+            found.rule == "name" and bool(file.get("size")) and all(c.size is not None for c in candidates)
+        )
         if self.settings.strict_matching and size_differs:
-            raise NotInPlex("a Plex file is named like %s but its size differs, so it is another file"
-                            % stash_file)
+            raise NotInPlex(
+                "a Plex file is named like %s but its size differs, so it is another file" % stash_file
+            )
         if len(candidates) > 1 and self.settings.strict_matching:
-            raise AmbiguousMatch("%d Plex items match %s by %s (rating keys %s); limit 'Plex libraries' or fix "
-                                 "'Path mapping' so only one does, or turn off 'Strict matching'"
-                                 % (len(candidates), stash_file, RULE_WORDS[found.rule],
-                                    ", ".join(str(c.rating_key) for c in candidates)))
+            raise AmbiguousMatch(
+                "%d Plex items match %s by %s (rating keys %s); limit 'Plex libraries' or fix "
+                "'Path mapping' so only one does, or turn off 'Strict matching'"
+                % (
+                    len(candidates),
+                    stash_file,
+                    RULE_WORDS[found.rule],
+                    ", ".join(str(c.rating_key) for c in candidates),
+                )
+            )
         best = sorted(candidates, key=lambda c: self._preference(c, found.plex_path))[0]
         confidence = CONFIDENCE[found.rule] / len(candidates)
         if size_differs:
             confidence = min(confidence, 0.25)
         if len(candidates) > 1:
-            log.debug("Scene %s: %d Plex items match %s by %s; chose %s (%s)"
-                      % (scene_id, len(candidates), stash_file, RULE_WORDS[found.rule], best.rating_key,
-                         "its library holds the mapped path, newest first"))
+            log.debug(
+                "Scene %s: %d Plex items match %s by %s; chose %s (%s)"
+                % (
+                    scene_id,
+                    len(candidates),
+                    stash_file,
+                    RULE_WORDS[found.rule],
+                    best.rating_key,
+                    "its library holds the mapped path, newest first",
+                )
+            )
         elif found.rule != "exact":
-            log.debug("Scene %s: matched Plex item %s by %s (%s)"
-                      % (scene_id, best.rating_key, RULE_WORDS[found.rule], best.file))
-        return Match(best.rating_key, found.rule, confidence, candidates, stash_file, best.file, best.section_id)
+            log.debug(
+                "Scene %s: matched Plex item %s by %s (%s)"
+                % (scene_id, best.rating_key, RULE_WORDS[found.rule], best.file)
+            )
+        return Match(
+            best.rating_key, found.rule, confidence, candidates, stash_file, best.file, best.section_id
+        )
 
     def _preference(self, candidate, plex_path: str) -> tuple:
         """Sort key: a library whose folder holds the mapped path first, then the newest item."""

@@ -20,6 +20,7 @@ list field -> {"add": [...], "remove": [...]}. An empty dict means zero writes.
 Collections and labels are *managed* lists: PlexSync adds its own names and removes only names
 it added itself (kept in `written`), never one someone added in Plex.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,16 @@ TEMPLATE_PERFORMERS = 3
 # also cut to this many bytes once URL-encoded (about 3,300 CJK or 10,000 plain characters).
 SUMMARY_ENCODED_MAX = 30000
 
-SCALAR_FIELDS = ("title", "titleSort", "summary", "tagline", "studio", "originallyAvailableAt",
-                 "contentRating", "userRating")
+SCALAR_FIELDS = (
+    "title",
+    "titleSort",
+    "summary",
+    "tagline",
+    "studio",
+    "originallyAvailableAt",
+    "contentRating",
+    "userRating",
+)
 LIST_FIELDS = ("actors", "genres", "collections", "labels")
 MANAGED_LISTS = ("collections", "labels")
 FIELDS = SCALAR_FIELDS + LIST_FIELDS
@@ -67,9 +76,12 @@ def _extends_previous(ch: str) -> bool:
     code = ord(ch)
     if ch == _ZWJ or unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Mc"):
         return True
-    return (0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF      # variation selectors
-            or 0x1F3FB <= code <= 0x1F3FF                                 # skin-tone modifiers
-            or 0xE0020 <= code <= 0xE007F)                                # emoji tag sequences
+    return (
+        0xFE00 <= code <= 0xFE0F
+        or 0xE0100 <= code <= 0xE01EF  # variation selectors
+        or 0x1F3FB <= code <= 0x1F3FF  # skin-tone modifiers
+        or 0xE0020 <= code <= 0xE007F
+    )  # emoji tag sequences
 
 
 def _is_regional_indicator(ch: str) -> bool:
@@ -87,7 +99,7 @@ def _cut(text: str, limit: int) -> str:
         run = 0
         while i - run - 1 >= 0 and _is_regional_indicator(text[i - run - 1]):
             run += 1
-        if run % 2 == 1:        # text[i] is the second half of a flag
+        if run % 2 == 1:  # text[i] is the second half of a flag
             i -= 1
     # One grapheme longer than the cap: a code point boundary is the best we can do.
     return text[:i] if i > 0 else text[:limit]
@@ -124,7 +136,7 @@ def clean_summary(value) -> str:
     text = sanitize_text(value, CAPS["summary"], keep_newlines=True)
     if _encoded_len(text) <= SUMMARY_ENCODED_MAX:
         return text
-    low, high = 0, len(text)          # the longest prefix that fits
+    low, high = 0, len(text)  # the longest prefix that fits
     while low < high:
         mid = (low + high + 1) // 2
         if _encoded_len(text[:mid]) <= SUMMARY_ENCODED_MAX:
@@ -247,7 +259,7 @@ def render_title(template: str, values: dict) -> str:
     """
     literals, tokens, pos = [], [], 0
     for m in _PLACEHOLDER.finditer(template):
-        literals.append(template[pos:m.start()])
+        literals.append(template[pos : m.start()])
         value = values.get(m.group(1) or m.group(2) or m.group(3), "")
         brackets = ("(", ")") if m.group(1) else ("[", "]") if m.group(2) else ("", "")
         tokens.append(brackets[0] + value + brackets[1] if value else "")
@@ -264,18 +276,25 @@ def render_title(template: str, values: dict) -> str:
     return sanitize_text(out + literals[-1], CAPS["title"])
 
 
-FILTER_WORDS = {"not_organized": "not organized", "no_stash_id": "no stash-box id",
-                "excluded_tag": "has a tag in 'Never sync scenes with these tags'"}
+FILTER_WORDS = {
+    "not_organized": "not organized",
+    "no_stash_id": "no stash-box id",
+    "excluded_tag": "has a tag in 'Never sync scenes with these tags'",
+}
 
 
 def filter_reason(scene: dict, settings) -> str:
     """Why the filter settings keep `scene` out of Plex (a key of FILTER_WORDS), or "" to sync it."""
     if settings.only_organized and not scene.get("organized"):
         return "not_organized"
-    if settings.require_stash_id and not [s for s in scene.get("stash_ids") or () if (s or {}).get("stash_id")]:
+    if settings.require_stash_id and not [
+        s for s in scene.get("stash_ids") or () if (s or {}).get("stash_id")
+    ]:
         return "no_stash_id"
     excluded = _fold(settings.exclude_tag_names)
-    if excluded and any(sanitize_text(n, CAPS["tag"]).casefold() in excluded for n in _names(scene.get("tags"))):
+    if excluded and any(
+        sanitize_text(n, CAPS["tag"]).casefold() in excluded for n in _names(scene.get("tags"))
+    ):
         return "excluded_tag"
     return ""
 
@@ -290,7 +309,7 @@ def _tag_split(scene: dict, settings) -> tuple:
         if clean.casefold() in hidden:
             continue
         if prefix and clean.casefold().startswith(prefix):
-            collections.append(clean[len(prefix):])
+            collections.append(clean[len(prefix) :])
         else:
             genres.append(clean)
     return genres, collections
@@ -405,7 +424,9 @@ def _fold(names) -> set:
 
 
 def _current_list(current: dict, field: str) -> list:
-    return [sanitize_text(n, CAPS["tag"]) for n in (current.get(field) or []) if sanitize_text(n, CAPS["tag"])]
+    return [
+        sanitize_text(n, CAPS["tag"]) for n in (current.get(field) or []) if sanitize_text(n, CAPS["tag"])
+    ]
 
 
 def fingerprint(field: str, value) -> str:

@@ -1,4 +1,5 @@
 """Tasks about Plex's availability: Health Check, Outage Summary, Recover Outage Jobs."""
+
 from __future__ import annotations
 
 import time
@@ -45,14 +46,22 @@ def health_check(ctx) -> dict:
     """Health Check: is Plex reachable and ready, how fast, and what PlexSync is doing about it."""
     result, breaker = _probe(ctx)
     summary = ctx.queue().summary()
-    lines = ["PlexSync health check",
-             "  " + result.describe(),
-             "  Sync: %s" % {"closed": "running normally", "open": "paused because Plex was down",
-                             "half_open": "about to check Plex again"}[breaker.state]]
+    lines = [
+        "PlexSync health check",
+        "  " + result.describe(),
+        "  Sync: %s"
+        % {
+            "closed": "running normally",
+            "open": "paused because Plex was down",
+            "half_open": "about to check Plex again",
+        }[breaker.state],
+    ]
     if breaker.next_probe_at:
         lines.append("  Next automatic check: %s" % _clock(breaker.next_probe_at))
-    lines.append("  Queue: %d pending, %d waiting for retry, %d in flight, %d dead-lettered"
-                 % (summary.pending, summary.waiting, summary.inflight, summary.dead))
+    lines.append(
+        "  Queue: %d pending, %d waiting for retry, %d in flight, %d dead-lettered"
+        % (summary.pending, summary.waiting, summary.inflight, summary.dead)
+    )
     output = {"plex": result.to_dict(), "breaker": breaker.snapshot(), "queue": summary.to_dict()}
     if result.healthy:
         log.info("\n".join(lines))
@@ -79,7 +88,9 @@ def recover_outage_jobs(ctx) -> dict:
     the queue, once Plex is healthy. Idempotent: a second run finds nothing more to move."""
     result, _breaker = _probe(ctx)
     if not result.healthy:
-        raise TaskError("Plex is not healthy yet (%s); run Recover Outage Jobs again once it is." % result.describe())
+        raise TaskError(
+            "Plex is not healthy yet (%s); run Recover Outage Jobs again once it is." % result.describe()
+        )
     classes = set(DEFAULT_RECOVERABLE) | set(ctx.settings.recover_classes)
     queue = ctx.queue()
     dead = [j for j in queue.jobs("dead") if j.error_class in classes]
@@ -97,6 +108,8 @@ def recover_outage_jobs(ctx) -> dict:
         else:
             to_move.append(job.id)
     moved = queue.requeue(to_move, source="recover")
-    log.info("Recovered %d dead-lettered change(s) into the queue; skipped %d deleted in Stash and %d already queued."
-             % (moved, len(deleted), len(already)))
+    log.info(
+        "Recovered %d dead-lettered change(s) into the queue; skipped %d deleted in Stash and %d already queued."
+        % (moved, len(deleted), len(already))
+    )
     return {"recovered": moved, "skipped_deleted": len(deleted), "skipped_queued": len(already)}

@@ -4,6 +4,7 @@
 first, at most the last 30 (older ones are dropped). Times are Unix seconds; `end` is null while
 the outage is still going on. The Outage Summary task shows `render_summary(summary(now))`.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,11 @@ def plain_duration(seconds) -> str:
 
 
 def _valid(entry) -> bool:
-    return (isinstance(entry, dict) and isinstance(entry.get("start"), (int, float))
-            and (entry.get("end") is None or isinstance(entry.get("end"), (int, float))))
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("start"), (int, float))
+        and (entry.get("end") is None or isinstance(entry.get("end"), (int, float)))
+    )
 
 
 class OutageHistory:
@@ -46,8 +50,11 @@ class OutageHistory:
     def __init__(self, data_dir: str, cap: int = MAX_OUTAGES, lock_timeout: float = 2.0):
         self.cap = int(cap)
         self.lock_timeout = lock_timeout
-        self.file = JsonFile(os.path.join(data_dir, FILE_NAME), default={"outages": []},
-                             on_corrupt=lambda exc: log.warning("%s; the outage history starts empty" % exc))
+        self.file = JsonFile(
+            os.path.join(data_dir, FILE_NAME),
+            default={"outages": []},
+            on_corrupt=lambda exc: log.warning("%s; the outage history starts empty" % exc),
+        )
 
     def outages(self) -> list:
         """Every recorded outage, oldest first (copies)."""
@@ -66,7 +73,7 @@ class OutageHistory:
             raw = value.get("outages")
             items = [e for e in raw if _valid(e)] if isinstance(raw, list) else []
             results.append(fn(items))
-            return {"outages": items[-self.cap:]}
+            return {"outages": items[-self.cap :]}
 
         try:
             saved = self.file.update(change, timeout=timeout)
@@ -108,6 +115,7 @@ class OutageHistory:
 
     def note_job_affected(self, count: int = 1):
         """Count `count` changes queued during the open outage (never waits for the lock)."""
+
         def fn(items):
             if not items or items[-1].get("end") is not None:
                 return None
@@ -147,11 +155,16 @@ def summarize(outages: list, now: float) -> dict:
     rows = []
     for o in outages:
         end = o.get("end")
-        rows.append({
-            "start": o["start"], "end": end, "ongoing": end is None,
-            "duration_seconds": max(0.0, (end if end is not None else now) - o["start"]),
-            "cause": o.get("cause") or "", "jobs_affected": int(o.get("jobs_affected") or 0),
-        })
+        rows.append(
+            {
+                "start": o["start"],
+                "end": end,
+                "ongoing": end is None,
+                "duration_seconds": max(0.0, (end if end is not None else now) - o["start"]),
+                "cause": o.get("cause") or "",
+                "jobs_affected": int(o.get("jobs_affected") or 0),
+            }
+        )
     window = max(0.0, now - rows[0]["start"]) if rows else 0.0
     downtime = sum(r["duration_seconds"] for r in rows)
     ended = [r["duration_seconds"] for r in rows if not r["ongoing"]]
@@ -173,7 +186,9 @@ def render_summary(summary: dict) -> str:
     n = summary["count"]
     if not n:
         return "No Plex outages recorded."
-    parts = ["%d outage%s in the last %s" % (n, "" if n == 1 else "s", plain_duration(summary["window_seconds"]))]
+    parts = [
+        "%d outage%s in the last %s" % (n, "" if n == 1 else "s", plain_duration(summary["window_seconds"]))
+    ]
     if summary["mttr_seconds"] is not None:
         parts.append("mean time to recovery %s" % plain_duration(summary["mttr_seconds"]))
     if summary["mtbf_seconds"] is not None:

@@ -4,6 +4,7 @@ Pure functions over strings: no I/O, no knowledge of Plex or Stash. Stash and Pl
 the same files differently (`/data/x.mp4` in Stash's container, `/media/videos/x.mp4` or
 `D:\\Videos\\x.mp4` on the Plex machine); the user's `path_map` setting lists the prefix pairs.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,7 @@ def _join(root: str, parts: list, windows: bool) -> str:
         head = sep * 2
     elif root == "/":
         head = sep
-    elif root:                               # drive letter: "C:" + "\\"
+    elif root:  # drive letter: "C:" + "\\"
         head = root + sep
     else:
         head = ""
@@ -50,8 +51,17 @@ def _join(root: str, parts: list, windows: bool) -> str:
 
 
 class _Pair:
-    __slots__ = ("stash", "plex", "windows", "root", "parts", "plex_root", "plex_parts", "plex_windows",
-                 "stash_windows")
+    __slots__ = (
+        "stash",
+        "plex",
+        "windows",
+        "root",
+        "parts",
+        "plex_root",
+        "plex_parts",
+        "plex_windows",
+        "stash_windows",
+    )
 
     def __init__(self, stash: str, plex: str):
         self.stash, self.plex = stash, plex
@@ -75,7 +85,7 @@ class _Pair:
         for mine, theirs in zip(self.parts, parts):
             if self.fold(mine) != self.fold(theirs):
                 return None
-        return parts[len(self.parts):]
+        return parts[len(self.parts) :]
 
 
 class PathMapper:

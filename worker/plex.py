@@ -9,6 +9,7 @@ name on every Plex request: plexapi's through `plexapi.BASE_HEADERS` (the dict e
 request copies, plexapi/server.py `PlexServer._headers`), the health probe's through
 `identity_headers()`. The token never goes into that file.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,10 @@ def client_identifier(data_dir: str) -> str:
             data = {"identifier": str(uuid.uuid4()), "product": PRODUCT}
         return data
 
-    store = JsonFile(os.path.join(data_dir, IDENTITY_FILE),
-                     on_corrupt=lambda exc: log.warning("%s; Plex will list PlexSync as a new device once" % exc))
+    store = JsonFile(
+        os.path.join(data_dir, IDENTITY_FILE),
+        on_corrupt=lambda exc: log.warning("%s; Plex will list PlexSync as a new device once" % exc),
+    )
     current = store.read().get("identifier")
     if isinstance(current, str) and current:
         return current
@@ -83,8 +86,12 @@ def _apply_to_plexapi(headers: dict) -> None:
     BASE_HEADERS dict that plexapi.server imported (rebinding it would not reach that copy)."""
     import plexapi
 
-    names = {"X-Plex-Client-Identifier": "X_PLEX_IDENTIFIER", "X-Plex-Product": "X_PLEX_PRODUCT",
-             "X-Plex-Version": "X_PLEX_VERSION", "X-Plex-Device-Name": "X_PLEX_DEVICE_NAME"}
+    names = {
+        "X-Plex-Client-Identifier": "X_PLEX_IDENTIFIER",
+        "X-Plex-Product": "X_PLEX_PRODUCT",
+        "X-Plex-Version": "X_PLEX_VERSION",
+        "X-Plex-Device-Name": "X_PLEX_DEVICE_NAME",
+    }
     for header, value in headers.items():
         setattr(plexapi, names[header], value)
     plexapi.BASE_HEADERS.update(headers)

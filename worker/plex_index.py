@@ -16,6 +16,7 @@ a few tenths of a second):
      "built_at": <epoch>, "sections": {"<id>": {"title": ..., "locations": [...],
         "refreshed_at": <max addedAt seen>, "items": {"<ratingKey>": [[files], [sizes], addedAt]}}}}
 """
+
 from __future__ import annotations
 
 import os
@@ -75,7 +76,7 @@ class PlexIndex:
         if self._data is None:
             data = self._file.read()
             if data.get("v") != FORMAT or not isinstance(data.get("sections"), dict):
-                data = {}              # an older layout: rebuilt, not an error
+                data = {}  # an older layout: rebuilt, not an error
             self._data = data
         return self._data
 
@@ -147,15 +148,21 @@ class PlexIndex:
         if not reason:
             try:
                 added = self._incremental(server)
-            except NotFound:           # a library deleted in Plex answers 404
+            except NotFound:  # a library deleted in Plex answers 404
                 reason = "a library is gone"
         if reason:
             log.info("Reading Plex's movie libraries into the path index (%s)." % reason)
             added = self._full(server, library_names, progress)
-            log.info("Plex path index: %d items from %d libraries in %d requests."
-                     % (self.size, len(self._state()["sections"]), self.requests - before))
+            log.info(
+                "Plex path index: %d items from %d libraries in %d requests."
+                % (self.size, len(self._state()["sections"]), self.requests - before)
+            )
         self.flush()
-        return {"mode": "full" if reason else "incremental", "requests": self.requests - before, "added": added}
+        return {
+            "mode": "full" if reason else "incremental",
+            "requests": self.requests - before,
+            "added": added,
+        }
 
     def _query(self, server, key: str):
         self.requests += 1
@@ -165,39 +172,64 @@ class PlexIndex:
         root = self._query(server, "/library/sections")
         found = []
         for d in root.findall("Directory"):
-            found.append({"id": _int(d.get("key")), "type": d.get("type"), "title": d.get("title") or "",
-                          "locations": [loc.get("path") for loc in d.findall("Location") if loc.get("path")]})
+            found.append(
+                {
+                    "id": _int(d.get("key")),
+                    "type": d.get("type"),
+                    "title": d.get("title") or "",
+                    "locations": [loc.get("path") for loc in d.findall("Location") if loc.get("path")],
+                }
+            )
         movies = [s for s in found if s["type"] == "movie" and s["id"] is not None]
         names = [n.strip() for n in (library_names or []) if n and n.strip()]
         if not names:
             if not movies:
-                raise SyncFailure("invalid_settings", "Plex has no movie library; create one for your Stash files")
+                raise SyncFailure(
+                    "invalid_settings", "Plex has no movie library; create one for your Stash files"
+                )
             return movies
         chosen, missing = [], []
         for name in names:
-            hits = [s for s in found if s["title"] == name] or [s for s in found if s["title"].casefold() == name.casefold()]
+            hits = [s for s in found if s["title"] == name] or [
+                s for s in found if s["title"].casefold() == name.casefold()
+            ]
             if not hits:
                 missing.append(name)
                 continue
             for s in hits:
                 if s["type"] != "movie":
-                    raise SyncFailure("invalid_settings", "setting 'Plex libraries': '%s' is a %s library, PlexSync syncs "
-                                      "into movie libraries (%s)" % (s["title"], s["type"], _names(movies)))
+                    raise SyncFailure(
+                        "invalid_settings",
+                        "setting 'Plex libraries': '%s' is a %s library, PlexSync syncs "
+                        "into movie libraries (%s)" % (s["title"], s["type"], _names(movies)),
+                    )
                 if s not in chosen:
                     chosen.append(s)
         if missing:
-            raise SyncFailure("invalid_settings", "setting 'Plex libraries' names %s, which Plex does not have; Plex's "
-                              "movie libraries are: %s" % (", ".join("'%s'" % n for n in missing), _names(movies)))
+            raise SyncFailure(
+                "invalid_settings",
+                "setting 'Plex libraries' names %s, which Plex does not have; Plex's "
+                "movie libraries are: %s" % (", ".join("'%s'" % n for n in missing), _names(movies)),
+            )
         return chosen
 
     def _page(self, server, section_id: int, filters: list, on_page=None):
         """Yield (video element) of one library listing, PAGE_SIZE items per request."""
         start = 0
         while True:
-            params = [("type", "1")] + filters + [("sort", "addedAt"), ("X-Plex-Container-Start", str(start)),
-                                                  ("X-Plex-Container-Size", str(PAGE_SIZE))]
+            params = (
+                [("type", "1")]
+                + filters
+                + [
+                    ("sort", "addedAt"),
+                    ("X-Plex-Container-Start", str(start)),
+                    ("X-Plex-Container-Size", str(PAGE_SIZE)),
+                ]
+            )
             # Plex filter operators live in the key (`addedAt>>=`); urlencode would escape them twice.
-            query = "&".join(k + "=" + v if k.endswith((">>", "<<")) else urlencode([(k, v)]) for k, v in params)
+            query = "&".join(
+                k + "=" + v if k.endswith((">>", "<<")) else urlencode([(k, v)]) for k, v in params
+            )
             root = self._query(server, "/library/sections/%d/all?%s" % (section_id, query))
             videos = root.findall("Video")
             for video in videos:
@@ -218,15 +250,25 @@ class PlexIndex:
             def on_page(done, total, n=n):
                 if progress is not None:
                     progress((n + min(1.0, done / float(total))) / len(chosen))
+
             for video in self._page(server, sec["id"], [], on_page):
                 rk, entry = _entry(video)
                 if rk is not None:
                     items[str(rk)] = entry
                     newest = max(newest, entry[2])
-            sections[str(sec["id"])] = {"title": sec["title"], "locations": sec["locations"],
-                                        "refreshed_at": newest, "items": items}
-        self._data = {"v": FORMAT, "server": getattr(server, "machineIdentifier", None),
-                      "libraries": _library_key(library_names), "built_at": self.clock(), "sections": sections}
+            sections[str(sec["id"])] = {
+                "title": sec["title"],
+                "locations": sec["locations"],
+                "refreshed_at": newest,
+                "items": items,
+            }
+        self._data = {
+            "v": FORMAT,
+            "server": getattr(server, "machineIdentifier", None),
+            "libraries": _library_key(library_names),
+            "built_at": self.clock(),
+            "sections": sections,
+        }
         self._changed()
         return self.size
 

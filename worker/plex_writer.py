@@ -7,6 +7,7 @@ single edit request. It then uploads the poster/background only when Stash's cov
 (`PosterMemo` remembers what each item last got). plexapi and requests exceptions propagate
 unchanged: the drain classifies them with `worker.errors.classify`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,10 +22,17 @@ from worker.errors import SyncFailure
 
 # Our field keys -> the field/tag names Plex uses in edits and in <Field name=... locked=1/>.
 EDIT_NAMES = {
-    "title": "title", "titleSort": "titleSort", "summary": "summary", "tagline": "tagline",
-    "studio": "studio", "originallyAvailableAt": "originallyAvailableAt",
-    "actors": "actor", "genres": "genre", "collections": "collection",
-    "contentRating": "contentRating", "labels": "label",
+    "title": "title",
+    "titleSort": "titleSort",
+    "summary": "summary",
+    "tagline": "tagline",
+    "studio": "studio",
+    "originallyAvailableAt": "originallyAvailableAt",
+    "actors": "actor",
+    "genres": "genre",
+    "collections": "collection",
+    "contentRating": "contentRating",
+    "labels": "label",
 }
 # Sent through plexapi's `rate()` endpoint, not the edit: Plex keeps it per user, without a lock.
 RATE_FIELD = "userRating"
@@ -41,10 +49,10 @@ class WriteResult:
     """What one `PlexWriter.sync` did (or, with dry_run, would do)."""
 
     def __init__(self, desired_hash: str):
-        self.changed = []           # field keys sent to Plex
-        self.diff = {}              # field -> new value / {"add", "remove"}
-        self.skipped = {}           # field -> why Stash's value could not be used
-        self.unchanged = True       # nothing was (or would be) written
+        self.changed = []  # field keys sent to Plex
+        self.diff = {}  # field -> new value / {"add", "remove"}
+        self.skipped = {}  # field -> why Stash's value could not be used
+        self.unchanged = True  # nothing was (or would be) written
         self.poster_uploaded = False
         self.art_uploaded = False
         self.plex_requests = 0
@@ -76,8 +84,12 @@ class PosterMemo:
 
         self.folder = os.path.join(data_dir, self.LEGACY_FOLDER)
         self.on_corrupt = on_corrupt
-        self.journal = JournalMap(os.path.join(data_dir, self.FILE), on_corrupt=on_corrupt,
-                                  legacy=(self.folder, self._read_legacy), keep=not write_only)
+        self.journal = JournalMap(
+            os.path.join(data_dir, self.FILE),
+            on_corrupt=on_corrupt,
+            legacy=(self.folder, self._read_legacy),
+            keep=not write_only,
+        )
 
     def _read_legacy(self, folder: str) -> dict:
         merged = {}
@@ -195,8 +207,8 @@ class PlexWriter:
         self.settings = settings
         self.image_source = image_source
         self.memo = memo
-        self._prefetched = {}   # rating key -> item read ahead (`prefetch`), or None: Plex had none
-        self._covers = {}       # cover URL -> Future of its bytes (`prefetch_covers`)
+        self._prefetched = {}  # rating key -> item read ahead (`prefetch`), or None: Plex had none
+        self._covers = {}  # cover URL -> Future of its bytes (`prefetch_covers`)
         self._executor = None
 
     def prefetch(self, rating_keys) -> int:
@@ -239,7 +251,9 @@ class PlexWriter:
         item, requests = self._item(rating_key)
         result.plex_requests += requests
         if getattr(item, "TYPE", None) != "movie":
-            raise SyncFailure("invalid_data", "Plex item %s is a %s, not a movie" % (rating_key, getattr(item, "TYPE", "?")))
+            raise SyncFailure(
+                "invalid_data", "Plex item %s is a %s, not a movie" % (rating_key, getattr(item, "TYPE", "?"))
+            )
         current = read_item(item)
         entry = self.memo.get(rating_key) if self.memo is not None else {}
         changes = metadata.diff_metadata(desired, current, self.settings, written=entry.get("written"))
@@ -294,7 +308,10 @@ class PlexWriter:
 
     def _send_rating(self, item, rating: str) -> None:
         """The user rating, as plexapi's `rate()` sends it (its own request; -1 removes it)."""
-        key = "/:/rate?key=%s&identifier=com.plexapp.plugins.library&rating=%s" % (item.ratingKey, rating or -1)
+        key = "/:/rate?key=%s&identifier=com.plexapp.plugins.library&rating=%s" % (
+            item.ratingKey,
+            rating or -1,
+        )
         self.server.query(key, method=self.server._session.put)
 
     def _sync_image(self, item, kind: str, url, entry: dict, rating_key) -> bool:
@@ -338,15 +355,18 @@ class PlexWriter:
         if self.image_source is None:
             return 0
         for future in self._covers.values():
-            future.cancel()            # left over from a batch that stopped early
+            future.cancel()  # left over from a batch that stopped early
         self._covers = {}
         for rating_key, scene in pairs:
             desired = metadata.build_metadata(scene, self.settings)
             entry = self.memo.get(rating_key) if self.memo is not None else {}
             for kind in ("poster", "art"):
                 url = desired.get(kind + "_url")
-                if url and url not in self._covers and not (
-                        entry.get(kind + "_source") == _url_key(url) and entry.get(kind + "_sha1")):
+                if (
+                    url
+                    and url not in self._covers
+                    and not (entry.get(kind + "_source") == _url_key(url) and entry.get(kind + "_sha1"))
+                ):
                     self._covers[url] = self._pool().submit(self.image_source, url)
         return len(self._covers)
 

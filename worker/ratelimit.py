@@ -18,17 +18,18 @@ The breaker sets `recovered_at` when it closes after an outage and clears it whe
 first value, and climbs in seconds when Plex answers well), and `ramp.save_to(breaker)` stores
 a restart, an error count, or the end of the ramp.
 """
+
 from __future__ import annotations
 
 import time
 
 DEFAULT_RATES = (2.0, 5.0, 10.0)
 DEFAULT_STEP_SECONDS = 60.0
-INCREASE = 0.5          # jobs/s added per change Plex took quickly and without error
-DECREASE = 0.5          # the pace is multiplied by this on an error or a slow answer
-CLEAN_SECONDS = 2.0     # at the upper bound for this many seconds' worth of changes: ramp over
-SLOW_FACTOR = 4.0       # an answer this many times slower than the fastest of the ramp is slow...
-SLOW_FLOOR = 1.0        # ...when it also takes longer than this many seconds
+INCREASE = 0.5  # jobs/s added per change Plex took quickly and without error
+DECREASE = 0.5  # the pace is multiplied by this on an error or a slow answer
+CLEAN_SECONDS = 2.0  # at the upper bound for this many seconds' worth of changes: ramp over
+SLOW_FACTOR = 4.0  # an answer this many times slower than the fastest of the ramp is slow...
+SLOW_FLOOR = 1.0  # ...when it also takes longer than this many seconds
 
 
 class RecoveryRamp:
@@ -39,8 +40,13 @@ class RecoveryRamp:
     `back_off` report an outage-class failure during the ramp.
     """
 
-    def __init__(self, rates=DEFAULT_RATES, step_seconds: float = DEFAULT_STEP_SECONDS,
-                 started_at: float | None = None, errors_in_ramp: int = 0):
+    def __init__(
+        self,
+        rates=DEFAULT_RATES,
+        step_seconds: float = DEFAULT_STEP_SECONDS,
+        started_at: float | None = None,
+        errors_in_ramp: int = 0,
+    ):
         self.rates = tuple(float(r) for r in rates)
         if any(r <= 0 for r in self.rates):
             raise ValueError("ramp rates must be positive jobs per second")
@@ -52,8 +58,8 @@ class RecoveryRamp:
         self.pace = self.rates[0] if self.rates else None
         self.top = max(self.rates) if self.rates else None
         self.floor = min(1.0, self.rates[0]) if self.rates else None
-        self.fastest = None   # the quickest answer seen in this ramp (seconds)
-        self.clean = 0        # changes taken at the upper bound in a row
+        self.fastest = None  # the quickest answer seen in this ramp (seconds)
+        self.clean = 0  # changes taken at the upper bound in a row
 
     @classmethod
     def from_breaker(cls, breaker, rates=DEFAULT_RATES, step_seconds: float = DEFAULT_STEP_SECONDS):

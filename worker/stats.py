@@ -1,4 +1,5 @@
 """`stats.json`: sync totals and the last drain's figures, for the status report."""
+
 from __future__ import annotations
 
 import os
@@ -11,20 +12,24 @@ COUNTERS = ("synced", "unchanged", "skipped", "failed", "dead_lettered", "delete
 
 class SyncStats:
     def __init__(self, data_dir: str):
-        self.file = JsonFile(os.path.join(data_dir, "stats.json"),
-                             on_corrupt=lambda exc: log.warning(str(exc)))
+        self.file = JsonFile(
+            os.path.join(data_dir, "stats.json"), on_corrupt=lambda exc: log.warning(str(exc))
+        )
 
     def read(self) -> dict:
         return self.file.read()
 
     def record_run(self, run: dict) -> None:
         """Add one drain's figures to the totals and keep it as the last run."""
+
         def change(value):
             totals = value.get("totals")
             totals = dict(totals) if isinstance(totals, dict) else {}
             for name in COUNTERS:
                 old = totals.get(name, 0)
-                old = old if isinstance(old, int) and not isinstance(old, bool) and old >= 0 else 0  # damaged: restart
+                old = (
+                    old if isinstance(old, int) and not isinstance(old, bool) and old >= 0 else 0
+                )  # damaged: restart
                 totals[name] = old + int(run.get(name, 0))
             jobs = int(run.get("synced", 0)) + int(run.get("unchanged", 0))
             if jobs:

@@ -1,4 +1,5 @@
 """View Queue Status: one short block a person can read at a glance, and the same as JSON."""
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,9 @@ def collect_status(ctx, now: float | None = None) -> dict:
             "in_flight": summary.inflight,
             "dead_lettered": summary.dead,
             "dead_by_reason": summary.dead_by_class,
-            "oldest_pending_age_seconds": round(now - summary.oldest_pending_at, 1) if summary.oldest_pending_at else None,
+            "oldest_pending_age_seconds": round(now - summary.oldest_pending_at, 1)
+            if summary.oldest_pending_at
+            else None,
             "next_retry_at": summary.next_due_at or None,
         },
         "quarantined_files": quarantined_files(ctx.data_dir),
@@ -103,8 +106,11 @@ def _plex_status(data_dir: str, now: float) -> dict:
 
 def _sync_status(data_dir: str) -> dict:
     stats = read_json_quiet(os.path.join(data_dir, "stats.json"))
-    return {"last_sync_at": stats.get("last_sync_at"), "totals": stats.get("totals") or {},
-            "last_run": stats.get("last_run")}
+    return {
+        "last_sync_at": stats.get("last_sync_at"),
+        "totals": stats.get("totals") or {},
+        "last_run": stats.get("last_run"),
+    }
 
 
 def render_status(status: dict) -> str:
@@ -116,28 +122,54 @@ def render_status(status: dict) -> str:
         lines.append("  Plex: cannot be found at the address in 'Plex URL'")
     elif plex["breaker"] == "closed":
         last = plex.get("last_outage")
-        lines.append("  Plex: reachable (sync running)" + (
-            "; last outage %s ago, lasted %s" % (_age(now - last["end"]), _age(last["end"] - last["start"])) if last else ""))
+        lines.append(
+            "  Plex: reachable (sync running)"
+            + (
+                "; last outage %s ago, lasted %s"
+                % (_age(now - last["end"]), _age(last["end"] - last["start"]))
+                if last
+                else ""
+            )
+        )
     else:
         since = plex.get("down_since")
-        lines.append("  Plex: DOWN%s — %s; sync paused, next check %s" % (
-            " since %s (%s)" % (time.strftime("%H:%M", time.localtime(since)), _age(now - since)) if since else "",
-            plex.get("reason") or "no answer",
-            "now" if not plex.get("next_probe_at") or plex["next_probe_at"] <= now
-            else "in %s" % _age(plex["next_probe_at"] - now)))
+        lines.append(
+            "  Plex: DOWN%s — %s; sync paused, next check %s"
+            % (
+                " since %s (%s)" % (time.strftime("%H:%M", time.localtime(since)), _age(now - since))
+                if since
+                else "",
+                plex.get("reason") or "no answer",
+                "now"
+                if not plex.get("next_probe_at") or plex["next_probe_at"] <= now
+                else "in %s" % _age(plex["next_probe_at"] - now),
+            )
+        )
     waiting = q["pending"] + q["waiting_for_retry"] + q["in_flight"]
-    line = "  Queue: %d pending, %d in flight, %d waiting for retry" % (q["pending"], q["in_flight"], q["waiting_for_retry"])
+    line = "  Queue: %d pending, %d in flight, %d waiting for retry" % (
+        q["pending"],
+        q["in_flight"],
+        q["waiting_for_retry"],
+    )
     if q["oldest_pending_age_seconds"] is not None and waiting:
         line += " (oldest %s)" % _age(q["oldest_pending_age_seconds"])
     if q["waiting_for_retry"] and q.get("next_retry_at"):
         # Said so the user does not press anything: the first edit or task after it starts the retry.
-        line += "; next retry %s" % ("now" if q["next_retry_at"] <= now else "in %s" % _age(q["next_retry_at"] - now))
+        line += "; next retry %s" % (
+            "now" if q["next_retry_at"] <= now else "in %s" % _age(q["next_retry_at"] - now)
+        )
     lines.append(line)
     watcher = status.get("watcher")
     if watcher:
         until = watcher.get("until")
-        lines.append("  Watcher: waiting%s to resume syncing by itself (no need to press anything)" % (
-            " until %s" % time.strftime("%H:%M:%S", time.localtime(until)) if until and until > now else ""))
+        lines.append(
+            "  Watcher: waiting%s to resume syncing by itself (no need to press anything)"
+            % (
+                " until %s" % time.strftime("%H:%M:%S", time.localtime(until))
+                if until and until > now
+                else ""
+            )
+        )
     if q["dead_lettered"]:
         reasons = ", ".join("%s %d" % (k or "unknown", v) for k, v in sorted(q["dead_by_reason"].items()))
         lines.append("  Dead-lettered: %d (%s)" % (q["dead_lettered"], reasons))
@@ -146,23 +178,37 @@ def render_status(status: dict) -> str:
     sync = status["sync"]
     if sync.get("last_sync_at"):
         totals = sync.get("totals") or {}
-        lines.append("  Last sync: %s ago (%d synced, %d already up to date in all)" % (
-            _age(now - sync["last_sync_at"]), totals.get("synced", 0), totals.get("unchanged", 0)))
+        lines.append(
+            "  Last sync: %s ago (%d synced, %d already up to date in all)"
+            % (_age(now - sync["last_sync_at"]), totals.get("synced", 0), totals.get("unchanged", 0))
+        )
     else:
         lines.append("  Last sync: never")
     rec = status.get("reconcile")
     if rec and rec.get("last_run_at"):
         gaps = rec.get("gaps") or {}
-        lines.append("  Last reconciliation: %s ago, %d gap(s) found%s, %d queued" % (
-            _age(now - rec["last_run_at"]), sum(gaps.values()),
-            " (%s)" % ", ".join("%s %d" % (k, v) for k, v in sorted(gaps.items()) if v) if any(gaps.values()) else "",
-            rec.get("enqueued", 0)))
+        lines.append(
+            "  Last reconciliation: %s ago, %d gap(s) found%s, %d queued"
+            % (
+                _age(now - rec["last_run_at"]),
+                sum(gaps.values()),
+                " (%s)" % ", ".join("%s %d" % (k, v) for k, v in sorted(gaps.items()) if v)
+                if any(gaps.values())
+                else "",
+                rec.get("enqueued", 0),
+            )
+        )
     filtered = status.get("filtered") or {}
     if filtered:
         from worker.metadata import FILTER_WORDS
 
-        lines.append("  Skipped by filter settings: %d scene(s) (%s), left as they are in Plex" % (
-            sum(filtered.values()), ", ".join("%s %d" % (FILTER_WORDS.get(k, k), v) for k, v in sorted(filtered.items()))))
+        lines.append(
+            "  Skipped by filter settings: %d scene(s) (%s), left as they are in Plex"
+            % (
+                sum(filtered.values()),
+                ", ".join("%s %d" % (FILTER_WORDS.get(k, k), v) for k, v in sorted(filtered.items())),
+            )
+        )
     if status["quarantined_files"]:
         lines.append("  DAMAGED FILES moved aside: %s" % ", ".join(status["quarantined_files"]))
     if status["paused"]:
@@ -175,8 +221,10 @@ def render_status(status: dict) -> str:
 def next_action(status: dict) -> str:
     """The one thing the user should do, or "" when all is well."""
     if status["quarantined_files"]:
-        return ("a damaged state file was moved aside (readable jobs were kept); look at it in the data folder, "
-                "then delete it to clear this warning")
+        return (
+            "a damaged state file was moved aside (readable jobs were kept); look at it in the data folder, "
+            "then delete it to clear this warning"
+        )
     if status["paused"]:
         return "switch off 'Pause sync' to send queued changes to Plex"
     if status.get("plex_address_problem"):

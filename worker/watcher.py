@@ -28,6 +28,7 @@ The rules:
   session alive through an outage longer than the session age, and shows Stash is still there.
 * While a drain runs or has been requested (`drain_request.json` fresh) it only waits.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,13 +42,13 @@ from sync.store import atomic_write_bytes, read_json_quiet
 
 RECORD_NAME = "watcher.json"
 LOCK_NAME = "watcher.lock"
-MAX_LIFETIME = 24 * 3600.0    # a watcher outlives no day
-STASH_GONE_AFTER = 3600.0     # Stash unreachable this long: it is gone for good
-START_GRACE = 30.0            # a watcher just started has this long to take its lock
-POLL_SECONDS = 2.0            # how often a sleeping watcher looks whether things changed
-STASH_CHECK_SECONDS = 60.0    # how often a waiting watcher renews its Stash session (and sees Stash is there)
+MAX_LIFETIME = 24 * 3600.0  # a watcher outlives no day
+STASH_GONE_AFTER = 3600.0  # Stash unreachable this long: it is gone for good
+START_GRACE = 30.0  # a watcher just started has this long to take its lock
+POLL_SECONDS = 2.0  # how often a sleeping watcher looks whether things changed
+STASH_CHECK_SECONDS = 60.0  # how often a waiting watcher renews its Stash session (and sees Stash is there)
 _RENEW = "query PlexSyncKeepAlive { configuration { general { maxSessionAge } } }"
-PROBE_GAPS = (2.0, 4.0, 8.0, 15.0, 30.0)    # between probes while Plex stays down
+PROBE_GAPS = (2.0, 4.0, 8.0, 15.0, 30.0)  # between probes while Plex stays down
 STASH_GAPS = (5.0, 10.0, 20.0, 40.0, 60.0)  # between asks while Stash does not answer
 
 
@@ -94,16 +95,26 @@ def start_watcher(server_connection: dict, plugin_dir: str, data_dir: str, setti
         _write_record(data_dir, state="starting", at=now)
     finally:
         lock.release()
-    payload = {"server_connection": server_connection,
-               "args": {"watch": {"data_dir": data_dir, "plex_url": settings.plex_url,
-                                  "plex_token": settings.plex_token,
-                                  "verify_tls": not settings.skip_tls_verify,
-                                  "connect_timeout": settings.connect_timeout,
-                                  "read_timeout": min(settings.read_timeout, 30.0),
-                                  "breaker_threshold": settings.breaker_threshold,
-                                  "breaker_open_seconds": settings.breaker_open_seconds}}}
-    problem = _spawn_detached([sys.executable, os.path.join(plugin_dir, "plexsync.py")], plugin_dir,
-                              json.dumps(payload).encode("utf-8"))
+    payload = {
+        "server_connection": server_connection,
+        "args": {
+            "watch": {
+                "data_dir": data_dir,
+                "plex_url": settings.plex_url,
+                "plex_token": settings.plex_token,
+                "verify_tls": not settings.skip_tls_verify,
+                "connect_timeout": settings.connect_timeout,
+                "read_timeout": min(settings.read_timeout, 30.0),
+                "breaker_threshold": settings.breaker_threshold,
+                "breaker_open_seconds": settings.breaker_open_seconds,
+            }
+        },
+    }
+    problem = _spawn_detached(
+        [sys.executable, os.path.join(plugin_dir, "plexsync.py")],
+        plugin_dir,
+        json.dumps(payload).encode("utf-8"),
+    )
     if problem:
         _remove_record(data_dir)
         return problem
@@ -114,12 +125,19 @@ def _spawn_detached(argv: list, cwd: str, stdin_bytes: bytes) -> str:
     """Start `argv` detached from this process and from Stash; "" on success, else why not."""
     import subprocess
 
-    kwargs = {"stdin": subprocess.PIPE, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
-              "close_fds": True, "cwd": cwd}
+    kwargs = {
+        "stdin": subprocess.PIPE,
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+        "close_fds": True,
+        "cwd": cwd,
+    }
     if os.name == "nt":  # pragma: no cover - Windows only
-        kwargs["creationflags"] = (getattr(subprocess, "DETACHED_PROCESS", 0x8)
-                                   | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)
-                                   | getattr(subprocess, "CREATE_NO_WINDOW", 0x8000000))
+        kwargs["creationflags"] = (
+            getattr(subprocess, "DETACHED_PROCESS", 0x8)
+            | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)
+            | getattr(subprocess, "CREATE_NO_WINDOW", 0x8000000)
+        )
     else:
         kwargs["start_new_session"] = True
     try:
@@ -149,8 +167,10 @@ def continue_after_drain(ctx, report) -> None:
     if how == "started":
         log.debug("Left a watcher to resume syncing when Plex or the next retry is due")
     elif how != "running":
-        log.warning("PlexSync %s; the %d waiting change(s) go out with the next edit or task."
-                    % (how, summary.pending + summary.waiting))
+        log.warning(
+            "PlexSync %s; the %d waiting change(s) go out with the next edit or task."
+            % (how, summary.pending + summary.waiting)
+        )
 
 
 # -- the watcher itself ----------------------------------------------------------------------------
@@ -168,7 +188,9 @@ def next_due(data_dir: str, now: float):
     else:
         return None
     breaker = read_json_quiet(os.path.join(data_dir, "circuit_breaker.json"))
-    if breaker.get("state") in ("open", "half_open") and isinstance(breaker.get("next_probe_at"), (int, float)):
+    if breaker.get("state") in ("open", "half_open") and isinstance(
+        breaker.get("next_probe_at"), (int, float)
+    ):
         due = max(due, breaker["next_probe_at"])  # a drain before the breaker's check would only stop
     return due
 
@@ -229,8 +251,9 @@ def _drain_active(data_dir: str, clock=time.time) -> bool:
 
 
 class Watcher:
-    def __init__(self, server_connection: dict, config: dict, clock=time.time, sleep=time.sleep, probe=None,
-                 ask=None):
+    def __init__(
+        self, server_connection: dict, config: dict, clock=time.time, sleep=time.sleep, probe=None, ask=None
+    ):
         from stashplugin.drain_request import ask_stash_to_drain
         from worker.health import probe as health_probe
 
@@ -259,10 +282,10 @@ class Watcher:
 
     def _loop(self) -> str:
         started = self.clock()
-        not_before = 0.0       # the next probe or ask, after a failed one
+        not_before = 0.0  # the next probe or ask, after a failed one
         probe_failures = stash_failures = 0
         stash_down_since = None
-        renew_at = started     # at once: the drain's cookie may be well into its age already
+        renew_at = started  # at once: the drain's cookie may be well into its age already
         renew_every = STASH_CHECK_SECONDS
         written_wake = float("-inf")
         while True:
@@ -288,7 +311,9 @@ class Watcher:
             if _drain_active(self.data_dir, self.clock):
                 wake = now + POLL_SECONDS
             if abs(wake - written_wake) >= 1.0:  # View Queue Status reads it; no write every poll
-                _write_record(self.data_dir, state="waiting", pid=os.getpid(), started_at=started, wake_at=wake)
+                _write_record(
+                    self.data_dir, state="waiting", pid=os.getpid(), started_at=started, wake_at=wake
+                )
                 written_wake = wake
             if now < wake:
                 self.sleep(min(wake - now, POLL_SECONDS))
@@ -296,9 +321,14 @@ class Watcher:
             breaker = self.breaker()
             if breaker is not None and not breaker.allow_request():
                 continue  # paused a little longer than it looked (another process probed meanwhile)
-            result = self.probe(self.config.get("plex_url"), self.config.get("plex_token"),
-                                self.config.get("connect_timeout", 5.0), self.config.get("read_timeout", 30.0),
-                                self.config.get("verify_tls", True), deep=False)
+            result = self.probe(
+                self.config.get("plex_url"),
+                self.config.get("plex_token"),
+                self.config.get("connect_timeout", 5.0),
+                self.config.get("read_timeout", 30.0),
+                self.config.get("verify_tls", True),
+                deep=False,
+            )
             self.probes += 1
             self._record_probe(result)
             if result.error_class == "plex_unauthorized":
@@ -333,7 +363,14 @@ class Watcher:
     def breaker(self):
         """The breaker as the drain sees it, re-read from its file before each use; None while its
         file is damaged (the next drain or task moves it aside and says so in Stash's log)."""
-        from worker.breaker import FILE_NAME, MAX_PAUSE, CircuitBreaker, FileBreakerStorage, LogListener, OutageListener
+        from worker.breaker import (
+            FILE_NAME,
+            MAX_PAUSE,
+            CircuitBreaker,
+            FileBreakerStorage,
+            LogListener,
+            OutageListener,
+        )
         from worker.outages import OutageHistory
 
         path = os.path.join(self.data_dir, FILE_NAME)
@@ -342,9 +379,13 @@ class Watcher:
         if self._breaker is None:
             first = float(self.config.get("breaker_open_seconds") or 5.0)
             self._breaker = CircuitBreaker(
-                FileBreakerStorage(self.data_dir), threshold=int(self.config.get("breaker_threshold") or 5),
-                open_seconds=first, max_open_seconds=max(MAX_PAUSE, first), clock=self.clock,
-                listeners=[LogListener(), OutageListener(OutageHistory(self.data_dir))])
+                FileBreakerStorage(self.data_dir),
+                threshold=int(self.config.get("breaker_threshold") or 5),
+                open_seconds=first,
+                max_open_seconds=max(MAX_PAUSE, first),
+                clock=self.clock,
+                listeners=[LogListener(), OutageListener(OutageHistory(self.data_dir))],
+            )
         else:
             self._breaker.refresh()
         return self._breaker

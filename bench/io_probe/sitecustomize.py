@@ -2,6 +2,7 @@
 PYTHONPATH: at exit it appends the bytes the process handed to write() calls (Linux
 /proc/self/io `wchar`: files and pipes, not sockets) to the file named by PLEXSYNC_BENCH_IO.
 Not part of the plugin; bench/sync.py uses it to measure what a drain writes to its data folder."""
+
 import atexit
 import os
 

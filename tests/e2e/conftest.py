@@ -1,4 +1,5 @@
 """End-to-end fixtures: the `world` of tests/world.py for each test."""
+
 from __future__ import annotations
 
 import pytest

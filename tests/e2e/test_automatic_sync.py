@@ -1,4 +1,5 @@
 """A change saved in Stash reaches Plex with no button pressed, and the save waits only for the hook."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,15 @@ def _plex(world, rk):
 def test_saved_scene_reaches_plex_without_any_button(world):
     studio = world.stash.add_studio("Blue Harbor")
     sid, rk = world.add_scene("harbor.mp4")
-    world.edit(sid, title="Harbor at dawn", details="Line one\nLine two", date="2021-06-01",
-               studio_id=studio, tag_ids=[world.stash.add_tag("Boats"), world.stash.add_tag("Sea")],
-               performer_ids=[world.stash.add_performer("Ana Lima")])
+    world.edit(
+        sid,
+        title="Harbor at dawn",
+        details="Line one\nLine two",
+        date="2021-06-01",
+        studio_id=studio,
+        tag_ids=[world.stash.add_tag("Boats"), world.stash.add_tag("Sea")],
+        performer_ids=[world.stash.add_performer("Ana Lima")],
+    )
     assert world.stash.wait_idle(120)
     item = _plex(world, rk)
     assert item["title"] == "Harbor at dawn"
@@ -57,8 +64,10 @@ def test_unchanged_scene_sends_no_put_to_plex(world):
 def test_bulk_edit_of_200_scenes_requests_one_drain_and_syncs_all(world):
     ids = [world.add_scene("bulk%03d.mp4" % i)[0] for i in range(200)]
     tag = world.stash.add_tag("Bulk")
-    world.graphql("mutation($input: BulkSceneUpdateInput!) { bulkSceneUpdate(input: $input) { id } }",
-                  {"input": {"ids": ids, "tag_ids": {"ids": [tag], "mode": "ADD"}}})
+    world.graphql(
+        "mutation($input: BulkSceneUpdateInput!) { bulkSceneUpdate(input: $input) { id } }",
+        {"input": {"ids": ids, "tag_ids": {"ids": [tag], "mode": "ADD"}}},
+    )
     assert world.stash.wait_idle(300)
     assert len(world.stash.hook_runs) == 200
     drains = [t for t in world.stash.task_runs if t.task_name == "Process Queue"]
@@ -111,6 +120,7 @@ def test_unknown_library_name_stops_the_drain_naming_the_setting_and_keeps_the_c
 
 
 # -- a hiccup of Plex ------------------------------------------------------------------------
+
 
 def test_a_change_plex_refused_once_arrives_without_another_edit(world):
     sid, rk = world.add_scene("hiccup.mp4")

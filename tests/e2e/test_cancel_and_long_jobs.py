@@ -3,6 +3,7 @@
 As Stash runs it: Cancel is a SIGKILL of the Process Queue process; Stash runs one job at a time,
 so a scan holds every drain request behind it. Deadlines only, no timing assertions.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,10 +40,16 @@ def test_after_cancel_the_very_next_edit_resumes_syncing(world):
     assert world.stash.hook_runs[-1].output == "queued"
     deadline = time.monotonic() + 30
     for i, (_sid, rk) in enumerate(scenes):
-        wait_for(lambda: world.plex.item(rk)["title"] == "Cancelled %03d" % i,
-                 timeout=max(0.1, deadline - time.monotonic()), what="every change after the next edit")
-    wait_for(lambda: world.plex.item(extra_rk)["title"] == "One more",
-             timeout=max(0.1, deadline - time.monotonic()), what="the new edit")
+        wait_for(
+            lambda: world.plex.item(rk)["title"] == "Cancelled %03d" % i,
+            timeout=max(0.1, deadline - time.monotonic()),
+            what="every change after the next edit",
+        )
+    wait_for(
+        lambda: world.plex.item(extra_rk)["title"] == "One more",
+        timeout=max(0.1, deadline - time.monotonic()),
+        what="the new edit",
+    )
     drain = [t for t in world.stash.task_runs if t.task_name == "Process Queue"][-1]
     assert any("left in flight" in m for _, m in drain.logs), drain.logs
 
@@ -68,11 +75,15 @@ def test_a_long_stash_job_holding_the_queue_collects_at_most_one_process_queue(w
         for i, (sid, _rk) in enumerate(scenes):
             _age_request(world)
             world.edit(sid, title="Identified %03d" % i)
-        waiting = [t for t in world.stash.task_runs if t.task_name == "Process Queue" and t.status == "queued"]
+        waiting = [
+            t for t in world.stash.task_runs if t.task_name == "Process Queue" and t.status == "queued"
+        ]
         assert len(waiting) <= 1, "%d Process Queue jobs wait behind the scan" % len(waiting)
         assert len(waiting) == 1, "no drain is waiting: the changes would wait for the next edit"
         queue = world.graphql("{ jobQueue { status description } }")["jobQueue"]
-        assert [j["description"] for j in queue if j["status"] == "READY"] == ["Running plugin task: Process Queue"]
+        assert [j["description"] for j in queue if j["status"] == "READY"] == [
+            "Running plugin task: Process Queue"
+        ]
     finally:
         world.stash.set_running_scan(False)
     assert world.stash.wait_idle(180)

@@ -1,5 +1,6 @@
 """Rating edits and filters as a user meets them: saved in Stash, seen (or not) in Plex, counted in
 View Queue Status, with no button pressed."""
+
 from __future__ import annotations
 
 
@@ -15,8 +16,10 @@ def test_rating_edit_reaches_plex_user_rating_without_a_task_when_sync_rating_is
     assert world.stash.hook_runs[-1].output == "queued"
     assert world.stash.wait_idle(120)
     assert world.plex.item(rk)["userRating"] == 8.5
-    assert [t.task_name for t in world.stash.task_runs[tasks_before:]] == ["Process Queue"]  # asked by the hook
-    world.edit(sid, rating100=None)                                   # rating removed in Stash
+    assert [t.task_name for t in world.stash.task_runs[tasks_before:]] == [
+        "Process Queue"
+    ]  # asked by the hook
+    world.edit(sid, rating100=None)  # rating removed in Stash
     assert world.stash.wait_idle(120)
     assert world.plex.item(rk)["userRating"] is None
 
@@ -52,10 +55,10 @@ def test_filters_skip_scenes_and_view_queue_status_counts_them(world):
     assert run.output["filtered"] == {"not_organized": 1, "excluded_tag": 1}
     assert any("Skipped by filter settings: 2 scene(s)" in msg for _, msg in run.logs)
 
-    world.edit(loose, organized=True)                                 # passes now: synced
+    world.edit(loose, organized=True)  # passes now: synced
     world.edit(good, tag_ids=[world.named("tag", "Private")], title="Good, then private")
     assert world.stash.wait_idle(120)
     assert world.plex.item(loose_rk)["title"] == "Loose"
-    assert world.plex.item(good_rk)["title"] == "Good"                # stopped passing: left as it was
+    assert world.plex.item(good_rk)["title"] == "Good"  # stopped passing: left as it was
     assert world.run_task("View Queue Status").output["filtered"] == {"excluded_tag": 2}
     assert not _rate_puts(world)

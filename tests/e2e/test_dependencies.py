@@ -5,6 +5,7 @@ The "bare" Python is a fresh venv with no third-party package at all, as on the 
 Docker image. Two tests install plexapi and requests from the package index, as a new user's
 first task does (pip's own cache keeps a second run fast).
 """
+
 from __future__ import annotations
 
 import os
@@ -98,7 +99,9 @@ def bare_python(tmp_path_factory):
 def plugins_world(tmp_path, python, plugin_env=None, **settings):
     plugins = tmp_path / "plugins"
     plugin_dir = install(str(plugins / "PlexSync"))
-    return plugins, start_world(plugin_dir, python=python, plugin_env=plugin_env, recovery_rates="", **settings)
+    return plugins, start_world(
+        plugin_dir, python=python, plugin_env=plugin_env, recovery_rates="", **settings
+    )
 
 
 def warnings_of(run) -> list:
@@ -126,7 +129,9 @@ def test_bare_python_installs_the_packages_itself_and_syncs_a_scene(tmp_path, ba
         world.stop()
 
 
-def test_python_dep_manager_from_the_community_source_is_used_for_a_plugin_installed_by_hand(tmp_path, bare_python):
+def test_python_dep_manager_from_the_community_source_is_used_for_a_plugin_installed_by_hand(
+    tmp_path, bare_python
+):
     plugins = tmp_path / "plugins"
     record = write_dep_manager(plugins, "community")
     _plugins, world = plugins_world(tmp_path, bare_python)
@@ -178,16 +183,26 @@ def test_packages_that_cannot_be_installed_give_the_exact_command(tmp_path, bare
 
     plugin_dir = install(str(tmp_path / "plugins" / "PlexSync"))
     # No package index and no wheels: pip fails the way it does on a machine without network.
-    runner = PluginRunner(plugin_dir, python=bare_python,
-                          env={"PYTHONPATH": None, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(tmp_path),
-                               "PIP_CONFIG_FILE": os.devnull})
-    run = runner.run({"mode": "status"}, {"Scheme": "http", "Host": "127.0.0.1", "Port": 9, "PluginDir": plugin_dir},
-                     timeout=300)
+    runner = PluginRunner(
+        plugin_dir,
+        python=bare_python,
+        env={
+            "PYTHONPATH": None,
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(tmp_path),
+            "PIP_CONFIG_FILE": os.devnull,
+        },
+    )
+    run = runner.run(
+        {"mode": "status"},
+        {"Scheme": "http", "Host": "127.0.0.1", "Port": 9, "PluginDir": plugin_dir},
+        timeout=300,
+    )
     assert run.returncode != 0
     folder = os.path.join(plugin_dir, "data", "python-packages")
     assert "could not install" in run.error and "plexapi" in run.error
     assert "-m pip install --target %s" % folder in run.error and "plexapi>=4.15.0" in run.error
-    assert len([l for l, _m in run.logs if l == "e"]) == 1
+    assert len([lv for lv, _m in run.logs if lv == "e"]) == 1
 
 
 def test_a_python_without_pip_is_told_to_get_pip(tmp_path):
@@ -201,6 +216,9 @@ def test_a_python_without_pip_is_told_to_get_pip(tmp_path):
         pytest.skip("this Python finds a pip of its own")
     plugin_dir = install(str(tmp_path / "plugins" / "PlexSync"))
     run = PluginRunner(plugin_dir, python=python, env={"PYTHONPATH": None}).run(
-        {"mode": "status"}, {"Scheme": "http", "Host": "127.0.0.1", "Port": 9, "PluginDir": plugin_dir}, timeout=300)
+        {"mode": "status"},
+        {"Scheme": "http", "Host": "127.0.0.1", "Port": 9, "PluginDir": plugin_dir},
+        timeout=300,
+    )
     assert "No module named pip" in run.error and "install pip for this Python first" in run.error
     assert "--target" in run.error

@@ -3,6 +3,7 @@ queue the drain task, two drainers at once, and Plex asked to scan a new scene's
 
 Real processes over real HTTP against both emulators; no timing assertions (deadlines only).
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,8 @@ from sync.drain_marker import drain_running
 from sync.queue import FileQueue
 from tests.e2e.test_tasks import assert_no_secrets
 from tests.emulators.plugin_runner import PluginRunner
-from tests.world import PLEX_PREFIX, data_dir, start_world, wait_for
 from tests.package import install
+from tests.world import PLEX_PREFIX, data_dir, start_world, wait_for
 
 
 def puts_by_item(world) -> dict:
@@ -41,7 +42,13 @@ def assert_all_synced_once(world, scenes, prefix: str) -> None:
     for i, (_sid, rk) in enumerate(scenes):
         assert world.plex.item(rk)["title"] == "%s %02d" % (prefix, i)
     status = world.run_task("View Queue Status").output["queue"]
-    assert status["pending"] == status["in_flight"] == status["waiting_for_retry"] == status["dead_lettered"] == 0
+    assert (
+        status["pending"]
+        == status["in_flight"]
+        == status["waiting_for_retry"]
+        == status["dead_lettered"]
+        == 0
+    )
 
 
 def test_cancelling_the_drain_mid_batch_loses_nothing_and_a_rerun_finishes(world):
@@ -75,7 +82,8 @@ def test_one_drainer_at_a_time_a_second_exits_quietly(world):
 
     # A second drainer, started the way the background fallback starts one.
     second = PluginRunner(world.plugin_dir, env={"PYTHONPATH": None}).run(
-        {"mode": "process_queue"}, world.stash.server_connection(), timeout=120)
+        {"mode": "process_queue"}, world.stash.server_connection(), timeout=120
+    )
     assert second.error is None and not second.timed_out
     assert second.output == {"skipped": "another drain is running"}
     assert any("Another PlexSync drain is running" in m for _, m in second.logs)
@@ -93,7 +101,9 @@ def test_a_refused_drain_task_falls_back_to_a_background_drain_that_does_not_hol
     text = open(manifest, encoding="utf-8").read()
     # This Stash no longer knows a task called "Process Queue", so it refuses runPluginTask.
     assert "- name: Process Queue\n" in text
-    open(manifest, "w", encoding="utf-8").write(text.replace("- name: Process Queue\n", "- name: Send Queue Now\n"))
+    open(manifest, "w", encoding="utf-8").write(
+        text.replace("- name: Process Queue\n", "- name: Send Queue Now\n")
+    )
     world = start_world(plugin_dir, recovery_rates="")
     try:
         sid, rk = world.add_scene("background.mp4")
@@ -103,8 +113,11 @@ def test_a_refused_drain_task_falls_back_to_a_background_drain_that_does_not_hol
         assert not hook.run.timed_out and not hook.run.stdout_held_open
         assert not [t for t in world.stash.task_runs if t.task_name], "Stash was not supposed to run a task"
 
-        wait_for(lambda: world.plex.item(rk)["title"] == "Synced in the background", timeout=120,
-                 what="the background drain to sync the scene")
+        wait_for(
+            lambda: world.plex.item(rk)["title"] == "Synced in the background",
+            timeout=120,
+            what="the background drain to sync the scene",
+        )
         wait_for(lambda: not drain_running(data_dir(world)), timeout=60, what="the background drain to end")
         log_file = os.path.join(data_dir(world), "plexsync.log")
         text = open(log_file, encoding="utf-8").read()

@@ -1,4 +1,5 @@
 """plexsync.py run exactly as Stash runs a hook: stdin JSON, one JSON answer on stdout, logs on stderr."""
+
 from __future__ import annotations
 
 import json
@@ -11,23 +12,52 @@ import pytest
 from sync.queue import FileQueue
 
 # Every field of SceneUpdateInput, null unless sent: what Stash puts in hookContext.input.
-UPDATE_INPUT_FIELDS = ("clientMutationId", "id", "title", "code", "url", "urls", "date", "details", "director",
-                       "rating100", "organized", "o_counter", "studio_id", "gallery_ids", "performer_ids",
-                       "movies", "groups", "tag_ids", "cover_image", "stash_ids", "resume_time",
-                       "play_duration", "play_count", "primary_file_id")
+UPDATE_INPUT_FIELDS = (
+    "clientMutationId",
+    "id",
+    "title",
+    "code",
+    "url",
+    "urls",
+    "date",
+    "details",
+    "director",
+    "rating100",
+    "organized",
+    "o_counter",
+    "studio_id",
+    "gallery_ids",
+    "performer_ids",
+    "movies",
+    "groups",
+    "tag_ids",
+    "cover_image",
+    "stash_ids",
+    "resume_time",
+    "play_duration",
+    "play_count",
+    "primary_file_id",
+)
 
 
 def hook_args(scene_id, sent: dict, hook_type="Scene.Update.Post"):
     full = {k: None for k in UPDATE_INPUT_FIELDS}
     full.update(sent)
     full["id"] = str(scene_id)
-    return {"hookContext": {"id": scene_id, "type": hook_type, "input": full,
-                            "inputFields": ["id"] + list(sent)}}
+    return {
+        "hookContext": {"id": scene_id, "type": hook_type, "input": full, "inputFields": ["id"] + list(sent)}
+    }
 
 
 def conn(plugin_dir):
-    return {"Scheme": "http", "Host": "127.0.0.1", "Port": 9, "SessionCookie": None,
-            "Dir": plugin_dir, "PluginDir": plugin_dir}
+    return {
+        "Scheme": "http",
+        "Host": "127.0.0.1",
+        "Port": 9,
+        "SessionCookie": None,
+        "Dir": plugin_dir,
+        "PluginDir": plugin_dir,
+    }
 
 
 def queued(plugin_dir):
@@ -68,8 +98,10 @@ def test_repeated_edits_of_one_scene_leave_one_pending_job(runner, plugin_dir):
 
 def test_bare_scene_created_by_a_scan_is_kept_for_the_drain_to_decide(runner, plugin_dir):
     # Whether Plex is asked to scan it depends on a setting the hook cannot see fresh.
-    run = runner.run({"hookContext": {"id": 77, "type": "Scene.Create.Post", "input": None, "inputFields": None}},
-                     conn(plugin_dir))
+    run = runner.run(
+        {"hookContext": {"id": 77, "type": "Scene.Create.Post", "input": None, "inputFields": None}},
+        conn(plugin_dir),
+    )
     assert run.returncode == 0 and run.output == "queued"
     assert [j.fields for j in queued(plugin_dir)] == [["file"]]
 
@@ -78,8 +110,17 @@ def test_scenes_update_list_input_takes_this_scenes_entry(runner, plugin_dir):
     """scenesUpdate (Scene Filename Parser): real Stash sends the whole list as every scene's input."""
     whole = [hook_args(sid, {"title": "t%d" % sid})["hookContext"]["input"] for sid in (11, 12, 13)]
     whole[1]["details"] = "only 12 had details"
-    run = runner.run({"hookContext": {"id": 12, "type": "Scene.Update.Post", "input": whole,
-                                      "inputFields": ["id", "title", "details"]}}, conn(plugin_dir))
+    run = runner.run(
+        {
+            "hookContext": {
+                "id": 12,
+                "type": "Scene.Update.Post",
+                "input": whole,
+                "inputFields": ["id", "title", "details"],
+            }
+        },
+        conn(plugin_dir),
+    )
     assert run.returncode == 0 and run.output == "queued"
     (job,) = queued(plugin_dir)
     assert job.scene_id == "12" and job.fields == ["details", "title"]
@@ -87,17 +128,29 @@ def test_scenes_update_list_input_takes_this_scenes_entry(runner, plugin_dir):
 
 def test_bulk_update_input_with_ids_is_queued(runner, plugin_dir):
     bulk = {"ids": ["4", "5"], "tag_ids": {"ids": ["1"], "mode": "ADD"}, "title": None}
-    run = runner.run({"hookContext": {"id": 5, "type": "Scene.Update.Post", "input": bulk,
-                                      "inputFields": ["ids", "tag_ids"]}}, conn(plugin_dir))
+    run = runner.run(
+        {
+            "hookContext": {
+                "id": 5,
+                "type": "Scene.Update.Post",
+                "input": bulk,
+                "inputFields": ["ids", "tag_ids"],
+            }
+        },
+        conn(plugin_dir),
+    )
     assert run.output == "queued" and queued(plugin_dir)[0].fields == ["tag_ids"]
 
 
-@pytest.mark.parametrize("context", [
-    {"input": [{"id": "99", "title": "another scene's entry"}], "inputFields": ["id", "title"]},
-    {"input": "title=x", "inputFields": ["title"]},
-    {"input": {"title": "x"}, "inputFields": "title"},
-    {"input": 7},
-])
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"input": [{"id": "99", "title": "another scene's entry"}], "inputFields": ["id", "title"]},
+        {"input": "title=x", "inputFields": ["title"]},
+        {"input": {"title": "x"}, "inputFields": "title"},
+        {"input": 7},
+    ],
+)
 def test_unreadable_hook_input_is_queued_as_a_full_sync(runner, plugin_dir, context):
     context = dict(context, id=3, type="Scene.Update.Post")
     run = runner.run({"hookContext": context}, conn(plugin_dir))
@@ -113,29 +166,45 @@ def test_scan_update_of_an_existing_scene_is_queued(runner, plugin_dir):
 
 
 def test_created_scene_with_metadata_is_queued(runner, plugin_dir):
-    run = runner.run(hook_args(78, {"title": "Made by hand", "studio_id": "2"}, "Scene.Create.Post"), conn(plugin_dir))
+    run = runner.run(
+        hook_args(78, {"title": "Made by hand", "studio_id": "2"}, "Scene.Create.Post"), conn(plugin_dir)
+    )
     assert run.output == "queued"
     assert queued(plugin_dir)[0].fields == ["studio_id", "title"]
 
 
-@pytest.mark.parametrize("stdin, expected", [
-    (b"", "no input on stdin"),
-    (b"   \n", "no input on stdin"),
-    (b"{not json", "stdin is not JSON"),
-    (b"[1, 2]", "must be a JSON object"),
-    (b'{"args": {"mode": "status"}}', "no server_connection"),
-    (b'{"server_connection": {}, "args": []}', "args must be a JSON object"),
-    (b'{"server_connection": {}, "args": {}}', "neither hookContext"),
-    (b'{"server_connection": {}, "args": {"mode": "explode"}}', "unknown task mode"),
-    (b'{"server_connection": {}, "args": {"hookContext": {"type": "Scene.Update.Post"}}}', "no scene id"),
-    (b'{"server_connection": {}, "args": {"hookContext": {"id": "abc", "type": "Scene.Update.Post"}}}', "must be a scene id"),
-    (b'{"server_connection": {}, "args": {"hookContext": {"id": true, "type": "Scene.Update.Post"}}}', "no scene id"),
-    (b'{"server_connection": {}, "args": {"hookContext": {"id": 3, "type": 5}}}', "must be a hook name"),
-    (b'{"server_connection": {}, "args": {"hookContext": "x"}}', "must be an object"),
-])
+@pytest.mark.parametrize(
+    "stdin, expected",
+    [
+        (b"", "no input on stdin"),
+        (b"   \n", "no input on stdin"),
+        (b"{not json", "stdin is not JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"args": {"mode": "status"}}', "no server_connection"),
+        (b'{"server_connection": {}, "args": []}', "args must be a JSON object"),
+        (b'{"server_connection": {}, "args": {}}', "neither hookContext"),
+        (b'{"server_connection": {}, "args": {"mode": "explode"}}', "unknown task mode"),
+        (b'{"server_connection": {}, "args": {"hookContext": {"type": "Scene.Update.Post"}}}', "no scene id"),
+        (
+            b'{"server_connection": {}, "args": {"hookContext": {"id": "abc", "type": "Scene.Update.Post"}}}',
+            "must be a scene id",
+        ),
+        (
+            b'{"server_connection": {}, "args": {"hookContext": {"id": true, "type": "Scene.Update.Post"}}}',
+            "no scene id",
+        ),
+        (b'{"server_connection": {}, "args": {"hookContext": {"id": 3, "type": 5}}}', "must be a hook name"),
+        (b'{"server_connection": {}, "args": {"hookContext": "x"}}', "must be an object"),
+    ],
+)
 def test_bad_input_gives_one_clear_line_and_queues_nothing(plugin_dir, stdin, expected):
-    proc = subprocess.run([sys.executable, os.path.join(plugin_dir, "plexsync.py")], input=stdin,
-                          capture_output=True, cwd=plugin_dir, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(plugin_dir, "plexsync.py")],
+        input=stdin,
+        capture_output=True,
+        cwd=plugin_dir,
+        timeout=60,
+    )
     assert proc.returncode != 0
     answer = json.loads(proc.stdout)
     assert expected in answer["error"]
@@ -145,14 +214,20 @@ def test_bad_input_gives_one_clear_line_and_queues_nothing(plugin_dir, stdin, ex
 
 
 def test_hook_imports_no_network_or_plex_library(plugin_dir):
-    code = ("import sys, io, runpy, json; sys.argv=['plexsync.py']; "
-            "sys.stdin=io.StringIO(json.dumps(%r)); "
-            "import plexsync; rc=plexsync.main(); "
-            "bad=[m for m in ('plexapi','requests','stashapi','urllib3','http.client','ssl') if m in sys.modules]; "
-            "sys.stderr.write('LOADED=' + ','.join(bad))") % ({"server_connection": conn(plugin_dir),
-                                                             "args": hook_args(1, {"title": "x"})},)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=plugin_dir, timeout=60,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    code = (
+        "import sys, io, runpy, json; sys.argv=['plexsync.py']; "
+        "sys.stdin=io.StringIO(json.dumps(%r)); "
+        "import plexsync; rc=plexsync.main(); "
+        "bad=[m for m in ('plexapi','requests','stashapi','urllib3','http.client','ssl') if m in sys.modules]; "
+        "sys.stderr.write('LOADED=' + ','.join(bad))"
+    ) % ({"server_connection": conn(plugin_dir), "args": hook_args(1, {"title": "x"})},)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        cwd=plugin_dir,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.decode().rsplit("LOADED=", 1)[1] == ""
 

@@ -1,5 +1,6 @@
 """What a new user meets on a stock Stash: the Stash version check, one Plex device across runs,
 and a Health Check that names the likely cause of a Plex it cannot use."""
+
 from __future__ import annotations
 
 import json
@@ -19,13 +20,16 @@ def queue(world) -> FileQueue:
 
 # --- Stash version ---------------------------------------------------------------------------
 
+
 def test_an_older_stash_gets_one_sentence_and_no_change_is_dead_lettered(world):
     sid, rk = world.add_scene("old-stash.mp4")
     world.stash.version = "v0.26.2"
     world.edit(sid, title="Waits for a newer Stash")
     drain = world.run_task("Process Queue")
-    assert drain.error == ("PlexSync needs Stash v0.27.0 or newer and this Stash is v0.26.2: update Stash; "
-                           "queued changes are kept and sync once Stash is updated.")
+    assert drain.error == (
+        "PlexSync needs Stash v0.27.0 or newer and this Stash is v0.26.2: update Stash; "
+        "queued changes are kept and sync once Stash is updated."
+    )
     assert not [m for level, m in drain.logs if level == "e" and m != drain.error]
     summary = queue(world).summary()
     assert summary.dead == 0 and summary.pending + summary.waiting == 1
@@ -43,9 +47,16 @@ def test_a_development_build_without_a_version_is_not_refused(world):
 
 # --- one Plex device -------------------------------------------------------------------------
 
+
 def identities(world) -> set:
-    return {(r.headers.get("X-Plex-Client-Identifier"), r.headers.get("X-Plex-Product"),
-             r.headers.get("X-Plex-Device-Name")) for r in world.plex.requests}
+    return {
+        (
+            r.headers.get("X-Plex-Client-Identifier"),
+            r.headers.get("X-Plex-Product"),
+            r.headers.get("X-Plex-Device-Name"),
+        )
+        for r in world.plex.requests
+    }
 
 
 def test_plex_sees_one_device_across_runs(world):
@@ -71,13 +82,16 @@ def test_plex_sees_one_device_across_runs(world):
 def test_two_processes_starting_at_once_agree_on_one_identifier(tmp_path):
     code = "import sys; from worker.plex import client_identifier; print(client_identifier(sys.argv[1]))"
     env = dict(os.environ, PYTHONPATH=ROOT)
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, env=env)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, env=env)
+        for _ in range(4)
+    ]
     ids = {p.communicate(timeout=60)[0].strip() for p in procs}
     assert len(ids) == 1 and len(ids.pop()) == 36
 
 
 # --- Health Check tells the truth ------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -126,15 +140,21 @@ def test_view_queue_status_does_not_say_all_is_well_when_plex_cannot_be_found(wo
 
 # --- succeeding the Community "Plex Sync" ----------------------------------------------------
 
+
 def test_the_community_plex_sync_settings_are_taken_over_once_and_kept(plugin_dir):
     from tests.world import PLEX_TOKEN, start_world
 
     world = start_world(plugin_dir, recovery_rates="")
     try:
         # What Stash still holds under the id PlexSync after the Community plugin was removed.
-        world.stash.plugin_settings = {"plexHost": world.plex.url, "plexPort": "32400", "plexToken": PLEX_TOKEN,
-                                       "skipUnorganized": True, "path_map": "/data/videos=/media/movies"}
-        sid, rk = world.add_scene("taken-over.mp4", organized=True)   # skipUnorganized is taken over too
+        world.stash.plugin_settings = {
+            "plexHost": world.plex.url,
+            "plexPort": "32400",
+            "plexToken": PLEX_TOKEN,
+            "skipUnorganized": True,
+            "path_map": "/data/videos=/media/movies",
+        }
+        sid, rk = world.add_scene("taken-over.mp4", organized=True)  # skipUnorganized is taken over too
         first = world.run_task("Health Check")
         assert first.error is None, first.logs
         said = [m for level, m in first.logs if "Took over" in m]
@@ -153,6 +173,7 @@ def test_the_community_plex_sync_settings_are_taken_over_once_and_kept(plugin_di
 
 # --- the floor tier --------------------------------------------------------------------------
 
+
 def test_the_floor_tier_runs_on_the_lowest_allowed_versions():
     """`make test` runs this file again in .venv-floor (PLEXSYNC_FLOOR=1): prove it is the floors."""
     if os.environ.get("PLEXSYNC_FLOOR") != "1":
@@ -164,4 +185,5 @@ def test_the_floor_tier_runs_on_the_lowest_allowed_versions():
     from stashplugin.dependencies import REQUIREMENTS
 
     assert {dist: metadata.version(dist) for _m, dist, _f in REQUIREMENTS} == {
-        dist: floor for _m, dist, floor in REQUIREMENTS}
+        dist: floor for _m, dist, floor in REQUIREMENTS
+    }

@@ -1,10 +1,12 @@
 """What a Stash user reads in the log: levels, debug detail on request, paths hidden on request."""
+
 from __future__ import annotations
 
 
 def _all_logs(world):
-    return [(lvl, msg) for t in world.stash.task_runs for lvl, msg in t.logs] + \
-           [(lvl, msg) for h in world.stash.hook_runs for lvl, msg in h.logs]
+    return [(lvl, msg) for t in world.stash.task_runs for lvl, msg in t.logs] + [
+        (lvl, msg) for h in world.stash.hook_runs for lvl, msg in h.logs
+    ]
 
 
 def test_a_file_missing_from_plex_names_its_path_unless_paths_are_hidden(world):
@@ -36,5 +38,7 @@ def test_dead_lettered_change_is_a_warning_and_retry_is_info(world):
     retried = [i for i, (lvl, m) in enumerate(logs) if lvl == "i" and "will be retried" in m]
     dead = [i for i, (lvl, m) in enumerate(logs) if lvl == "w" and "moved to the dead-letter queue" in m]
     assert len(retried) == 1 and len(dead) == 1 and retried[0] < dead[0], logs
-    assert not any(lvl == "e" for lvl, m in logs if "nowhere.mp4" in m), "a dead-lettered change is not an error"
+    assert not any(lvl == "e" for lvl, m in logs if "nowhere.mp4" in m), (
+        "a dead-lettered change is not an error"
+    )
     assert world.run_task("View Queue Status").output["queue"]["dead_lettered"] == 1

@@ -1,6 +1,7 @@
 """A drain longer than Stash's session age hands over to a fresh drain and never meets a 401.
 
 Stash's session age is shortened to 12 s in the Stash emulator (1 h by default in real Stash)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Scenes a Stash scan creates: left to reconciliation, unless the user asks Plex to scan them."""
+
 from __future__ import annotations
 
 from tests.world import STASH_PREFIX
@@ -17,7 +18,8 @@ def test_scan_created_scene_is_left_to_reconciliation_by_default(world):
 def test_new_scene_makes_plex_scan_its_folder_when_asked(world):
     world.apply(trigger_plex_scan=True, max_retries=3)
     world.plex.scan_hook = lambda section, path: world.plex.add_item(
-        section, file="/media/movies/new/fresh.mp4", size=1000)
+        section, file="/media/movies/new/fresh.mp4", size=1000
+    )
     world.stash.create_scene_via_scan("%s/new/fresh.mp4" % STASH_PREFIX, title="")
     assert world.stash.wait_idle(120)
     assert world.stash.hook_runs[-1].output == "queued"

@@ -6,6 +6,7 @@ runs the hook), drains are the plugin's own Process Queue task queued by the plu
 the emulator over real HTTP. No test presses Process Queue unless it says so. No timing
 assertions: the tests wait for the breaker's pause with a deadline and count requests.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,6 +67,7 @@ def puts_by_item(world) -> dict:
 
 # -- the whole outage, end to end -------------------------------------------------------------
 
+
 def test_changes_made_while_plex_is_down_reach_plex_by_themselves_when_it_returns(world):
     world.apply(breaker_threshold=2, breaker_open_seconds=1)
     scenes = [world.add_scene("down%02d.mp4" % i) for i in range(30)]
@@ -111,7 +113,7 @@ def test_changes_made_while_plex_is_down_reach_plex_by_themselves_when_it_return
     assert world.stash.hook_runs[-1].output.startswith("ignored")
     assert world.stash.wait_idle(180)
 
-    for i, (sid, rk) in enumerate(scenes):
+    for i, (_sid, rk) in enumerate(scenes):
         assert world.plex.item(rk)["title"] == "Edited while down %02d" % i
     puts = puts_by_item(world)
     assert all(puts.get(str(rk)) == 1 for _sid, rk in scenes), puts  # nothing sent twice
@@ -130,6 +132,7 @@ def test_changes_made_while_plex_is_down_reach_plex_by_themselves_when_it_return
 
 
 # -- the breaker's state lives in a file: restarts, damage ------------------------------------
+
 
 def test_a_restart_during_an_outage_keeps_sync_paused(world):
     world.apply(breaker_threshold=1, breaker_open_seconds=600)
@@ -170,7 +173,9 @@ def test_a_damaged_breaker_file_means_closed_with_a_warning_and_is_kept_aside(wo
 
     status = world.run_task("View Queue Status")
     warnings = [m for level, m in status.logs if level == "w"]
-    assert any("circuit_breaker.json could not be read" in m and "starts CLOSED" in m for m in warnings), warnings
+    assert any("circuit_breaker.json could not be read" in m and "starts CLOSED" in m for m in warnings), (
+        warnings
+    )
     assert status.output["plex"]["breaker"] == "closed"
     assert any(n.startswith("circuit_breaker.json.corrupt-") for n in status.output["quarantined_files"])
     assert not os.path.exists(path) or json.load(open(path)).get("state") != "open"
@@ -181,6 +186,7 @@ def test_a_damaged_breaker_file_means_closed_with_a_warning_and_is_kept_aside(wo
 
 
 # -- what counts as down -----------------------------------------------------------------------
+
 
 def test_plex_still_loading_its_database_is_down_until_the_library_answers(world):
     world.apply(breaker_threshold=2, breaker_open_seconds=1)
@@ -202,16 +208,21 @@ def test_plex_still_loading_its_database_is_down_until_the_library_answers(world
 
     world.plex.set_fault(None)
     deadline = time.monotonic() + 120
-    while not (world.plex.item(rk_a)["title"] == "Loading A" and world.plex.item(rk_b)["title"] == "Loading B"):
+    while not (
+        world.plex.item(rk_a)["title"] == "Loading A" and world.plex.item(rk_b)["title"] == "Loading B"
+    ):
         assert time.monotonic() < deadline, "the changes made while Plex was loading never arrived"
         invoke_when_probe_due(world)
     assert breaker(world)["state"] == "closed"
 
 
-@pytest.mark.parametrize("mode, delay, error_class", [
-    ("slow", 3.0, "plex_timeout"),
-    ("503", 0.0, "plex_unavailable"),
-])
+@pytest.mark.parametrize(
+    "mode, delay, error_class",
+    [
+        ("slow", 3.0, "plex_timeout"),
+        ("503", 0.0, "plex_unavailable"),
+    ],
+)
 def test_slow_or_failing_plex_counts_toward_pausing_sync(world, mode, delay, error_class):
     world.apply(breaker_threshold=1, breaker_open_seconds=1, read_timeout=1)
     sid, rk = world.add_scene("%s.mp4" % mode)
@@ -250,11 +261,11 @@ def test_a_refused_token_is_not_an_outage(world):
 
 # -- graduated recovery ------------------------------------------------------------------------
 
+
 def test_backlog_after_an_outage_starts_gently_and_stays_under_the_upper_bound_while_it_ramps(world):
     """Recovery follows Plex (worker/ratelimit.py): from the setting's first value, up while Plex
     answers well, never above its last value until Plex has kept up there; then no limit."""
-    world.apply(breaker_threshold=1, breaker_open_seconds=1, recovery_rates="2,5",
-                   recovery_step_seconds=60)
+    world.apply(breaker_threshold=1, breaker_open_seconds=1, recovery_rates="2,5", recovery_step_seconds=60)
     scenes = [world.add_scene("ramp%02d.mp4" % i) for i in range(40)]
     world.plex.set_fault("down")
     for i, (sid, _rk) in enumerate(scenes):
@@ -281,16 +292,24 @@ def test_backlog_after_an_outage_starts_gently_and_stays_under_the_upper_bound_w
 
 # -- dead-lettered outage jobs -----------------------------------------------------------------
 
+
 def queue_snapshot(world) -> list:
     return sorted((j.scene_id, j.state, j.error_class) for j in FileQueue(data_dir(world)).jobs())
 
 
 def test_recover_outage_jobs_requeues_once_plex_is_healthy_and_a_second_run_changes_nothing(world):
     world.apply(pause_sync=True)  # keep the queue still while we look at it
-    scenes = {name: world.add_scene("%s.mp4" % name, title="Recovered %s" % name)
-              for name in ("down", "timeout", "deleted", "queued", "ambiguous")}
-    for name, cls in (("down", "plex_unreachable"), ("timeout", "plex_timeout"), ("deleted", "plex_unreachable"),
-                      ("queued", "plex_unreachable"), ("ambiguous", "ambiguous_match")):
+    scenes = {
+        name: world.add_scene("%s.mp4" % name, title="Recovered %s" % name)
+        for name in ("down", "timeout", "deleted", "queued", "ambiguous")
+    }
+    for name, cls in (
+        ("down", "plex_unreachable"),
+        ("timeout", "plex_timeout"),
+        ("deleted", "plex_unreachable"),
+        ("queued", "plex_unreachable"),
+        ("ambiguous", "ambiguous_match"),
+    ):
         dead_letter(world, scenes[name][0], cls)
     world.stash.delete_scene(scenes["deleted"][0])
     world.edit(scenes["queued"][0], title="Recovered queued")  # a newer change is already queued

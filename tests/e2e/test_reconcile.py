@@ -4,6 +4,7 @@ automatic reconciliation that a due schedule starts from any invocation and a dr
 Scenes change behind PlexSync's back through the emulators' Python helpers (no hook runs), as a
 bulk import, a plugin switched off, or a Plex restore would.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,12 @@ def drains(world) -> list:
 def synced_library(world, n: int = 3) -> list:
     """`n` scenes with metadata, synced through Sync All and the drain it starts: [(sid, rk)]."""
     studio = world.stash.add_studio("Blue Harbor")
-    scenes = [world.add_scene("clip%d.mp4" % i, title="Clip %d" % i, details="About clip %d" % i,
-                              studio=studio, tags=["Boats"]) for i in range(n)]
+    scenes = [
+        world.add_scene(
+            "clip%d.mp4" % i, title="Clip %d" % i, details="About clip %d" % i, studio=studio, tags=["Boats"]
+        )
+        for i in range(n)
+    ]
     run = world.run_task("Sync All")
     assert run.error is None and run.output["enqueued"] == n
     assert world.stash.wait_idle(120)
@@ -42,8 +47,15 @@ def test_every_reconcile_task_is_in_the_manifest_with_a_description(world):
     with open(os.path.join(world.plugin_dir, "PlexSync.yml"), encoding="utf-8") as fh:
         manifest = yaml.safe_load(fh)
     tasks = {t["name"]: t for t in manifest["tasks"]}
-    for name in ("Reconcile Now", "Reconcile Library (Recent — 24 h)", "Reconcile Library (Last 7 Days)",
-                 "Reconcile Missing Metadata Only", "Reconcile (Preview)", "Sync All", "Sync Recent"):
+    for name in (
+        "Reconcile Now",
+        "Reconcile Library (Recent — 24 h)",
+        "Reconcile Library (Last 7 Days)",
+        "Reconcile Missing Metadata Only",
+        "Reconcile (Preview)",
+        "Sync All",
+        "Sync Recent",
+    ):
         assert len(tasks[name]["description"]) > 40, name
     assert tasks["Reconcile (Preview)"]["defaultArgs"]["dry_run"] in (True, "true")
     for name in ("reconcile_interval", "reconcile_scope"):
@@ -102,7 +114,7 @@ def test_due_auto_reconcile_runs_in_a_drain_started_by_any_invocation(world):
     world.configure(reconcile_interval="daily")
     before = len(drains(world))
 
-    world.run_task("View Queue Status")          # any invocation notices the due reconciliation
+    world.run_task("View Queue Status")  # any invocation notices the due reconciliation
     assert world.stash.wait_idle(120)
 
     new = drains(world)[before:]
@@ -117,7 +129,7 @@ def test_reconciliation_is_on_by_default_daily_for_recent_scenes_and_empty_or_mi
     world.stash.update_scene(a, title="Changed while PlexSync was off")
     world.plex.update_item(b_rk, title="clip1", summary="", studio=None, genres=[])
     settings = dict(world.stash.plugin_settings)
-    settings.pop("reconcile_interval", None)      # what a user who never opened the settings has
+    settings.pop("reconcile_interval", None)  # what a user who never opened the settings has
     settings.pop("reconcile_scope", None)
     world.stash.plugin_settings = settings
     before = len(drains(world))
@@ -141,7 +153,7 @@ def test_auto_reconcile_is_not_run_by_the_hook_nor_again_before_it_is_due(world)
     world.stash.update_scene(b, title="Changed behind PlexSync's back")
     before = len(drains(world))
 
-    world.edit(a, title="Edited in Stash")        # the hook queues and asks for a drain
+    world.edit(a, title="Edited in Stash")  # the hook queues and asks for a drain
     assert world.stash.wait_idle(120)
 
     (hook,) = [h for h in world.stash.hook_runs if h.scene_id == str(a)]

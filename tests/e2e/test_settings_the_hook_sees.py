@@ -4,6 +4,7 @@ every edit some setting could sync, and the drain decides with the settings it r
 Each test changes a setting the way a user does (Stash's settings page: no task runs, the hook's
 cached copy stays stale), then edits a scene and waits for Plex (a deadline, not a speed claim).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,11 @@ def test_a_sync_field_switched_on_without_a_task_is_synced_from_the_next_edit(wo
     world.configure(sync_tags=True)  # switched on in Stash's settings page; no task runs
     world.edit(sid, tag_ids=[world.stash.add_tag("Harbour"), world.stash.add_tag("Night")])
     assert world.stash.hook_runs[-1].output == "queued"
-    wait_for(lambda: sorted(world.plex.item(rk)["genres"]) == ["Harbour", "Night"], timeout=120,
-             what="the tags to reach Plex")
+    wait_for(
+        lambda: sorted(world.plex.item(rk)["genres"]) == ["Harbour", "Night"],
+        timeout=120,
+        what="the tags to reach Plex",
+    )
 
 
 def test_a_field_switched_off_is_queued_but_nothing_is_sent(world):
@@ -63,9 +67,14 @@ def test_pause_switched_off_without_a_task_resumes_sync_from_the_next_edit_after
     other, other_rk = world.add_scene("after.mp4")
     world.edit(other, title="After the pause")
     for i, (_sid, rk) in enumerate(scenes):
-        wait_for(lambda: world.plex.item(rk)["title"] == "Edited while paused %d" % i, timeout=120,
-                 what="the changes queued during the pause to reach Plex")
-    wait_for(lambda: world.plex.item(other_rk)["title"] == "After the pause", timeout=120, what="the new edit")
+        wait_for(
+            lambda: world.plex.item(rk)["title"] == "Edited while paused %d" % i,
+            timeout=120,
+            what="the changes queued during the pause to reach Plex",
+        )
+    wait_for(
+        lambda: world.plex.item(other_rk)["title"] == "After the pause", timeout=120, what="the new edit"
+    )
 
 
 def test_a_changed_data_folder_takes_the_changes_queued_in_the_old_one_along(world, tmp_path):
@@ -98,7 +107,8 @@ def test_ask_plex_to_scan_switched_on_without_a_task_is_honoured_for_the_next_ne
     world.apply(max_retries=3)  # the hook's copy says: do not ask Plex to scan new files
     world.configure(trigger_plex_scan=True)  # switched on in Stash's settings page; no task runs
     world.plex.scan_hook = lambda section, path: world.plex.add_item(
-        section, file="/media/movies/fresh/new.mp4", size=1000)
+        section, file="/media/movies/fresh/new.mp4", size=1000
+    )
     world.stash.create_scene_via_scan("%s/fresh/new.mp4" % STASH_PREFIX, title="")
     assert world.stash.hook_runs[-1].output == "queued"
     assert world.stash.wait_idle(120)

@@ -1,5 +1,6 @@
 """Every operator task through the real entry point, started from Stash's task list: each answers
 with structured JSON and logs a block a person can read, and none of them leaks a secret."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,17 @@ import time
 from sync.queue import FileQueue
 from tests.world import PLEX_TOKEN, dead_letter
 
-TASKS = ("Process Queue", "View Queue Status", "Health Check", "Outage Summary", "Recover Outage Jobs",
-         "Clear Pending Queue", "Clear Dead Letter Queue", "Purge Old DLQ Entries", "Clear Match Cache")
+TASKS = (
+    "Process Queue",
+    "View Queue Status",
+    "Health Check",
+    "Outage Summary",
+    "Recover Outage Jobs",
+    "Clear Pending Queue",
+    "Clear Dead Letter Queue",
+    "Purge Old DLQ Entries",
+    "Clear Match Cache",
+)
 
 
 def data_dir(world) -> str:
@@ -83,8 +93,14 @@ def test_view_queue_status_shows_queue_plex_and_last_sync(world):
     assert out["queue"]["dead_lettered"] == 1 and out["queue"]["dead_by_reason"] == {"ambiguous_match": 1}
     assert out["plex"]["breaker"] == "closed" and out["sync"]["totals"]["synced"] == 1
     text = info_text(run)
-    for words in ("PlexSync status", "Plex: reachable", "Queue: 0 pending", "Dead-lettered: 1 (ambiguous_match 1)",
-                  "Last sync:", "Action:"):
+    for words in (
+        "PlexSync status",
+        "Plex: reachable",
+        "Queue: 0 pending",
+        "Dead-lettered: 1 (ambiguous_match 1)",
+        "Last sync:",
+        "Action:",
+    ):
         assert words in text, text
     assert_no_secrets(world)
 
@@ -133,10 +149,20 @@ def test_outage_summary_lists_outages_with_mttr_mtbf_and_availability(world):
 
     now = time.time()
     # Two ended outages of 60 s and 180 s, 600 s apart, in a window of 1,000 s.
-    outages = [{"start": now - 1000, "end": now - 940, "cause": "Plex unreachable (connection refused)",
-                "jobs_affected": 3},
-               {"start": now - 340, "end": now - 160, "cause": "Plex answered with a server error (HTTP 503)",
-                "jobs_affected": 1}]
+    outages = [
+        {
+            "start": now - 1000,
+            "end": now - 940,
+            "cause": "Plex unreachable (connection refused)",
+            "jobs_affected": 3,
+        },
+        {
+            "start": now - 340,
+            "end": now - 160,
+            "cause": "Plex answered with a server error (HTTP 503)",
+            "jobs_affected": 1,
+        },
+    ]
     with open(os.path.join(data_dir(world), "outages.json"), "w") as fh:
         json.dump({"outages": outages}, fh)
     run = world.run_task("Outage Summary")
@@ -147,7 +173,11 @@ def test_outage_summary_lists_outages_with_mttr_mtbf_and_availability(world):
     assert abs(out["mtbf_seconds"] - 600) < 1e-6
     assert abs(out["availability"] - (1 - 240 / out["window_seconds"])) < 1e-6
     text = info_text(run)
-    assert "2 outages" in text and "mean time to recovery 2 min" in text and "mean time between outages 10 min" in text
+    assert (
+        "2 outages" in text
+        and "mean time to recovery 2 min" in text
+        and "mean time between outages 10 min" in text
+    )
     assert "3 changes waited" in text and "1 change waited" in text
 
 
@@ -189,7 +219,9 @@ def test_clear_dead_letter_queue_forgets_failed_changes(world):
 
 def test_purge_old_dlq_entries_removes_only_old_ones(world):
     paused(world)
-    dead_letter(world, world.add_scene("old.mp4")[0], "ambiguous_match", clock=lambda: time.time() - 40 * 86400)
+    dead_letter(
+        world, world.add_scene("old.mp4")[0], "ambiguous_match", clock=lambda: time.time() - 40 * 86400
+    )
     dead_letter(world, world.add_scene("recent.mp4")[0], "ambiguous_match")
     run = world.run_task("Purge Old DLQ Entries")
     readable(run)
@@ -234,7 +266,9 @@ def test_switches_nobody_touched_are_stored_so_stash_shows_them_as_plexsync_uses
     assert all(stored[k] is True for k in untouched if k != "sync_tags"), stored
     assert stored["sync_tags"] is False, "a switch the user set is kept"
     assert {k: stored[k] for k in fresh} == fresh, "every other setting is kept as it was"
-    assert set(stored) == set(fresh) | set(untouched), "nothing else is added (off-by-default switches show right)"
+    assert set(stored) == set(fresh) | set(untouched), (
+        "nothing else is added (off-by-default switches show right)"
+    )
     assert any("Stored the defaults" in m for _, m in run.logs)
 
     again = world.run_task("View Queue Status")

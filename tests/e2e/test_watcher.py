@@ -2,6 +2,7 @@
 
 No edit, no task and no other Stash activity after the outage: only the watcher a stopped drain
 leaves behind can bring the changes to Plex."""
+
 from __future__ import annotations
 
 import os
@@ -57,7 +58,9 @@ def test_plex_down_10s_in_a_300_change_drain_everything_arrives_by_itself(world)
     world.plex.set_fault(None)
     wait_for(lambda: _all_arrived(world, scenes, "Blip"), timeout=60, what="all 300 changes in Plex")
     puts = _puts_per_item(world)
-    assert sorted(puts) == sorted(str(rk) for _, rk in scenes) and set(puts.values()) == {1}, "no duplicate writes"
+    assert sorted(puts) == sorted(str(rk) for _, rk in scenes) and set(puts.values()) == {1}, (
+        "no duplicate writes"
+    )
     assert all(t.task_name == "Process Queue" for t in world.stash.task_runs)
     assert len(world.stash.task_runs) >= 2, "the watcher asked Stash for the drain that finished the work"
     assert world.stash.wait_idle(60)

@@ -5,6 +5,7 @@ into Stash's plugins folder: Stash walks every `*.yml` below that folder (pkg/pl
 Cache.ReloadPlugins). So the manifest lives here as text and `echo_plugin_dir()` writes it, with
 a copy of echo.py, into a temporary folder once per test process.
 """
+
 from __future__ import annotations
 
 import atexit

@@ -22,6 +22,7 @@ plugin's ``exec`` command as a new process for every hook and every task:
 ``PluginRunner`` reproduces that and records everything in a ``PluginRun``.
 Python 3.9 compatible, standard library + PyYAML only.
 """
+
 from __future__ import annotations
 
 import json
@@ -79,9 +80,16 @@ class PluginRun:
         return self.error is None and self.returncode == 0
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return ("PluginRun(rc=%r, output=%r, error=%r, logs=%d, progress=%d, wall=%.3fs%s%s)" % (
-            self.returncode, self.output, self.error, len(self.logs), len(self.progress),
-            self.wall_seconds, ", timed_out" if self.timed_out else "", ", killed" if self.killed else ""))
+        return "PluginRun(rc=%r, output=%r, error=%r, logs=%d, progress=%d, wall=%.3fs%s%s)" % (
+            self.returncode,
+            self.output,
+            self.error,
+            len(self.logs),
+            len(self.progress),
+            self.wall_seconds,
+            ", timed_out" if self.timed_out else "",
+            ", killed" if self.killed else "",
+        )
 
 
 class _PipeReader(threading.Thread):
@@ -130,8 +138,13 @@ def _go_exit_error(returncode: int) -> str:
             name = signal.Signals(-returncode).name
         except (ValueError, AttributeError):
             name = "signal %d" % -returncode
-        text = {"SIGKILL": "killed", "SIGTERM": "terminated", "SIGINT": "interrupt",
-                "SIGSEGV": "segmentation fault", "SIGABRT": "aborted"}.get(name, name)
+        text = {
+            "SIGKILL": "killed",
+            "SIGTERM": "terminated",
+            "SIGINT": "interrupt",
+            "SIGSEGV": "segmentation fault",
+            "SIGABRT": "aborted",
+        }.get(name, name)
         return "signal: %s" % text
     return "exit status %d" % returncode
 
@@ -166,9 +179,16 @@ def parse_log_line(line: str, default_level: Optional[str]) -> Tuple[Optional[st
 class PluginHandle:
     """A running plugin process (what Stash holds while a task runs)."""
 
-    def __init__(self, runner: "PluginRunner", args: Dict[str, Any], server_connection: Dict[str, Any],
-                 operation: Optional[Dict[str, Any]] = None, on_log: Optional[LogCallback] = None,
-                 on_progress: Optional[ProgressCallback] = None, cwd: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        runner: "PluginRunner",
+        args: Dict[str, Any],
+        server_connection: Dict[str, Any],
+        operation: Optional[Dict[str, Any]] = None,
+        on_log: Optional[LogCallback] = None,
+        on_progress: Optional[ProgressCallback] = None,
+        cwd: Optional[str] = None,
+    ) -> None:
         self.run = PluginRun()
         self._runner = runner
         self._on_log = on_log
@@ -187,8 +207,15 @@ class PluginHandle:
         payload = json.dumps(run.input).encode("utf-8")
         run.started = time.time()
         self._t0 = time.monotonic()
-        self._proc = Popen(run.command, stdin=PIPE, stdout=PIPE, stderr=PIPE, bufsize=0,
-                           cwd=cwd or runner.cwd, env=runner.environment())
+        self._proc = Popen(
+            run.command,
+            stdin=PIPE,
+            stdout=PIPE,
+            stderr=PIPE,
+            bufsize=0,
+            cwd=cwd or runner.cwd,
+            env=runner.environment(),
+        )
         run.pid = self._proc.pid
         self._stdout_reader = _PipeReader(self._proc.stdout, self._stdout_chunks.append, "plugin-stdout")
         self._stderr_reader = _PipeReader(self._proc.stderr, self._on_stderr, "plugin-stderr")
@@ -312,8 +339,10 @@ class PluginHandle:
             run.output, run.error, run.parsed = parse_plugin_output(run.stdout)
             if run.timed_out:
                 if run.stdout_held_open:
-                    why = ("the plugin process exited (return code %s) but its stdout stayed open - a child "
-                           "process inherited the pipe, and Stash reads stdout until EOF" % run.returncode)
+                    why = (
+                        "the plugin process exited (return code %s) but its stdout stayed open - a child "
+                        "process inherited the pipe, and Stash reads stdout until EOF" % run.returncode
+                    )
                 else:
                     why = "the plugin process was still running"
                 run.error = "timeout after %.1fs: %s" % (timeout or 0.0, why)
@@ -345,8 +374,14 @@ class PluginRunner:
     are ignored; pass ``plugin_id`` when several manifests remain.
     """
 
-    def __init__(self, plugin_dir: Any, python: str = sys.executable, env: Optional[Dict[str, Optional[str]]] = None,
-                 plugin_id: Optional[str] = None, cwd: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        plugin_dir: Any,
+        python: str = sys.executable,
+        env: Optional[Dict[str, Optional[str]]] = None,
+        plugin_id: Optional[str] = None,
+        cwd: Optional[str] = None,
+    ) -> None:
         self.plugin_dir = str(Path(plugin_dir).resolve())
         self.python = python
         self.env = dict(env or {})
@@ -375,11 +410,15 @@ class PluginRunner:
         if plugin_id is not None:
             found = [f for f in found if f[0].lower() == plugin_id.lower()]
         if not found:
-            raise PluginConfigError("no plugin manifest (a *.yml with name and exec) in %s%s" % (
-                folder, "" if plugin_id is None else " with id %r" % plugin_id))
+            raise PluginConfigError(
+                "no plugin manifest (a *.yml with name and exec) in %s%s"
+                % (folder, "" if plugin_id is None else " with id %r" % plugin_id)
+            )
         if len(found) > 1:
-            raise PluginConfigError("several plugin manifests in %s (%s): pass plugin_id" % (
-                folder, ", ".join(f[0] for f in found)))
+            raise PluginConfigError(
+                "several plugin manifests in %s (%s): pass plugin_id"
+                % (folder, ", ".join(f[0] for f in found))
+            )
         return found[0]
 
     @property
@@ -422,7 +461,9 @@ class PluginRunner:
         """The argv Stash would run: exec + the operation's execArgs, with python
         replaced by ``self.python`` and ``{pluginDir}`` by the plugin folder."""
         if self.interface != "raw":
-            raise PluginConfigError("plugin interface %r is not supported by the emulator (only raw)" % self.interface)
+            raise PluginConfigError(
+                "plugin interface %r is not supported by the emulator (only raw)" % self.interface
+            )
         cmd = [str(a) for a in (self.manifest.get("exec") or [])]
         if operation is not None:
             cmd += [str(a) for a in (operation.get("execArgs") or [])]
@@ -456,18 +497,46 @@ class PluginRunner:
             env["PYTHONPATH"] = above if current is None else "%s%s%s" % (current, os.pathsep, above)
         return env
 
-    def start(self, args: Dict[str, Any], server_connection: Dict[str, Any], operation: Optional[Dict[str, Any]] = None,
-              on_log: Optional[LogCallback] = None, on_progress: Optional[ProgressCallback] = None,
-              cwd: Optional[str] = None) -> PluginHandle:
-        return PluginHandle(self, args, server_connection, operation=operation, on_log=on_log,
-                            on_progress=on_progress, cwd=cwd)
+    def start(
+        self,
+        args: Dict[str, Any],
+        server_connection: Dict[str, Any],
+        operation: Optional[Dict[str, Any]] = None,
+        on_log: Optional[LogCallback] = None,
+        on_progress: Optional[ProgressCallback] = None,
+        cwd: Optional[str] = None,
+    ) -> PluginHandle:
+        return PluginHandle(
+            self,
+            args,
+            server_connection,
+            operation=operation,
+            on_log=on_log,
+            on_progress=on_progress,
+            cwd=cwd,
+        )
 
-    def run(self, args: Dict[str, Any], server_connection: Dict[str, Any], timeout: Optional[float] = 120,
-            operation: Optional[Dict[str, Any]] = None, on_log: Optional[LogCallback] = None,
-            on_progress: Optional[ProgressCallback] = None, cwd: Optional[str] = None) -> PluginRun:
-        handle = self.start(args, server_connection, operation=operation, on_log=on_log,
-                            on_progress=on_progress, cwd=cwd)
+    def run(
+        self,
+        args: Dict[str, Any],
+        server_connection: Dict[str, Any],
+        timeout: Optional[float] = 120,
+        operation: Optional[Dict[str, Any]] = None,
+        on_log: Optional[LogCallback] = None,
+        on_progress: Optional[ProgressCallback] = None,
+        cwd: Optional[str] = None,
+    ) -> PluginRun:
+        handle = self.start(
+            args, server_connection, operation=operation, on_log=on_log, on_progress=on_progress, cwd=cwd
+        )
         return handle.wait(timeout)
 
 
-__all__ = ["PluginRunner", "PluginRun", "PluginHandle", "PluginConfigError", "parse_plugin_output", "parse_log_line"]
+__all__ = [
+    "PluginRunner",
+    "PluginRun",
+    "PluginHandle",
+    "PluginConfigError",
+    "parse_plugin_output",
+    "parse_log_line",
+]

@@ -1,4 +1,5 @@
 """Self-tests of the Plex emulator, driven through the real plexapi (and raw requests) over HTTP."""
+
 from __future__ import annotations
 
 import socket
@@ -17,9 +18,11 @@ from tests.emulators.plex import PlexEmulator
 TOKEN = 'secret-token'
 PNG = b'\x89PNG\r\n\x1a\n' + b'\x00' * 32 + b'poster-bytes'
 JPEG = b'\xff\xd8\xff\xe0' + b'\x00' * 32 + b'art-bytes'
-TRICKY = ('First line\nSecond line\n\n'
-          'Family 👨\u200d👩\u200d👧\u200d👦 · 日本語のテキスト · עברית ومرحبا · '
-          '“quoted” \'single\' "double" & ampersand <not a tag> tab\there — dash')
+TRICKY = (
+    'First line\nSecond line\n\n'
+    'Family 👨\u200d👩\u200d👧\u200d👦 · 日本語のテキスト · עברית ومرحبا · '
+    '“quoted” \'single\' "double" & ampersand <not a tag> tab\there — dash'
+)
 
 
 @pytest.fixture
@@ -70,8 +73,7 @@ def test_url_uses_loopback_and_real_port(plex):
 
 # --------------------------------------------------------------------------- listings and paging
 def test_paging_5000_items_through_plexapi(plex, movies, server):
-    plex.bulk_add(movies, ({'file': f'/media/movies/clip_{i:05d}.mp4', 'size': i}
-                           for i in range(5000)))
+    plex.bulk_add(movies, ({'file': f'/media/movies/clip_{i:05d}.mp4', 'size': i} for i in range(5000)))
     section = server.library.section('Movies')
     plex.clear_log()
     items = section.search(container_start=0, container_size=1000)
@@ -108,15 +110,25 @@ def test_title_search_is_case_insensitive_substring(plex, movies, server):
 def test_sorts_and_date_filters(plex, movies, server):
     a = plex.add_item(movies, file='/media/movies/a.mp4', title='Alpha', addedAt=1000, updatedAt=1000)
     b = plex.add_item(movies, file='/media/movies/b.mp4', title='Bravo', addedAt=3000, updatedAt=3000)
-    c = plex.add_item(movies, file='/media/movies/c.mp4', title='Charlie', addedAt=2000, updatedAt=2000,
-                      originallyAvailableAt='2001-02-03')
+    c = plex.add_item(
+        movies,
+        file='/media/movies/c.mp4',
+        title='Charlie',
+        addedAt=2000,
+        updatedAt=2000,
+        originallyAvailableAt='2001-02-03',
+    )
     section = server.library.section('Movies')
     assert [m.ratingKey for m in section.search(sort='addedAt:desc')] == [b, c, a]
     assert [m.ratingKey for m in section.search(sort='titleSort')] == [a, b, c]
     assert [m.ratingKey for m in section.search(sort='updatedAt')] == [a, c, b]
     # `>>=` is "after": strictly greater, like Plex
-    assert sorted(m.ratingKey for m in section.search(filters={'updatedAt>>': datetime.fromtimestamp(2000)})) == [b]
-    assert sorted(m.ratingKey for m in section.search(filters={'addedAt>>': datetime.fromtimestamp(999)})) == [a, b, c]
+    assert sorted(
+        m.ratingKey for m in section.search(filters={'updatedAt>>': datetime.fromtimestamp(2000)})
+    ) == [b]
+    assert sorted(
+        m.ratingKey for m in section.search(filters={'addedAt>>': datetime.fromtimestamp(999)})
+    ) == [a, b, c]
     assert [m.year for m in section.search(filters={'year': 2001})] == [2001]
     plex.update_item(a, summary='edited in Plex')
     recent = section.search(filters={'updatedAt>>': '-1d'})
@@ -136,7 +148,7 @@ def test_tag_filters_use_filter_choices(plex, movies, server):
 def test_fetch_item_exposes_media_part_file_and_size(plex, movies, server):
     rk = plex.add_item(movies, file='/media/movies/Some Film (2001).mkv', size=123456789)
     item = server.fetchItem(rk)
-    assert item.title == 'Some Film (2001)'            # a scan names an item after its file
+    assert item.title == 'Some Film (2001)'  # a scan names an item after its file
     part = item.media[0].parts[0]
     assert part.file == '/media/movies/Some Film (2001).mkv'
     assert part.size == 123456789
@@ -147,8 +159,14 @@ def test_fetch_item_exposes_media_part_file_and_size(plex, movies, server):
 
 
 def test_listing_truncates_tags_and_omits_field_locks(plex, movies, server):
-    rk = plex.add_item(movies, file='/media/movies/a.mp4', genres=['g1', 'g2', 'g3', 'g4', 'g5'],
-                       actors=['a1', 'a2', 'a3', 'a4'], collections=['c1', 'c2', 'c3'], locked={'title'})
+    rk = plex.add_item(
+        movies,
+        file='/media/movies/a.mp4',
+        genres=['g1', 'g2', 'g3', 'g4', 'g5'],
+        actors=['a1', 'a2', 'a3', 'a4'],
+        collections=['c1', 'c2', 'c3'],
+        locked={'title'},
+    )
     listed = server.library.section('Movies').all()[0]
     # As real Plex: genres and collections cut at 2, roles at 3 (see LISTING_TAG_LIMITS).
     assert [g.tag for g in listed.genres] == ['g1', 'g2']
@@ -175,7 +193,7 @@ def test_batch_edit_round_trips(plex, movies, server):
     item.addGenre(['Drama', 'Comedy']).addCollection('Studio X').addLabel('synced')
     item.editTags('actor', ['Bob', 'Cy'])
     item.saveEdits()
-    assert plex.count(method='PUT') == 1                  # one batched request
+    assert plex.count(method='PUT') == 1  # one batched request
     edit = next(r for r in plex.requests if r.method == 'PUT')
     assert edit.path == '/library/sections/1/all' and edit.query['id'] == str(rk)
 
@@ -222,8 +240,18 @@ def test_every_edit_plexapi_sends_for_a_movie_is_accepted(plex, movies, server):
     assert snap['originallyAvailableAt'] == '2020-02-02' and snap['year'] == 2020
 
 
-@pytest.mark.parametrize('param', ['year.value', 'year.locked', 'colour.value', 'mood[0].tag.tag',
-                                   'genres[0].tag.tag', 'actor[0].tagging.text', 'title'])
+@pytest.mark.parametrize(
+    'param',
+    [
+        'year.value',
+        'year.locked',
+        'colour.value',
+        'mood[0].tag.tag',
+        'genres[0].tag.tag',
+        'actor[0].tagging.text',
+        'title',
+    ],
+)
 def test_an_edit_parameter_plexapi_never_sends_is_refused(plex, movies, server, param):
     rk = plex.add_item(movies, file='/media/movies/a.mp4', title='Kept')
     item = server.fetchItem(rk)
@@ -342,7 +370,7 @@ def test_upload_poster_by_filepath_and_url(plex, movies, server, tmp_path):
 def test_upload_art_by_bytes(plex, movies, server):
     rk = plex.add_item(movies, file='/media/movies/a.mp4')
     item = server.fetchItem(rk)
-    item.uploadArt(filepath=JPEG)                 # plexapi also accepts raw bytes
+    item.uploadArt(filepath=JPEG)  # plexapi also accepts raw bytes
     snap = plex.item(rk)
     assert snap['art'] == JPEG and snap['art_uploads'] == 1 and snap['poster'] is None
     assert len(item.arts()) == 1
@@ -385,7 +413,7 @@ def _connect(port):
 
 def test_down_refuses_connections_then_comes_back_on_same_port(plex, movies, server):
     port = plex.port
-    server.library.sections()                     # the session now holds a keep-alive connection
+    server.library.sections()  # the session now holds a keep-alive connection
     plex.set_fault('down')
     with pytest.raises(ConnectionRefusedError):
         _connect(port)
@@ -398,7 +426,7 @@ def test_down_refuses_connections_then_comes_back_on_same_port(plex, movies, ser
     assert plex.port == port
     _connect(port)
     assert server.query('/identity').get('machineIdentifier') == plex.machine_identifier
-    assert plex.count() == logged + 1             # refused connections are not logged
+    assert plex.count() == logged + 1  # refused connections are not logged
 
 
 def test_503_mode(plex, movies, server):
@@ -500,7 +528,10 @@ def test_request_log_counts_everything(plex, movies, server, capfd):
     assert requests.get(plex.url + '/library', timeout=5).status_code == 401
     records = plex.requests
     assert [(r.method, r.path, r.status) for r in records] == [
-        ('GET', '/identity', 200), ('GET', '/no/such/endpoint', 404), ('GET', '/library', 401)]
+        ('GET', '/identity', 200),
+        ('GET', '/no/such/endpoint', 404),
+        ('GET', '/library', 401),
+    ]
     assert all(r.time > 0 and r.duration is not None and r.duration >= 0 for r in records)
     assert records[0].headers['X-Plex-Token'] == '***'
     assert plex.count(path_prefix='/identity') == 1
@@ -511,8 +542,9 @@ def test_request_log_counts_everything(plex, movies, server, capfd):
 
 
 def test_query_values_are_decoded_and_token_redacted(plex, movies):
-    requests.get(plex.url + '/library/sections/1/all',
-                 params={'title': 'a b&c', 'X-Plex-Token': TOKEN}, timeout=5)
+    requests.get(
+        plex.url + '/library/sections/1/all', params={'title': 'a b&c', 'X-Plex-Token': TOKEN}, timeout=5
+    )
     rec = plex.requests[-1]
     assert rec.query == {'title': 'a b&c', 'X-Plex-Token': '***'}
     assert rec.status == 200
@@ -520,15 +552,21 @@ def test_query_values_are_decoded_and_token_redacted(plex, movies):
 
 # --------------------------------------------------------------------------- scale
 def test_bulk_add_50000_items(plex, movies, server):
-    plex.bulk_add(movies, ({'file': f'/media/movies/scene_{i:05d}.mp4', 'size': i,
-                            'genres': ['g'], 'summary': f'scene {i}'} for i in range(50000)))
+    plex.bulk_add(
+        movies,
+        (
+            {'file': f'/media/movies/scene_{i:05d}.mp4', 'size': i, 'genres': ['g'], 'summary': f'scene {i}'}
+            for i in range(50000)
+        ),
+    )
     section = server.library.section('Movies')
     assert section.totalViewSize() == 50000
     assert plex.find_by_file('/media/movies/scene_49999.mp4') is not None
     last = section.search(container_start=49990, container_size=1000, maxresults=10)
     assert [m.title for m in last] == [f'scene_{i:05d}' for i in range(49990, 50000)]
-    resp = raw_get(plex, '/library/sections/1/all', **{'X-Plex-Container-Start': '0',
-                                                       'X-Plex-Container-Size': '1000'})
+    resp = raw_get(
+        plex, '/library/sections/1/all', **{'X-Plex-Container-Start': '0', 'X-Plex-Container-Size': '1000'}
+    )
     root = ElementTree.fromstring(resp.content)
     assert root.get('totalSize') == '50000' and len(root.findall('Video')) == 1000
 
@@ -543,24 +581,30 @@ def test_raw_filter_operators_and_refusals(plex, movies):
         return sorted(v.get('title') for v in ElementTree.fromstring(resp.content).findall('Video'))
 
     assert titles('title!=alpha') == ['Beta Two']
-    assert titles('title<=beta') == ['Beta Two']          # begins with
-    assert titles('title>=one') == ['Alpha One']          # ends with
+    assert titles('title<=beta') == ['Beta Two']  # begins with
+    assert titles('title>=one') == ['Alpha One']  # ends with
     assert titles('title==alpha%20one') == ['Alpha One']  # is
     assert titles('year>>=2000') == ['Beta Two']
     assert titles('year<<=2000') == ['Alpha One']
     assert titles('year!=1999') == ['Beta Two']
     assert titles('studio=acme') == ['Alpha One']
-    assert titles('type=18') == []                        # collections are Directory elements
+    assert titles('type=18') == []  # collections are Directory elements
     assert titles('sort=title:desc&limit=1') == ['Beta Two']
     assert raw_get(plex, '/library/sections/1/all?sort=nonsense').status_code == 400
     assert raw_get(plex, '/library/sections/1/all?year>>=soon').status_code == 400
     assert raw_get(plex, '/library/sections/9/all').status_code == 404
     assert raw_get(plex, '/library/metadata/999').status_code == 404
-    put = requests.put(plex.url + '/library/sections/1/all?type=1&id=999&title.value=x',
-                       headers={'X-Plex-Token': TOKEN}, timeout=5)
+    put = requests.put(
+        plex.url + '/library/sections/1/all?type=1&id=999&title.value=x',
+        headers={'X-Plex-Token': TOKEN},
+        timeout=5,
+    )
     assert put.status_code == 404
-    put = requests.put(plex.url + '/library/metadata/1?title.value=Item%20level&title.locked=1',
-                       headers={'X-Plex-Token': TOKEN}, timeout=5)
+    put = requests.put(
+        plex.url + '/library/metadata/1?title.value=Item%20level&title.locked=1',
+        headers={'X-Plex-Token': TOKEN},
+        timeout=5,
+    )
     assert put.status_code == 200
     assert plex.item(1)['title'] == 'Item level' and 'title' in plex.item(1)['locked']
 
@@ -601,10 +645,13 @@ def test_user_rating_through_the_rate_endpoint(plex, movies, server):
     put = next(r for r in plex.requests if r.method == 'PUT')
     assert put.path == '/:/rate' and put.query['key'] == str(rk)
     assert put.query['identifier'] == 'com.plexapp.plugins.library'
-    item.rate(None)                                       # plexapi sends rating=-1
+    item.rate(None)  # plexapi sends rating=-1
     assert server.fetchItem(rk).userRating is None and plex.item(rk)['userRating'] is None
-    bad = requests.put(plex.url + '/:/rate?key=%d&identifier=com.plexapp.plugins.library&rating=11' % rk,
-                       headers={'X-Plex-Token': TOKEN}, timeout=5)
+    bad = requests.put(
+        plex.url + '/:/rate?key=%d&identifier=com.plexapp.plugins.library&rating=11' % rk,
+        headers={'X-Plex-Token': TOKEN},
+        timeout=5,
+    )
     assert bad.status_code == 400
 
 

@@ -1,4 +1,5 @@
 """Self-tests of the plugin runner (Stash's raw plugin protocol), with the Echo fixture plugin."""
+
 import json
 import os
 import sys
@@ -6,19 +7,27 @@ import sys
 import pytest
 
 from tests.emulators.echo_plugin import echo_plugin_dir, write_echo_plugin
-from tests.emulators.plugin_runner import (PluginConfigError, PluginRunner, parse_log_line, parse_plugin_output)
+from tests.emulators.plugin_runner import PluginConfigError, PluginRunner, parse_log_line, parse_plugin_output
 
 ECHO_DIR = echo_plugin_dir()
 
 
 def conn(tmp_path):
-    return {"Scheme": "http", "Host": "127.0.0.1", "Port": 9, "SessionCookie": {"Name": "session", "Value": "x"},
-            "Dir": str(tmp_path), "PluginDir": str(ECHO_DIR)}
+    return {
+        "Scheme": "http",
+        "Host": "127.0.0.1",
+        "Port": 9,
+        "SessionCookie": {"Name": "session", "Value": "x"},
+        "Dir": str(tmp_path),
+        "PluginDir": str(ECHO_DIR),
+    }
 
 
 @pytest.fixture
 def runner(tmp_path):
-    return PluginRunner(ECHO_DIR, env={"ECHO_RECORD_FILE": str(tmp_path / "records.jsonl"), "ECHO_SLEEP": "0"})
+    return PluginRunner(
+        ECHO_DIR, env={"ECHO_RECORD_FILE": str(tmp_path / "records.jsonl"), "ECHO_SLEEP": "0"}
+    )
 
 
 def records(tmp_path):
@@ -83,7 +92,8 @@ def test_err_log_level_and_bad_progress(tmp_path):
     plugin.mkdir()
     (plugin / "index.yml").write_text("- id: other\n  name: Other\n")  # a package index, not a manifest
     (plugin / "p.py").write_text(
-        "import sys\nsys.stdin.read()\nsys.stderr.write('plain\\n\\x01p\\x02oops\\n')\nprint('{}')\n")
+        "import sys\nsys.stdin.read()\nsys.stderr.write('plain\\n\\x01p\\x02oops\\n')\nprint('{}')\n"
+    )
     (plugin / "Quiet.yml").write_text("name: Quiet\nexec: [python3, '{pluginDir}/p.py']\nerrLog: info\n")
     run = PluginRunner(plugin).run({}, conn(tmp_path), timeout=60)
     assert run.logs == [("i", "plain"), ("e", "Error parsing progress value 'oops'")]
@@ -127,9 +137,13 @@ def test_child_holding_stdout_delays_the_answer(runner, tmp_path):
 
 def _env_plugin(folder, exec0="python3"):
     folder.mkdir(parents=True)
-    (folder / "Env.yml").write_text("name: Env\nexec:\n  - %s\n  - \"{pluginDir}/env.py\"\ninterface: raw\n" % exec0)
-    (folder / "env.py").write_text("import json, os, sys\nsys.stdin.read()\n"
-                                   "print(json.dumps({'output': os.environ.get('PYTHONPATH')}))\n")
+    (folder / "Env.yml").write_text(
+        "name: Env\nexec:\n  - %s\n  - \"{pluginDir}/env.py\"\ninterface: raw\n" % exec0
+    )
+    (folder / "env.py").write_text(
+        "import json, os, sys\nsys.stdin.read()\n"
+        "print(json.dumps({'output': os.environ.get('PYTHONPATH')}))\n"
+    )
     return folder
 
 

@@ -1,4 +1,5 @@
 """Self-tests of the Stash emulator over real HTTP, driven by the real stashapi."""
+
 import json
 import time
 from pathlib import Path
@@ -17,8 +18,11 @@ ECHO_SLEEP = 0.4
 
 @pytest.fixture
 def stash(tmp_path):
-    emu = StashEmulator(plugin_dir=ECHO_DIR, api_key="secret-key",
-                        plugin_env={"ECHO_RECORD_FILE": str(tmp_path / "echo.jsonl"), "ECHO_SLEEP": str(ECHO_SLEEP)})
+    emu = StashEmulator(
+        plugin_dir=ECHO_DIR,
+        api_key="secret-key",
+        plugin_env={"ECHO_RECORD_FILE": str(tmp_path / "echo.jsonl"), "ECHO_SLEEP": str(ECHO_SLEEP)},
+    )
     emu.start()
     try:
         yield emu
@@ -33,8 +37,13 @@ def echo_records(tmp_path):
 
 def gql(stash, query, variables=None, cookie=True, headers=None):
     cookies = {"session": stash.session_token} if cookie else None
-    return requests.post(stash.graphql_url, json={"query": query, "variables": variables or {}},
-                         cookies=cookies, headers=headers or {}, timeout=60)
+    return requests.post(
+        stash.graphql_url,
+        json={"query": query, "variables": variables or {}},
+        cookies=cookies,
+        headers=headers or {},
+        timeout=60,
+    )
 
 
 def wait_for(pred, timeout=20.0):
@@ -50,17 +59,40 @@ def test_server_connection_shape(stash):
     conn = stash.server_connection()
     assert list(conn) == ["Scheme", "Host", "Port", "SessionCookie", "Dir", "PluginDir"]
     assert conn["Port"] == stash.port and conn["Host"] == "127.0.0.1" and conn["PluginDir"] == str(ECHO_DIR)
-    assert conn["SessionCookie"] == {"Name": "session", "Value": stash.session_token, "Path": "", "Domain": "",
-                                     "Expires": "0001-01-01T00:00:00Z", "RawExpires": "", "MaxAge": 0,
-                                     "Secure": False, "HttpOnly": False, "SameSite": 0, "Raw": "", "Unparsed": None}
+    assert conn["SessionCookie"] == {
+        "Name": "session",
+        "Value": stash.session_token,
+        "Path": "",
+        "Domain": "",
+        "Expires": "0001-01-01T00:00:00Z",
+        "RawExpires": "",
+        "MaxAge": 0,
+        "Secure": False,
+        "HttpOnly": False,
+        "SameSite": 0,
+        "Raw": "",
+        "Unparsed": None,
+    }
     assert Path(conn["Dir"]).is_dir()
 
 
 def test_stashinterface_constructs_and_finds_full_scene(stash):
-    sid = stash.add_scene("/data/videos/A Scene.mp4", size=12345, title="A Scene", details="Line 1\nLine 2",
-                          date="2021-03-04", code="AB-1", director="Dir", urls=["https://x.test/1"],
-                          studio="Studio X", performers=["Ann", "Bea"], tags=["Tag1"], organized=True,
-                          duration=90.5, rating100=80)
+    sid = stash.add_scene(
+        "/data/videos/A Scene.mp4",
+        size=12345,
+        title="A Scene",
+        details="Line 1\nLine 2",
+        date="2021-03-04",
+        code="AB-1",
+        director="Dir",
+        urls=["https://x.test/1"],
+        studio="Studio X",
+        performers=["Ann", "Bea"],
+        tags=["Tag1"],
+        organized=True,
+        duration=90.5,
+        rating100=80,
+    )
     s = StashInterface(stash.server_connection())
     assert [r.operation for r in stash.requests] == ["version", "configuration", "__schema"]
     scene = s.find_scene(sid)
@@ -74,8 +106,11 @@ def test_stashinterface_constructs_and_finds_full_scene(stash):
     assert len(scene["performers"]) == 2 and scene["tags"][0]["name"] == "Tag1"
     assert scene["paths"]["screenshot"].startswith("%s/scene/%s/screenshot?t=" % (stash.url, sid))
     assert scene["created_at"].endswith("Z") and scene["scene_markers"] == [] and scene["custom_fields"] == {}
-    full = s.find_scene(sid, fragment="id title studio { name parent_studio { id } } performers { name } "
-                                       "tags { name } groups { group { name } scene_index } stash_ids { stash_id }")
+    full = s.find_scene(
+        sid,
+        fragment="id title studio { name parent_studio { id } } performers { name } "
+        "tags { name } groups { group { name } scene_index } stash_ids { stash_id }",
+    )
     assert full["studio"] == {"name": "Studio X", "parent_studio": None}
     assert [p["name"] for p in full["performers"]] == ["Ann", "Bea"]
     assert s.find_scene(999999) is None
@@ -83,7 +118,9 @@ def test_stashinterface_constructs_and_finds_full_scene(stash):
 
 def test_title_details_are_strings_not_null(stash):
     sid = stash.add_scene("/data/bare.mp4")
-    scene = StashInterface(stash.server_connection()).find_scene(sid, fragment="title details code director date")
+    scene = StashInterface(stash.server_connection()).find_scene(
+        sid, fragment="title details code director date"
+    )
     assert scene == {"title": "", "details": "", "code": "", "director": "", "date": None}
 
 
@@ -113,8 +150,9 @@ def test_find_scenes_with_filters(stash):
     assert [x["id"] for x in got] == [b]
     got = s.find_scenes({"organized": True}, fragment="title")
     assert got == [{"title": "Gamma"}]
-    count, page = s.find_scenes({}, {"per_page": 2, "page": 1, "sort": "title", "direction": "DESC"},
-                                fragment="title", get_count=True)
+    count, page = s.find_scenes(
+        {}, {"per_page": 2, "page": 1, "sort": "title", "direction": "DESC"}, fragment="title", get_count=True
+    )
     assert count == 3 and [x["title"] for x in page] == ["Gamma", "Beta"]
     regex = gql(stash, 'query { findScenesByPathRegex(filter: {q: "two/b"}) { count scenes { id } } }').json()
     assert regex["data"]["findScenesByPathRegex"] == {"count": 1, "scenes": [{"id": b}]}
@@ -122,23 +160,32 @@ def test_find_scenes_with_filters(stash):
 
 def test_per_page_all_and_updated_at_filter(stash):
     old = time.time() - 3600
-    ids = [stash.add_scene("/data/s%02d.mp4" % i, title="S%d" % i, created_at=old, updated_at=old) for i in range(30)]
+    ids = [
+        stash.add_scene("/data/s%02d.mp4" % i, title="S%d" % i, created_at=old, updated_at=old)
+        for i in range(30)
+    ]
     stash.update_scene(ids[3], title="changed")  # behind the plugin's back: no hook
     stash.update_scene(ids[7], tags=["new"])
     assert stash.hook_runs == []
     s = StashInterface(stash.server_connection())
     assert len(s.find_scenes(fragment="id")) == 30  # per_page -1
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-    count, recent = s.find_scenes({"updated_at": {"value": since, "modifier": "GREATER_THAN"}},
-                                  {"per_page": -1, "sort": "updated_at", "direction": "ASC"},
-                                  fragment="id updated_at", get_count=True)
+    count, recent = s.find_scenes(
+        {"updated_at": {"value": since, "modifier": "GREATER_THAN"}},
+        {"per_page": -1, "sort": "updated_at", "direction": "ASC"},
+        fragment="id updated_at",
+        get_count=True,
+    )
     assert count == 2 and sorted(x["id"] for x in recent) == sorted([ids[3], ids[7]])
     older = s.find_scenes({"updated_at": {"value": since, "modifier": "LESS_THAN"}}, fragment="id")
     assert len(older) == 28
     rel = s.find_scenes({"updated_at": {"value": "<1h", "modifier": "GREATER_THAN"}}, fragment="id")
     assert len(rel) >= 2
-    page = gql(stash, "query($f: FindFilterType) { findScenes(filter: $f) { count scenes { id } } }",
-               {"f": {"per_page": 25}}).json()["data"]["findScenes"]
+    page = gql(
+        stash,
+        "query($f: FindFilterType) { findScenes(filter: $f) { count scenes { id } } }",
+        {"f": {"per_page": 25}},
+    ).json()["data"]["findScenes"]
     assert page["count"] == 30 and len(page["scenes"]) == 25
 
 
@@ -164,12 +211,19 @@ def test_unauthenticated_requests_get_401(stash):
     assert gql(stash, q, cookie=False, headers={"ApiKey": "wrong"}).status_code == 401
     ok = gql(stash, q, cookie=False, headers={"ApiKey": "secret-key"})
     assert ok.status_code == 200 and ok.json()["data"]["version"]["version"].startswith("v")
-    get = requests.get(stash.graphql_url, params={"query": q}, cookies={"session": stash.session_token}, timeout=30)
+    get = requests.get(
+        stash.graphql_url, params={"query": q}, cookies={"session": stash.session_token}, timeout=30
+    )
     assert get.status_code == 200
     assert [r.status for r in stash.requests] == [401, 401, 401, 200, 200]
     no_key = StashEmulator().start()
     try:
-        assert requests.post(no_key.graphql_url, json={"query": q}, headers={"ApiKey": ""}, timeout=30).status_code == 401
+        assert (
+            requests.post(
+                no_key.graphql_url, json={"query": q}, headers={"ApiKey": ""}, timeout=30
+            ).status_code
+            == 401
+        )
     finally:
         no_key.stop()
 
@@ -208,8 +262,11 @@ def test_scene_update_runs_hook_with_stash_input_and_blocks(stash, tmp_path):
 def test_nested_input_objects_are_complete(stash):
     sid = stash.add_scene("/data/n.mp4")
     gid = stash.add_group("G")
-    r = gql(stash, "mutation($i: SceneUpdateInput!) { sceneUpdate(input: $i) { id groups { group { name } scene_index } } }",
-            {"i": {"id": sid, "groups": [{"group_id": gid}]}})
+    r = gql(
+        stash,
+        "mutation($i: SceneUpdateInput!) { sceneUpdate(input: $i) { id groups { group { name } scene_index } } }",
+        {"i": {"id": sid, "groups": [{"group_id": gid}]}},
+    )
     assert r.json()["data"]["sceneUpdate"]["groups"] == [{"group": {"name": "G"}, "scene_index": None}]
     assert stash.hook_runs[0].input["groups"] == [{"group_id": gid, "scene_index": None}]
 
@@ -224,7 +281,9 @@ def test_bulk_update_runs_one_hook_per_scene(stash):
         assert list(h.input) == list(load_schema().type_map["BulkSceneUpdateInput"].fields)
         assert h.input["ids"] == ids and h.input["tag_ids"] == {"ids": [tag], "mode": "ADD"}
         assert h.input["title"] is None and sorted(h.input_fields) == ["ids", "organized", "tag_ids"]
-    assert all(stash.scene(i)["tags"] == [{"id": tag, "name": "bulk"}] and stash.scene(i)["organized"] for i in ids)
+    assert all(
+        stash.scene(i)["tags"] == [{"id": tag, "name": "bulk"}] and stash.scene(i)["organized"] for i in ids
+    )
     assert len(stash.hook_runs) == 3 and stash.requests[-1].blocked_seconds >= 3 * ECHO_SLEEP
 
 
@@ -232,8 +291,12 @@ def test_hook_cookie_does_not_retrigger_its_own_hooks(stash):
     sid = stash.add_scene("/data/r.mp4")
     # a mutation sent with a hook process's cookie (visited: Echo/Scene.Update.Post)
     token = stash._new_token(frozenset({("Echo", "Scene.Update.Post")}))
-    r = requests.post(stash.graphql_url, cookies={"session": token}, timeout=30,
-                      json={"query": 'mutation { sceneUpdate(input: {id: "%s", title: "t"}) { id } }' % sid})
+    r = requests.post(
+        stash.graphql_url,
+        cookies={"session": token},
+        timeout=30,
+        json={"query": 'mutation { sceneUpdate(input: {id: "%s", title: "t"}) { id } }' % sid},
+    )
     assert r.status_code == 200 and stash.hook_runs == [] and stash.hook_skips == [(sid, "Scene.Update.Post")]
     assert stash.scene(sid)["title"] == "t"
 
@@ -261,7 +324,10 @@ def test_run_plugin_task_once_with_logs_and_progress(stash):
     assert job["status"] == "FINISHED" and job["progress"] == 1.0
     assert job["description"] == "Running plugin task: Echo Task"
     # args_map (Stash >= 0.25) and a defaultArgs override
-    r = gql(stash, 'mutation { runPluginTask(plugin_id: "Echo", task_name: "Echo Task", args_map: {mode: "fail"}) }')
+    r = gql(
+        stash,
+        'mutation { runPluginTask(plugin_id: "Echo", task_name: "Echo Task", args_map: {mode: "fail"}) }',
+    )
     # Stash only logs a plugin's error; the job itself is FINISHED (internal/manager/task_plugin.go).
     failed_job = r.json()["data"]["runPluginTask"]
     assert stash.wait_idle(30) and stash.task_run(failed_job).status == "finished"
@@ -315,7 +381,9 @@ def test_configure_plugin_round_trip(stash):
     assert s.find_plugin_config("Echo") == {"greeting": "changed in python", "enabled": True}
     all_cfg = gql(stash, "query { configuration { plugins } }").json()["data"]["configuration"]["plugins"]
     assert all_cfg == {"Echo": {"greeting": "changed in python", "enabled": True}}
-    plugins = gql(stash, "query { plugins { id name tasks { name } hooks { name hooks } settings { name type } } }")
+    plugins = gql(
+        stash, "query { plugins { id name tasks { name } hooks { name hooks } settings { name type } } }"
+    )
     (p,) = plugins.json()["data"]["plugins"]
     assert p["id"] == "Echo" and "Echo Task" in [t["name"] for t in p["tasks"]]
     assert p["hooks"][0]["hooks"] == ["Scene.Update.Post", "Scene.Create.Post", "Scene.Destroy.Post"]
@@ -334,8 +402,12 @@ def test_screenshot_served_with_auth_only(stash):
     new_url = stash.scene(sid)["paths"]["screenshot"]
     again = requests.get(new_url, cookies={"session": stash.session_token}, timeout=30)
     assert again.status_code == 200 and again.content != r.content
-    assert requests.get(stash.url + "/scene/99999/screenshot", cookies={"session": stash.session_token},
-                        timeout=30).status_code == 404
+    assert (
+        requests.get(
+            stash.url + "/scene/99999/screenshot", cookies={"session": stash.session_token}, timeout=30
+        ).status_code
+        == 404
+    )
 
 
 def test_unimplemented_mutation_says_so(stash):
@@ -354,11 +426,15 @@ def test_schema_missing_names_make_schema(monkeypatch, tmp_path):
 def test_seed_20000_and_page_1000(stash):
     ids = stash.seed_scenes(20000)
     assert len(ids) == 20000 and len(set(ids)) == 20000
-    q = ("query($f: FindFilterType) { findScenes(filter: $f) { count scenes { id title updated_at "
-         "files { path } studio { name } performers { name } tags { name } } } }")
+    q = (
+        "query($f: FindFilterType) { findScenes(filter: $f) { count scenes { id title updated_at "
+        "files { path } studio { name } performers { name } tags { name } } } }"
+    )
     first = gql(stash, q, {"f": {"page": 1, "per_page": 1000, "sort": "id"}}).json()["data"]["findScenes"]
     assert first["count"] == 20000 and len(first["scenes"]) == 1000
-    assert first["scenes"][0]["id"] == ids[0] and first["scenes"][0]["files"][0]["path"].startswith("/data/videos/")
+    assert first["scenes"][0]["id"] == ids[0] and first["scenes"][0]["files"][0]["path"].startswith(
+        "/data/videos/"
+    )
     last = gql(stash, q, {"f": {"page": 20, "per_page": 1000, "sort": "id"}}).json()["data"]["findScenes"]
     assert len(last["scenes"]) == 1000 and last["scenes"][-1]["id"] == ids[-1]
     beyond = gql(stash, q, {"f": {"page": 21, "per_page": 1000, "sort": "id"}}).json()["data"]["findScenes"]
@@ -388,10 +464,21 @@ def test_plugin_session_expires_after_the_session_age_and_is_renewed_by_set_cook
     assert renewed and renewed != token
     time.sleep(0.6)
     # Go's Request.Cookie reads the first `session` cookie of the header
-    both = requests.post(stash.graphql_url, headers={"Cookie": "session=%s; session=nonsense" % renewed},
-                         json=query, timeout=30)
+    both = requests.post(
+        stash.graphql_url,
+        headers={"Cookie": "session=%s; session=nonsense" % renewed},
+        json=query,
+        timeout=30,
+    )
     assert both.status_code == 200
     time.sleep(0.6)
-    assert requests.post(stash.graphql_url, cookies={"session": token}, json=query, timeout=30).status_code == 401
-    assert requests.post(stash.graphql_url, cookies={"session": stash.session_token}, json=query,
-                         timeout=30).status_code == 200, "the browser's own session does not expire"
+    assert (
+        requests.post(stash.graphql_url, cookies={"session": token}, json=query, timeout=30).status_code
+        == 401
+    )
+    assert (
+        requests.post(
+            stash.graphql_url, cookies={"session": stash.session_token}, json=query, timeout=30
+        ).status_code
+        == 200
+    ), "the browser's own session does not expire"

@@ -1,5 +1,6 @@
 """Integration fixtures: a Plex emulator over real HTTP with the calling test module's TOKEN, and
 a library shared by a Stash and a Plex emulator (tests/integration/library.py)."""
+
 from __future__ import annotations
 
 import pytest

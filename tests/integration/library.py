@@ -1,5 +1,6 @@
 """A Stash and a Plex emulator sharing a library, and PlexSync's task context over them: for
 integration tests that run the real drain and reconciliation in this process."""
+
 from __future__ import annotations
 
 from reconcile.tasks import run_reconciliation, sync_all
@@ -22,8 +23,14 @@ class Library:
         self.plex = plex
         self.data_dir = data_dir
         self.section = plex.add_section("Movies", [PLEX])
-        self.raw = {"plex_url": plex.url, "plex_token": TOKEN, "path_map": "%s=%s" % (STASH, PLEX),
-                    "data_dir": data_dir, "recovery_rates": "", "reconcile_interval": "never"}
+        self.raw = {
+            "plex_url": plex.url,
+            "plex_token": TOKEN,
+            "path_map": "%s=%s" % (STASH, PLEX),
+            "data_dir": data_dir,
+            "recovery_rates": "",
+            "reconcile_interval": "never",
+        }
 
     def ctx(self, args=None, **settings):
         values = Settings.from_raw(dict(self.raw, **settings), strict=True, need_plex=True)

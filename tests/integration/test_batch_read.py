@@ -1,5 +1,6 @@
 """Batched item reads (`GET /library/metadata/a,b,c`) against the Plex emulator with the real plexapi:
 the same values, locks and diffs as a single-item read, vanished items, URL-length splitting."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,7 @@ from worker.batch_read import MAX_PATH, fetch_items, key_chunks
 from worker.plex_writer import PlexWriter, PosterMemo, fetch_item, read_item
 
 TOKEN = "batch-read-token-93ad"
-UNICODE = "\u201cQuoted\u201d \u2014 \U0001F469\u200d\U0001F469\u200d\U0001F467 \u6771\u4eac \u05e9\u05dc\u05d5\u05dd"
+UNICODE = "\u201cQuoted\u201d \u2014 \U0001f469\u200d\U0001f469\u200d\U0001f467 \u6771\u4eac \u05e9\u05dc\u05d5\u05dd"
 
 
 @pytest.fixture
@@ -26,7 +27,10 @@ def settings(**raw):
 
 def scene(n: int, **overrides):
     base = {
-        "id": str(n), "title": "Scene %d" % n, "details": "About %d\nsecond line" % n, "date": "2021-06-05",
+        "id": str(n),
+        "title": "Scene %d" % n,
+        "details": "About %d\nsecond line" % n,
+        "date": "2021-06-05",
         "studio": {"name": "Studio One"},
         "performers": [{"name": "Anna"}, {"name": "Bob"}],
         "tags": [{"name": "Outdoor"}, {"name": "Drama"}],
@@ -41,12 +45,20 @@ def _cases(plex, section):
     """Items in every state a diff must see exactly: unicode, 300 tags, emptied fields, locks."""
     many = ["tag %03d \u00e9" % i for i in range(300)]
     specs = {
-        "unicode": dict(title=UNICODE, summary="Caf\u00e9 \u2026\n\tsecond \u0645\u0631\u062d\u0628\u0627",
-                        genres=["\u00c9t\u00e9", "a, b & c"], actors=["\u674e\u5c0f\u9f99"]),
+        "unicode": dict(
+            title=UNICODE,
+            summary="Caf\u00e9 \u2026\n\tsecond \u0645\u0631\u062d\u0628\u0627",
+            genres=["\u00c9t\u00e9", "a, b & c"],
+            actors=["\u674e\u5c0f\u9f99"],
+        ),
         "300 tags": dict(title="Many", genres=many, actors=["P%d" % i for i in range(300)]),
         "emptied": dict(title="clip", summary="", studio="", genres=[], actors=[]),
-        "locks": dict(title="Locked title", summary="Locked", locked={"title", "summary", "genre", "actor"},
-                      genres=["Kept"]),
+        "locks": dict(
+            title="Locked title",
+            summary="Locked",
+            locked={"title", "summary", "genre", "actor"},
+            genres=["Kept"],
+        ),
     }
     keys = {}
     for n, (name, fields) in enumerate(specs.items(), start=1):
@@ -72,7 +84,9 @@ def test_batched_read_gives_the_same_values_locks_and_diff_as_single_reads(plex,
         for raw in ({}, {"preserve_plex_edits": True}, {"max_tags": 400}):
             s = settings(**raw)
             desired = metadata.build_metadata(desired_scenes[name], s)
-            assert metadata.diff_metadata(desired, batched, s) == metadata.diff_metadata(desired, single, s), name
+            assert metadata.diff_metadata(desired, batched, s) == metadata.diff_metadata(
+                desired, single, s
+            ), name
     assert len(read_item(batch[keys["300 tags"]])["genres"]) == 300
     assert read_item(batch[keys["locks"]])["locked"] >= {"title", "summary", "genres", "actors"}
 
@@ -95,7 +109,7 @@ def test_an_item_that_vanished_before_the_read_is_absent_and_the_others_are_read
     assert sorted(batch) == sorted(rks[:2] + rks[3:])
     assert len(plex.requests) == 1
     plex.remove_item(rks[0])
-    assert fetch_items(server, [rks[0]]) == {}      # Plex answers 404 when none is left
+    assert fetch_items(server, [rks[0]]) == {}  # Plex answers 404 when none is left
 
 
 def test_keys_are_split_so_that_no_request_path_is_too_long(plex, server):
@@ -144,7 +158,7 @@ def test_writer_reports_a_prefetched_item_that_vanished_as_not_found(plex, serve
     plex.clear_log()
     with pytest.raises(NotFound):
         w.sync(scene(2), b)
-    assert len(plex.requests) == 0           # known absent from the batch read: no second GET
+    assert len(plex.requests) == 0  # known absent from the batch read: no second GET
     assert not w.sync(scene(1), a).unchanged
 
 
@@ -157,7 +171,7 @@ def test_a_drain_reads_each_lease_batch_in_one_request_and_rematches_an_item_tha
     for sid, _ in scenes:
         lib.stash.update_scene(sid, title="Renamed %s" % sid)
     gone_sid, gone_rk = scenes[3]
-    lib.plex.remove_item(gone_rk)            # re-added by Plex under a new key since it was matched
+    lib.plex.remove_item(gone_rk)  # re-added by Plex under a new key since it was matched
     new_rk = lib.plex.add_item(lib.section, file="%s/clip03.mp4" % PLEX_ROOT, size=1000)
     sync_all(lib.ctx({"scope": "all"}))
     lib.plex.clear_log()
@@ -165,9 +179,11 @@ def test_a_drain_reads_each_lease_batch_in_one_request_and_rematches_an_item_tha
     report = lib.drain()
 
     assert report["synced"] == 30 and report["failed"] == 0
-    reads = [r.path for r in lib.plex.requests if r.method == "GET" and r.path.startswith("/library/metadata/")]
+    reads = [
+        r.path for r in lib.plex.requests if r.method == "GET" and r.path.startswith("/library/metadata/")
+    ]
     batched = [p for p in reads if "," in p]
-    assert len(batched) == 2, reads                     # 25 + 5 scenes, one request each
-    assert "/library/metadata/%d" % new_rk in reads     # the vanished item's scene, matched again
+    assert len(batched) == 2, reads  # 25 + 5 scenes, one request each
+    assert "/library/metadata/%d" % new_rk in reads  # the vanished item's scene, matched again
     assert lib.plex.item(new_rk)["title"] == "Renamed %s" % gone_sid
     assert all(lib.plex.item(rk)["title"] == "Renamed %s" % sid for sid, rk in scenes if rk != gone_rk)

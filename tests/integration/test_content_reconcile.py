@@ -1,17 +1,24 @@
 """The content settings (collections, content rating, labels, rating, filters) in reconciliation and
 the drain: a setting change makes scenes stale, Sync All fixes them, filtered scenes are no gaps."""
+
 from __future__ import annotations
 
 from reconcile.tasks import sync_all
 from tests.integration.library import TOKEN  # noqa: F401 - the `plex` fixture reads it
 
-NEW = {"content_rating": "XXX", "labels": "From Stash", "sync_rating": True,
-       "collections_from": "studio,parent_studio,groups"}
+NEW = {
+    "content_rating": "XXX",
+    "labels": "From Stash",
+    "sync_rating": True,
+    "collections_from": "studio,parent_studio,groups",
+}
 
 
 def _scenes(lib):
     lib.stash.add_studio("Site One", parent="Network")
-    one = lib.add("one.mp4", title="One", studio="Site One", rating100=80, groups=["Series A"], organized=True)
+    one = lib.add(
+        "one.mp4", title="One", studio="Site One", rating100=80, groups=["Series A"], organized=True
+    )
     two = lib.add("two.mp4", title="Two", studio="Site One", organized=True)
     return one, two
 
@@ -46,11 +53,11 @@ def test_filtered_scenes_are_no_gaps_and_drains_skip_them(lib):
     tagged, tagged_rk = lib.add("private.mp4", title="Private one", tags=["Private"], organized=True)
     filters = {"only_organized": True, "exclude_tags": "private"}
     report = lib.reconcile(settings=filters)
-    assert report["gaps"]["missing_from_plex"] == 0 and report["enqueued"] == 2        # one and two
+    assert report["gaps"]["missing_from_plex"] == 0 and report["enqueued"] == 2  # one and two
     sync_all(lib.ctx({"scope": "all"}, **filters))
     run = lib.drain(**filters)
     assert run["synced"] == 2 and run["skipped"] == 2
-    assert lib.plex.item(tagged_rk)["title"] == "private"                             # left as it was
+    assert lib.plex.item(tagged_rk)["title"] == "private"  # left as it was
     from worker.status import collect_status
 
     assert collect_status(lib.ctx(**filters))["filtered"] == {"not_organized": 1, "excluded_tag": 1}

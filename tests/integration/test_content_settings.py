@@ -1,5 +1,6 @@
 """Collections, content rating, labels, user rating and title templates, written by PlexWriter into
 the Plex emulator over real HTTP and read back through the real plexapi."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,7 +31,11 @@ def server(plex):
 
 def scene(**overrides):
     base = {
-        "id": "7", "title": "A Title", "code": "ABC-123", "date": "2021-06-05", "details": "",
+        "id": "7",
+        "title": "A Title",
+        "code": "ABC-123",
+        "date": "2021-06-05",
+        "details": "",
         "studio": {"name": "Site One", "parent_studio": {"name": "Network"}},
         "groups": [{"group": {"name": "Series A"}}],
         "performers": [{"name": "Anna"}, {"name": "Bob"}],
@@ -74,10 +79,10 @@ def test_collection_membership_follows_group_and_studio_changes(plex, server, rk
 
 
 def test_removing_a_source_removes_only_plexsyncs_own_memberships(plex, server, rk, tmp_path):
-    plex.update_item(rk, collections=["Favourites", "Series A"])      # made in Plex before PlexSync
+    plex.update_item(rk, collections=["Favourites", "Series A"])  # made in Plex before PlexSync
     writer(server, tmp_path, collections_from="studio,groups").sync(scene(), rk)
     assert sorted(plex.item(rk)["collections"]) == ["Favourites", "Series A", "Site One"]
-    writer(server, tmp_path, collections_from="").sync(scene(), rk)   # every source switched off
+    writer(server, tmp_path, collections_from="").sync(scene(), rk)  # every source switched off
     assert sorted(plex.item(rk)["collections"]) == ["Favourites", "Series A"]
 
 
@@ -94,7 +99,7 @@ def test_prefixed_tags_become_collections_instead_of_genres(plex, server, rk, tm
     assert item["genres"] == ["Drama"]
     assert sorted(item["collections"]) == sorted(["Best of", TRICKY])
     assert members(server, TRICKY) == ["A Title"]
-    w.sync(scene(tags=[{"name": "Drama"}]), rk)                        # tag removed in Stash
+    w.sync(scene(tags=[{"name": "Drama"}]), rk)  # tag removed in Stash
     assert plex.item(rk)["collections"] == []
 
 
@@ -113,20 +118,20 @@ def test_empty_content_rating_setting_leaves_plex_alone(plex, server, rk, tmp_pa
 
 
 def test_labels_are_added_and_only_plexsyncs_are_removed(plex, server, rk, tmp_path):
-    plex.update_item(rk, labels=["Kids"])                              # added in Plex
+    plex.update_item(rk, labels=["Kids"])  # added in Plex
     writer(server, tmp_path, labels='Adults, "%s"' % TRICKY.replace('"', '""')).sync(scene(), rk)
     assert sorted(plex.item(rk)["labels"]) == sorted(["Kids", "Adults", TRICKY])
     assert sorted(lb.tag for lb in server.fetchItem(rk).labels) == sorted(["Kids", "Adults", TRICKY])
-    writer(server, tmp_path, labels="Adults").sync(scene(), rk)        # one removed from the setting
+    writer(server, tmp_path, labels="Adults").sync(scene(), rk)  # one removed from the setting
     assert sorted(plex.item(rk)["labels"]) == ["Adults", "Kids"]
-    writer(server, tmp_path).sync(scene(), rk)                         # setting emptied
+    writer(server, tmp_path).sync(scene(), rk)  # setting emptied
     assert plex.item(rk)["labels"] == ["Kids"]
 
 
 # -- user rating -------------------------------------------------------------------------------
 def test_rating_becomes_plex_user_rating_through_the_rate_endpoint(plex, server, section, rk, tmp_path):
     other = plex.add_item(section, file="/media/videos/other.mp4")
-    server.fetchItem(other).rate(8.5)                                  # what plexapi itself sends
+    server.fetchItem(other).rate(8.5)  # what plexapi itself sends
     plexapi_sends = puts(plex)[-1]
     plex.clear_log()
     w = writer(server, tmp_path, sync_rating=True)
@@ -138,7 +143,7 @@ def test_rating_becomes_plex_user_rating_through_the_rate_endpoint(plex, server,
     result = w.sync(scene(rating100=87), rk)
     assert result.changed == ["userRating"] and [r.path for r in puts(plex)] == ["/:/rate"]
     assert plex.item(rk)["userRating"] == 8.7
-    w.sync(scene(rating100=None), rk)                                  # unrated in Stash
+    w.sync(scene(rating100=None), rk)  # unrated in Stash
     assert server.fetchItem(rk).userRating is None
 
 
@@ -152,7 +157,9 @@ def test_rating_is_left_alone_when_sync_rating_is_off(plex, server, rk, tmp_path
 def test_preserve_plex_edits_keeps_a_rating_and_content_rating_set_in_plex(plex, server, rk, tmp_path):
     plex.library.rate(rk, "2")
     plex.update_item(rk, contentRating="R", locked={"contentRating"})
-    writer(server, tmp_path, sync_rating=True, content_rating="XXX", preserve_plex_edits=True).sync(scene(), rk)
+    writer(server, tmp_path, sync_rating=True, content_rating="XXX", preserve_plex_edits=True).sync(
+        scene(), rk
+    )
     item = plex.item(rk)
     assert item["userRating"] == 2.0 and item["contentRating"] == "R"
 
@@ -165,9 +172,15 @@ def test_preserve_plex_edits_still_updates_plexsyncs_own_rating(plex, server, rk
 
 
 # -- everything at once ------------------------------------------------------------------------
-EVERYTHING = dict(collections_from="studio,parent_studio,groups", collection_tag_prefix="Collection: ",
-                  content_rating="XXX", labels="Stash", sync_rating=True, hide_tags="Drama",
-                  title_template="{studio} - {title}")
+EVERYTHING = dict(
+    collections_from="studio,parent_studio,groups",
+    collection_tag_prefix="Collection: ",
+    content_rating="XXX",
+    labels="Stash",
+    sync_rating=True,
+    hide_tags="Drama",
+    title_template="{studio} - {title}",
+)
 
 
 def test_unchanged_scene_with_every_new_setting_costs_one_get_and_no_write(plex, server, rk, tmp_path):
@@ -187,25 +200,32 @@ def test_dry_run_reports_every_new_field(plex, server, rk, tmp_path):
 
 
 def test_hidden_tags_are_never_genres(plex, server, rk, tmp_path):
-    writer(server, tmp_path, hide_tags='drama, "a, b"').sync(scene(tags=[{"name": "Drama"}, {"name": "a, b"},
-                                                                         {"name": "Kept"}]), rk)
+    writer(server, tmp_path, hide_tags='drama, "a, b"').sync(
+        scene(tags=[{"name": "Drama"}, {"name": "a, b"}, {"name": "Kept"}]), rk
+    )
     assert plex.item(rk)["genres"] == ["Kept"]
 
 
 # -- title templates ---------------------------------------------------------------------------
-@pytest.mark.parametrize("template, overrides, title", [
-    ("{studio} - {title}", {}, "Site One - A Title"),
-    ("{studio} - {title}", {"studio": None}, "A Title"),
-    ("[{code}] {title} ({year})", {"code": "", "date": None}, "A Title"),
-    ("[{code}] {title} ({year})", {}, "[ABC-123] A Title (2021)"),
-    ("{parent_studio} / {studio} - {date} - {title}", {"date": ""}, "Network / Site One - A Title"),
-    ("{title} with {performers}", {}, "A Title with Anna, Bob"),
-    ("{performers}", {"performers": [{"name": n} for n in "ABCDE"]}, "A, B, C"),
-    ("{studio} - {title}", {"studio": {"name": "東京 Studio"}, "title": "“Ünïcödé” — 👩\u200d👩\u200d👧"},
-     "東京 Studio - “Ünïcödé” — 👩\u200d👩\u200d👧"),
-    ("{studio}", {"studio": None}, "Clip One"),                        # empty result: the file name
-    ("{file}", {}, "Clip One"),
-])
+@pytest.mark.parametrize(
+    "template, overrides, title",
+    [
+        ("{studio} - {title}", {}, "Site One - A Title"),
+        ("{studio} - {title}", {"studio": None}, "A Title"),
+        ("[{code}] {title} ({year})", {"code": "", "date": None}, "A Title"),
+        ("[{code}] {title} ({year})", {}, "[ABC-123] A Title (2021)"),
+        ("{parent_studio} / {studio} - {date} - {title}", {"date": ""}, "Network / Site One - A Title"),
+        ("{title} with {performers}", {}, "A Title with Anna, Bob"),
+        ("{performers}", {"performers": [{"name": n} for n in "ABCDE"]}, "A, B, C"),
+        (
+            "{studio} - {title}",
+            {"studio": {"name": "東京 Studio"}, "title": "“Ünïcödé” — 👩\u200d👩\u200d👧"},
+            "東京 Studio - “Ünïcödé” — 👩\u200d👩\u200d👧",
+        ),
+        ("{studio}", {"studio": None}, "Clip One"),  # empty result: the file name
+        ("{file}", {}, "Clip One"),
+    ],
+)
 def test_title_template(plex, server, rk, tmp_path, template, overrides, title):
     writer(server, tmp_path, title_template=template).sync(scene(**overrides), rk)
     assert server.fetchItem(rk).title == title

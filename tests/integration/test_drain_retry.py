@@ -1,5 +1,6 @@
 """Retries and relapses with the real drain over real HTTP: a change that failed is retried
 without anyone editing it again, and a Plex that keeps failing while sync resumes is paused again."""
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,10 @@ def test_a_later_retry_is_left_where_the_next_invocation_finds_it(lib, monkeypat
     retry_at = report["next_retry_at"]
     assert retry_at and DrainMarker(lib.data_dir).read()["retry_at"] == retry_at
     status = render_status(collect_status(lib.ctx()))
-    assert re.search(r"Queue: 0 pending, 0 in flight, 1 waiting for retry \(oldest \d+ s\); next retry (now|in \d+ s)", status), status
+    assert re.search(
+        r"Queue: 0 pending, 0 in flight, 1 waiting for retry \(oldest \d+ s\); next retry (now|in \d+ s)",
+        status,
+    ), status
     assert "All good: nothing to do." in status  # nothing for the user to press
 
     # Before its time no invocation asks for a drain; after it, any does (an ignored edit too).
@@ -65,7 +69,9 @@ def test_a_stash_that_did_not_answer_leaves_its_retry_for_later(lib):
 
 
 def test_a_plex_that_keeps_failing_while_sync_resumes_is_paused_again(lib):
-    settings = dict(breaker_threshold=3, breaker_open_seconds=1, recovery_rates="50", recovery_step_seconds=600)
+    settings = dict(
+        breaker_threshold=3, breaker_open_seconds=1, recovery_rates="50", recovery_step_seconds=600
+    )
     scenes = [lib.add("flap%02d.mp4" % i, title="Flap %02d" % i) for i in range(12)]
     ctx = lib.ctx(**settings)
     for sid, _rk in scenes:

@@ -1,4 +1,5 @@
 """The health probe against the Plex emulator over real HTTP, and the probe schedule's backoff."""
+
 from __future__ import annotations
 
 import os
@@ -34,6 +35,7 @@ def assert_no_token(result):
 
 
 # -- probe over HTTP -----------------------------------------------------------------------
+
 
 def test_healthy_plex_reports_its_version(plex):
     result = ask(plex)
@@ -140,7 +142,9 @@ def test_a_web_server_that_is_not_plex_is_not_healthy():
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        result = probe("http://127.0.0.1:%d" % server.server_address[1], TOKEN, connect_timeout=2, read_timeout=2)
+        result = probe(
+            "http://127.0.0.1:%d" % server.server_address[1], TOKEN, connect_timeout=2, read_timeout=2
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -166,6 +170,7 @@ def test_probe_results_are_recorded_for_the_health_check(plex, tmp_path):
 
 
 # -- the schedule (pure; no Plex needed) ---------------------------------------------------
+
 
 def failed(error_class="plex_unreachable"):
     return HealthResult(False, False, None, None, error_class, "connection refused")

@@ -1,4 +1,5 @@
 """Matching Stash scenes to Plex items against the Plex emulator over real HTTP, driven by plexapi."""
+
 from __future__ import annotations
 
 import os
@@ -31,13 +32,17 @@ def settings(plex, **raw):
 
 
 def scene(path, size=None, scene_id="1"):
-    return {"id": scene_id, "files": [{"path": path, "basename": path.replace("\\", "/").rsplit("/", 1)[-1],
-                                       "size": size}]}
+    return {
+        "id": scene_id,
+        "files": [{"path": path, "basename": path.replace("\\", "/").rsplit("/", 1)[-1], "size": size}],
+    }
 
 
 def listings(plex):
     """Library listing requests (`/library/sections/N/all`) Plex has answered so far."""
-    return sum(1 for r in plex.requests if r.path.startswith("/library/sections/") and r.path.endswith("/all"))
+    return sum(
+        1 for r in plex.requests if r.path.startswith("/library/sections/") and r.path.endswith("/all")
+    )
 
 
 def add_old(plex, section_id, file, size=0, n=0):
@@ -73,7 +78,9 @@ def test_filename_fallback_uses_size_to_tell_same_named_files_apart(plex, server
     movies = plex.add_section("Movies", ["/plex"])
     add_old(plex, movies, "/plex/a/video.mp4", 1000, 1)
     wanted = add_old(plex, movies, "/plex/b/video.mp4", 2000, 2)
-    match = Matcher(server, settings(plex, strict_matching=True), data_dir).match(scene("/stash/video.mp4", 2000))
+    match = Matcher(server, settings(plex, strict_matching=True), data_dir).match(
+        scene("/stash/video.mp4", 2000)
+    )
     assert (match.rating_key, match.how) == (wanted, "name_size")
 
 
@@ -90,7 +97,9 @@ def test_without_strict_matching_the_best_candidate_is_chosen(plex, server, data
     movies = plex.add_section("Movies", ["/plex"])
     add_old(plex, movies, "/plex/a/video.mp4", 1000, 1)
     newest = add_old(plex, movies, "/plex/b/video.mp4", 1000, 2)
-    match = Matcher(server, settings(plex, strict_matching=False), data_dir).match(scene("/stash/video.mp4", 1000))
+    match = Matcher(server, settings(plex, strict_matching=False), data_dir).match(
+        scene("/stash/video.mp4", 1000)
+    )
     assert match.rating_key == newest and len(match.candidates) == 2 and match.confidence < 0.75
 
 
@@ -117,14 +126,16 @@ def test_unknown_library_name_gives_a_clear_error(plex, server, data_dir):
 
 def test_index_is_built_with_a_few_pages_and_matches_then_cost_nothing(plex, server, data_dir):
     movies = plex.add_section("Movies", ["/media"])
-    plex.bulk_add(movies, [{"file": "/media/s%05d.mp4" % i, "size": 1000 + i, "addedAt": LONG_AGO + i}
-                           for i in range(5000)])
+    plex.bulk_add(
+        movies,
+        [{"file": "/media/s%05d.mp4" % i, "size": 1000 + i, "addedAt": LONG_AGO + i} for i in range(5000)],
+    )
     plex.clear_log()
     progress = []
     index = PlexIndex(data_dir)
     index.refresh(server, [], progress=progress.append)
     assert index.size == 5000
-    assert plex.count(path_prefix="/library/sections") == 6      # the library list + 5 pages of 1,000
+    assert plex.count(path_prefix="/library/sections") == 6  # the library list + 5 pages of 1,000
     assert progress and progress[-1] == 1.0
 
     matcher = Matcher(server, settings(plex, path_map="/stash=/media"), data_dir)
@@ -139,7 +150,9 @@ def test_index_is_built_with_a_few_pages_and_matches_then_cost_nothing(plex, ser
 def test_unchanged_library_refresh_costs_one_request_per_library(plex, server, data_dir):
     for title in ("Movies", "Clips"):
         sid = plex.add_section(title, ["/" + title])
-        plex.bulk_add(sid, [{"file": "/%s/%d.mp4" % (title, i), "addedAt": LONG_AGO + i} for i in range(1500)])
+        plex.bulk_add(
+            sid, [{"file": "/%s/%d.mp4" % (title, i), "addedAt": LONG_AGO + i} for i in range(1500)]
+        )
     PlexIndex(data_dir).refresh(server, [])
     plex.clear_log()
     before = os.stat(os.path.join(data_dir, "plex_index.json"))
@@ -147,7 +160,7 @@ def test_unchanged_library_refresh_costs_one_request_per_library(plex, server, d
     assert result["mode"] == "incremental" and result["added"] == 0
     assert result["requests"] == 2 and plex.count(path_prefix="/library/sections") == 2
     after = os.stat(os.path.join(data_dir, "plex_index.json"))
-    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)      # nothing rewritten
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # nothing rewritten
 
 
 def test_file_added_after_the_index_was_built_is_found_with_one_request(plex, server, data_dir):
@@ -156,7 +169,7 @@ def test_file_added_after_the_index_was_built_is_found_with_one_request(plex, se
     Matcher(server, settings(plex), data_dir).match(scene("/media/7.mp4"))
     new = plex.add_item(movies, "/media/just scanned.mp4", size=9)
 
-    matcher = Matcher(server, settings(plex), data_dir)      # a later drain
+    matcher = Matcher(server, settings(plex), data_dir)  # a later drain
     plex.clear_log()
     match = matcher.match(scene("/media/just scanned.mp4", 9, scene_id="2"))
     assert match.rating_key == new
@@ -168,7 +181,7 @@ def test_file_scanned_during_a_drain_is_found(plex, server, data_dir):
     movies = plex.add_section("Movies", ["/media"])
     add_old(plex, movies, "/media/a.mp4")
     matcher = Matcher(server, settings(plex), data_dir)
-    matcher.match(scene("/media/a.mp4"))                      # builds the index
+    matcher.match(scene("/media/a.mp4"))  # builds the index
     new = plex.add_item(movies, "/media/b.mp4")
     assert matcher.match(scene("/media/b.mp4", scene_id="2")).rating_key == new
 
@@ -237,7 +250,7 @@ def test_deleted_library_triggers_a_rebuild(plex, server, data_dir):
     first = plex.add_section("Old", ["/old"])
     add_old(plex, first, "/old/a.mp4")
     PlexIndex(data_dir).refresh(server, [])
-    with plex.library.lock:                                  # the user removed the library in Plex
+    with plex.library.lock:  # the user removed the library in Plex
         for rk in list(plex.library.sections[first].items):
             plex.remove_item(rk)
         del plex.library.sections[first]

@@ -1,4 +1,5 @@
 """PlexWriter against the Plex emulator over real HTTP, driven by the real plexapi."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,8 +47,12 @@ def settings(**raw):
 
 def scene(**overrides):
     base = {
-        "id": "7", "title": "A Title", "code": "ABC-123", "details": "Line one\nLine two",
-        "director": "Dee Rector", "date": "2021-06-05",
+        "id": "7",
+        "title": "A Title",
+        "code": "ABC-123",
+        "details": "Line one\nLine two",
+        "director": "Dee Rector",
+        "date": "2021-06-05",
         "studio": {"name": "Studio One"},
         "performers": [{"name": "Anna"}, {"name": "Bob"}],
         "tags": [{"name": "Outdoor"}, {"name": "Drama"}],
@@ -106,7 +111,11 @@ def test_title_change_sends_one_put_and_leaves_other_fields_intact(plex, server,
     after = plex.item(rk)
     assert plex.count(method="PUT") == 1
     put = [r for r in plex.requests if r.method == "PUT"][0]
-    assert "title.value" in put.query and "summary.value" not in put.query and not any("genre" in k for k in put.query)
+    assert (
+        "title.value" in put.query
+        and "summary.value" not in put.query
+        and not any("genre" in k for k in put.query)
+    )
     assert result.changed == ["title"]
     assert after["title"] == "Renamed"
     for field in ("summary", "studio", "originallyAvailableAt", "actors", "genres"):
@@ -149,7 +158,7 @@ def test_tags_beyond_max_tags_are_not_sent(plex, server, rk, tmp_path):
 
 
 def test_unicode_round_trips_exactly(plex, server, rk, tmp_path):
-    title = "\u201cQuoted\u201d \u2014 \U0001F469\u200d\U0001F469\u200d\U0001F467 \u6771\u4eac \u05e9\u05dc\u05d5\u05dd"
+    title = "\u201cQuoted\u201d \u2014 \U0001f469\u200d\U0001f469\u200d\U0001f467 \u6771\u4eac \u05e9\u05dc\u05d5\u05dd"
     details = "Caf\u00e9 \u2026\n\tsecond line \u0645\u0631\u062d\u0628\u0627\r\nthird"
     tags = [{"name": "\u00c9t\u00e9"}, {"name": "a, b & c"}, {"name": "100% / 50%"}]
     w = writer(server, tmp_path)
@@ -160,7 +169,9 @@ def test_unicode_round_trips_exactly(plex, server, rk, tmp_path):
     assert sorted(current["genres"]) == sorted(t["name"] for t in tags)
     assert current["actors"] == ["\u674e\u5c0f\u9f99"]
     plex.clear_log()
-    assert w.sync(scene(title=title, details=details, tags=tags, performers=[{"name": "\u674e\u5c0f\u9f99"}]), rk).unchanged
+    assert w.sync(
+        scene(title=title, details=details, tags=tags, performers=[{"name": "\u674e\u5c0f\u9f99"}]), rk
+    ).unchanged
     assert plex.count(method="PUT") == 0
 
 
@@ -201,12 +212,18 @@ def test_preserve_plex_edits_keeps_a_value_edited_in_plex(plex, server, rk, tmp_
     w.sync(scene(title="Renamed in Stash", details="New details"), rk)
     item = plex.item(rk)
     assert item["title"] == "Edited in Plex"
-    assert item["summary"] == "New details"   # still the value PlexSync wrote: not a Plex edit
+    assert item["summary"] == "New details"  # still the value PlexSync wrote: not a Plex edit
 
 
 def test_preserve_plex_edits_fills_only_empty_fields_of_an_edited_item(plex, server, section, tmp_path):
-    rk = plex.add_item(section, file="/media/videos/other.mp4", size=1, title="Curated title",
-                       summary="Curated summary", genres=["Curated"])
+    rk = plex.add_item(
+        section,
+        file="/media/videos/other.mp4",
+        size=1,
+        title="Curated title",
+        summary="Curated summary",
+        genres=["Curated"],
+    )
     writer(server, tmp_path, preserve_plex_edits=True).sync(scene(), rk)
     item = plex.item(rk)
     assert item["title"] == "Curated title" and item["summary"] == "Curated summary"

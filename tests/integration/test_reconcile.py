@@ -4,6 +4,7 @@ Each test builds a library, syncs it with the real drain, then changes things be
 back (an edit no hook saw, an item emptied or edited in Plex, a file Plex never scanned) and
 checks what reconciliation finds, queues and costs.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,16 @@ from tests.integration.library import PLEX, STASH, TOKEN
 
 
 def full_scene(lib, name, title, in_plex=True):
-    return lib.add(name, in_plex=in_plex, title=title, details="About %s" % title, date="2021-06-01",
-                   studio="Blue Harbor", tags=["Boats", "Sea"], performers=["Ana Lima"])
+    return lib.add(
+        name,
+        in_plex=in_plex,
+        title=title,
+        details="About %s" % title,
+        date="2021-06-01",
+        studio="Blue Harbor",
+        tags=["Boats", "Sea"],
+        performers=["Ana Lima"],
+    )
 
 
 def test_mixed_library_finds_each_gap_once_with_its_type(lib):
@@ -33,8 +42,9 @@ def test_mixed_library_finds_each_gap_once_with_its_type(lib):
     lib.plex.add_item(other, file="%s/twice.mp4" % PLEX, size=1000)
     missing, _ = full_scene(lib, "not_scanned.mp4", "Not scanned", in_plex=False)
     lib.stash.update_scene(stale, title="Stale, renamed in Stash")
-    lib.plex.update_item(empty_rk, title="empty", summary="", studio=None, originallyAvailableAt=None,
-                         genres=[], actors=[])
+    lib.plex.update_item(
+        empty_rk, title="empty", summary="", studio=None, originallyAvailableAt=None, genres=[], actors=[]
+    )
     lib.plex.update_item(drift_rk, title="Renamed in Plex")
 
     report = lib.reconcile()
@@ -42,8 +52,13 @@ def test_mixed_library_finds_each_gap_once_with_its_type(lib):
     assert report["gaps"] == {"stale": 1, "empty_in_plex": 1, "missing_from_plex": 1, "drift": 1}
     assert report["ambiguous"] == 1
     kinds = {e["scene_id"]: e["gap"] for e in report["sample"]}
-    assert kinds == {stale: "stale", empty: "empty_in_plex", missing: "missing_from_plex", drift: "drift",
-                     ambiguous: "ambiguous"}
+    assert kinds == {
+        stale: "stale",
+        empty: "empty_in_plex",
+        missing: "missing_from_plex",
+        drift: "drift",
+        ambiguous: "ambiguous",
+    }
     queued = lib.queued()
     assert sorted(queued) == sorted([stale, empty, missing, drift])
     assert in_sync not in queued and ambiguous not in queued
@@ -62,7 +77,10 @@ def test_queued_gaps_are_fixed_by_the_next_drain(lib):
     lib.reconcile()
     lib.drain()
     assert lib.plex.item(stale_rk)["title"] == "Renamed in Stash"
-    assert lib.plex.item(empty_rk)["title"] == "Empty" and lib.plex.item(empty_rk)["genres"] == ["Boats", "Sea"]
+    assert lib.plex.item(empty_rk)["title"] == "Empty" and lib.plex.item(empty_rk)["genres"] == [
+        "Boats",
+        "Sea",
+    ]
     assert lib.plex.item(drift_rk)["summary"] == "About Drift"
     again = lib.reconcile()
     assert sum(again["gaps"].values()) == 0 and again["enqueued"] == 0
@@ -82,8 +100,15 @@ def test_reconciling_twice_with_nothing_changed_finds_nothing(lib):
 
 def test_a_scene_never_synced_is_stale_even_when_plex_shows_metadata(lib):
     sid, rk = full_scene(lib, "old.mp4", "Old")
-    lib.plex.update_item(rk, title="Something", summary="From an agent", studio="Agent Studio",
-                         originallyAvailableAt="2020-01-01", genres=["Agent"], actors=["Someone"])
+    lib.plex.update_item(
+        rk,
+        title="Something",
+        summary="From an agent",
+        studio="Agent Studio",
+        originallyAvailableAt="2020-01-01",
+        genres=["Agent"],
+        actors=["Someone"],
+    )
     report = lib.reconcile()
     assert report["gaps"]["stale"] == 1
     assert report["sample"][0]["reason"].startswith("never synced by PlexSync; Plex differs: title")
@@ -199,7 +224,9 @@ def test_sync_all_queues_every_scene_and_sync_recent_only_recent_ones(lib):
 
 def test_thousands_of_scenes_cost_a_handful_of_paged_requests(lib):
     ids = lib.stash.seed_scenes(3000, path_prefix=STASH)
-    lib.plex.bulk_add(lib.section, [{"file": "%s/scene_%06d.mp4" % (PLEX, int(i)), "size": 1000} for i in ids])
+    lib.plex.bulk_add(
+        lib.section, [{"file": "%s/scene_%06d.mp4" % (PLEX, int(i)), "size": 1000} for i in ids]
+    )
     lib.stash.clear_records()
     lib.plex.clear_log()
 
@@ -218,17 +245,17 @@ def test_auto_reconcile_runs_in_the_drain_when_due_and_not_otherwise(lib):
     lib.sync_everything()
     lib.stash.update_scene(sid, title="Renamed without a hook")
 
-    lib.drain()                                                 # interval "never"
+    lib.drain()  # interval "never"
     assert lib.plex.item(rk)["title"] == "Stale"
 
-    report = lib.drain(reconcile_interval="hourly")             # never ran: due
+    report = lib.drain(reconcile_interval="hourly")  # never ran: due
     assert lib.plex.item(rk)["title"] == "Renamed without a hook"
     assert report["synced"] == 1
     first = _record(lib)
     assert first["trigger"] == "auto" and first["gaps"]["stale"] == 1
 
     lib.stash.update_scene(sid, title="Renamed again")
-    lib.drain(reconcile_interval="hourly")                      # ran a moment ago: not due
+    lib.drain(reconcile_interval="hourly")  # ran a moment ago: not due
     assert _record(lib)["last_run_at"] == first["last_run_at"]
     assert lib.plex.item(rk)["title"] == "Renamed without a hook"
 

@@ -1,4 +1,5 @@
 """The Stash client turns any odd answer into one StashError sentence (a small raw HTTP server)."""
+
 from __future__ import annotations
 
 import json
@@ -29,21 +30,28 @@ def odd_stash():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    conn = {"Scheme": "http", "Host": "127.0.0.1", "Port": server.server_address[1],
-            "SessionCookie": {"Name": "session", "Value": "cookie-value-123"}}
+    conn = {
+        "Scheme": "http",
+        "Host": "127.0.0.1",
+        "Port": server.server_address[1],
+        "SessionCookie": {"Name": "session", "Value": "cookie-value-123"},
+    }
     yield StashClient(conn), answers
     server.shutdown()
 
 
-@pytest.mark.parametrize("status, body, words", [
-    (200, b"[1, 2]", "not a GraphQL result"),
-    (200, b"not json", "not JSON"),
-    (200, json.dumps({"errors": "boom"}).encode(), "boom"),
-    (200, json.dumps({"errors": [{"message": "no such\nfield"}]}).encode(), "no such field"),
-    (500, b"{}", "without data"),
-    (401, b"{}", "refused the plugin's session"),
-    (200, json.dumps({"data": {"findScenes": {"scenes": "x"}}}).encode(), "without a list of scenes"),
-])
+@pytest.mark.parametrize(
+    "status, body, words",
+    [
+        (200, b"[1, 2]", "not a GraphQL result"),
+        (200, b"not json", "not JSON"),
+        (200, json.dumps({"errors": "boom"}).encode(), "boom"),
+        (200, json.dumps({"errors": [{"message": "no such\nfield"}]}).encode(), "no such field"),
+        (500, b"{}", "without data"),
+        (401, b"{}", "refused the plugin's session"),
+        (200, json.dumps({"data": {"findScenes": {"scenes": "x"}}}).encode(), "without a list of scenes"),
+    ],
+)
 def test_odd_answers_become_one_clear_sentence(odd_stash, status, body, words):
     client, answers = odd_stash
     answers["next"] = (status, body)

@@ -1,4 +1,5 @@
 """Reliability tests: print the torture summary table at the end of `make torture`."""
+
 from __future__ import annotations
 
 import pytest

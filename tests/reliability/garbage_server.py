@@ -6,6 +6,7 @@ status line, a truncated body, broken XML or JSON, or nothing), and every other 
 to the target unchanged. Without a target every request is a victim. One request per connection
 (the answer closes it), so clients never wait on a half-open keep-alive connection.
 """
+
 from __future__ import annotations
 
 import socket

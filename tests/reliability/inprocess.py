@@ -5,6 +5,7 @@ installed copy's `main(stdin, stdout)` is what `python3 plexsync.py` runs, with 
 log protocol) captured too. A few subprocess runs in the fuzz tests check that the real process
 behaves the same.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -4,6 +4,7 @@ Prints `> <store>` before each write and `P <store> <key> <value>` after it retu
 `<dir> <seed> <crash_at>`: with crash_at > 0 the process SIGKILLs itself at its crash_at-th
 file-system call (see torture_worker.install_crash_point), torn writes included.
 """
+
 from __future__ import annotations
 
 import random
@@ -23,7 +24,7 @@ def main(directory: str, seed: int, crash_at: int) -> None:
     state.journal.compact_min = 30
     memo = PosterMemo(directory)
     memo.journal.compact_min = 30
-    cache = MatchCache(directory, signature=["torture"], flush_every=10 ** 9)
+    cache = MatchCache(directory, signature=["torture"], flush_every=10**9)
     cache._journal.compact_min = 30
     n = 0
     while True:

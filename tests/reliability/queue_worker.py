@@ -1,5 +1,6 @@
 """A child process for the crash and concurrency tests: works on a FileQueue and reports on stdout
 each operation *after* it returned, so the parent knows what was acknowledged."""
+
 from __future__ import annotations
 
 import random

@@ -14,6 +14,7 @@ Each reports on stdout, after the step returned, what was acknowledged:
                                     last look pauses a few ms before it reads the queue
 `clock_ahead <dir> <prefix> <n>`    a process whose clock runs a day ahead fails n changes once
 """
+
 from __future__ import annotations
 
 import random

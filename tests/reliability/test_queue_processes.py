@@ -1,4 +1,5 @@
 """Many processes and SIGKILL at random moments: every acknowledged change is accounted for."""
+
 from __future__ import annotations
 
 import random
@@ -21,8 +22,12 @@ WORKER = [sys.executable, "-m", "tests.reliability.queue_worker"]
 def test_eight_producers_and_a_consumer_account_for_every_job_exactly_once(tmp_path):
     d = str(tmp_path)
     env = child_env()
-    producers = [subprocess.Popen(WORKER + ["produce", d, "p%d-" % i, "200"], stdout=subprocess.PIPE, env=env, text=True)
-                 for i in range(8)]
+    producers = [
+        subprocess.Popen(
+            WORKER + ["produce", d, "p%d-" % i, "200"], stdout=subprocess.PIPE, env=env, text=True
+        )
+        for i in range(8)
+    ]
     consumer = subprocess.Popen(WORKER + ["consume", d, "3"], stdout=subprocess.PIPE, env=env, text=True)
     produced = []
     for p in producers:

@@ -7,6 +7,7 @@ waits for Plex to be noticed as back, runs Process Queue when changes are waitin
 and runs Recover Outage Jobs once. Every failure in this run was caused by the outage, so no
 change may be left in the dead-letter queue.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,16 +31,25 @@ SLOW_SECONDS = 2.5  # longer than the read timeout below: a slow Plex times out
 
 def _expected(scene: dict) -> dict:
     studio = scene.get("studio") or {}
-    return {"title": scene["title"], "summary": scene["details"], "studio": studio.get("name") or None,
-            "originallyAvailableAt": scene["date"] or None,
-            "genres": sorted(t["name"] for t in scene["tags"]),
-            "actors": sorted(p["name"] for p in scene["performers"])}
+    return {
+        "title": scene["title"],
+        "summary": scene["details"],
+        "studio": studio.get("name") or None,
+        "originallyAvailableAt": scene["date"] or None,
+        "genres": sorted(t["name"] for t in scene["tags"]),
+        "actors": sorted(p["name"] for p in scene["performers"]),
+    }
 
 
 def _actual(item: dict) -> dict:
-    return {"title": item["title"], "summary": item["summary"], "studio": item["studio"] or None,
-            "originallyAvailableAt": item["originallyAvailableAt"] or None,
-            "genres": sorted(item["genres"]), "actors": sorted(item["actors"])}
+    return {
+        "title": item["title"],
+        "summary": item["summary"],
+        "studio": item["studio"] or None,
+        "originallyAvailableAt": item["originallyAvailableAt"] or None,
+        "genres": sorted(item["genres"]),
+        "actors": sorted(item["actors"]),
+    }
 
 
 def _cycle_faults(plex, stop: threading.Event, rnd: random.Random, phases: list) -> None:
@@ -54,8 +64,7 @@ def _cycle_faults(plex, stop: threading.Event, rnd: random.Random, phases: list)
 def _random_edit(world, rnd: random.Random, n: int, pools: dict) -> dict:
     fields = {"title": "Take %d — “%s” ✓" % (n, rnd.choice(("Harbor", "京都", "Désert", "Forest")))}
     if rnd.random() < 0.6:
-        fields["details"] = rnd.choice(("", "Line one\nLine two", "Zero‍width 👩‍👩‍👧 family",
-                                        "שלום world"))
+        fields["details"] = rnd.choice(("", "Line one\nLine two", "Zero‍width 👩‍👩‍👧 family", "שלום world"))
     if rnd.random() < 0.5:
         fields["date"] = "20%02d-%02d-%02d" % (rnd.randint(0, 24), rnd.randint(1, 12), rnd.randint(1, 28))
     if rnd.random() < 0.5:
@@ -83,7 +92,9 @@ def _settle(world, data_dir: str, deadline: float) -> int:
                 breaker = json.load(fh)
         except (OSError, ValueError):
             breaker = {}
-        if breaker.get("state") in ("open", "half_open") and isinstance(breaker.get("next_probe_at"), (int, float)):
+        if breaker.get("state") in ("open", "half_open") and isinstance(
+            breaker.get("next_probe_at"), (int, float)
+        ):
             wake = max(wake, breaker["next_probe_at"])
         time.sleep(min(max(0.0, wake - now) + 0.2, max(0.0, deadline - time.time())))
         world.run_task("Process Queue", timeout=300)
@@ -94,11 +105,15 @@ def _settle(world, data_dir: str, deadline: float) -> int:
 def test_plex_cycling_down_503_slow_and_loading_ends_with_every_item_equal_to_stash(plugin_dir):
     rnd = random.Random(4242)
     count = scaled(6, 30)
-    world = start_world(plugin_dir, recovery_rates="", breaker_open_seconds=1, connect_timeout=1, read_timeout=2)
+    world = start_world(
+        plugin_dir, recovery_rates="", breaker_open_seconds=1, connect_timeout=1, read_timeout=2
+    )
     data_dir = os.path.join(world.plugin_dir, "data")
     try:
-        pools = {kind: [world.named(kind, "%s %d" % (kind.title(), i)) for i in range(4)]
-                 for kind in ("studio", "tag", "performer")}
+        pools = {
+            kind: [world.named(kind, "%s %d" % (kind.title(), i)) for i in range(4)]
+            for kind in ("studio", "tag", "performer")
+        }
         scenes = {}
         for n in range(count):
             sid, rk = world.add_scene("chaos%03d.mp4" % n, title="Start %d" % n)
@@ -135,12 +150,19 @@ def test_plex_cycling_down_503_slow_and_loading_ends_with_every_item_equal_to_st
             if want != got:
                 different.append("scene %s: Stash %r, Plex %r" % (sid, want, got))
         hooks_failed = [h for h in world.stash.hook_runs if h.returncode != 0]
-        torture_summary.record("chaos: Plex %s" % "/".join(MODES), trials=edits, jobs=count,
-                               lost=len(different) + len(waiting), corrupt=len(dead),
-                               note="%d fault phases, %d Process Queue runs by hand, %d recovered from the DLQ"
-                                    % (len(phases), runs, recovered.get("recovered", 0)))
+        torture_summary.record(
+            "chaos: Plex %s" % "/".join(MODES),
+            trials=edits,
+            jobs=count,
+            lost=len(different) + len(waiting),
+            corrupt=len(dead),
+            note="%d fault phases, %d Process Queue runs by hand, %d recovered from the DLQ"
+            % (len(phases), runs, recovered.get("recovered", 0)),
+        )
         assert not hooks_failed, hooks_failed[:3]
-        assert not dead, "dead-lettered by an outage: %s" % [(j.scene_id, j.error_class, j.error_message) for j in dead]
+        assert not dead, "dead-lettered by an outage: %s" % [
+            (j.scene_id, j.error_class, j.error_message) for j in dead
+        ]
         assert not waiting, "still queued after Plex came back: %s" % waiting
         assert not different, "\n".join(different)
     finally:

@@ -8,6 +8,7 @@ no file in Plex and dead-letters at its first attempt (`max_retries` = 1), so th
 something to remove. At the end every scene is in exactly one place: synced into Plex, still
 queued, in the DLQ, or removed by a clearing that said so.
 """
+
 from __future__ import annotations
 
 import threading
@@ -23,15 +24,37 @@ from tests.world import start_world
 pytestmark = pytest.mark.torture
 
 HOOKS = 16
-UPDATE_INPUT = ("clientMutationId", "id", "title", "code", "urls", "date", "details", "director", "rating100",
-                "organized", "studio_id", "gallery_ids", "performer_ids", "groups", "tag_ids", "cover_image")
+UPDATE_INPUT = (
+    "clientMutationId",
+    "id",
+    "title",
+    "code",
+    "urls",
+    "date",
+    "details",
+    "director",
+    "rating100",
+    "organized",
+    "studio_id",
+    "gallery_ids",
+    "performer_ids",
+    "groups",
+    "tag_ids",
+    "cover_image",
+)
 
 
 def hook_args(scene_id: str, title: str) -> dict:
     full = {name: None for name in UPDATE_INPUT}
     full.update(id=scene_id, title=title)
-    return {"hookContext": {"id": int(scene_id), "type": "Scene.Update.Post", "input": full,
-                            "inputFields": ["id", "title"]}}
+    return {
+        "hookContext": {
+            "id": int(scene_id),
+            "type": "Scene.Update.Post",
+            "input": full,
+            "inputFields": ["id", "title"],
+        }
+    }
 
 
 def test_sixteen_concurrent_hooks_while_draining_and_clearing_the_dlq_account_for_every_scene(plugin_dir):
@@ -53,8 +76,9 @@ def test_sixteen_concurrent_hooks_while_draining_and_clearing_the_dlq_account_fo
             for sid in mine:
                 title = "After %s" % sid
                 world.stash.update_scene(sid, title=title)  # the save; then Stash runs the hook
-                run = runner.run(hook_args(sid, title), world.stash.server_connection(), timeout=120,
-                                 operation=hook_op)
+                run = runner.run(
+                    hook_args(sid, title), world.stash.server_connection(), timeout=120, operation=hook_op
+                )
                 answers.append((sid, run.returncode, run.output, run.error))
 
         def clear_dlq():
@@ -88,11 +112,17 @@ def test_sixteen_concurrent_hooks_while_draining_and_clearing_the_dlq_account_fo
                 puts[r.query["id"]] = puts.get(r.query["id"], 0) + 1
 
         problems = []
-        problems += ["hook for scene %s answered rc=%s %r %r" % a for a in answers
-                     if a[1] != 0 or a[2] != "queued"]
-        problems += ["scene %s is in %d places in the queue" % (s, len(v)) for s, v in by_scene.items() if len(v) > 1]
-        problems += ["scene %s is still in flight after every drain ended" % j.scene_id for j in jobs
-                     if j.state == "inflight"]
+        problems += [
+            "hook for scene %s answered rc=%s %r %r" % a for a in answers if a[1] != 0 or a[2] != "queued"
+        ]
+        problems += [
+            "scene %s is in %d places in the queue" % (s, len(v)) for s, v in by_scene.items() if len(v) > 1
+        ]
+        problems += [
+            "scene %s is still in flight after every drain ended" % j.scene_id
+            for j in jobs
+            if j.state == "inflight"
+        ]
         ghosts = [s for s, rk in scenes.items() if rk is None]
         for sid, rk in scenes.items():
             if rk is None:
@@ -105,12 +135,18 @@ def test_sixteen_concurrent_hooks_while_draining_and_clearing_the_dlq_account_fo
         ghost_dead = sum(1 for s in ghosts if by_scene.get(s) and by_scene[s][0].state == "dead")
         ghost_queued = sum(1 for s in ghosts if by_scene.get(s) and by_scene[s][0].state != "dead")
         if ghost_dead + ghost_queued + sum(cleared) != len(ghosts):
-            problems.append("%d scenes without a Plex file: %d dead-lettered + %d queued + %d cleared from the DLQ"
-                            % (len(ghosts), ghost_dead, ghost_queued, sum(cleared)))
+            problems.append(
+                "%d scenes without a Plex file: %d dead-lettered + %d queued + %d cleared from the DLQ"
+                % (len(ghosts), ghost_dead, ghost_queued, sum(cleared))
+            )
         drains = sum(1 for t in world.stash.task_runs if t.task_name == "Process Queue")
-        torture_summary.record("concurrency: %d hooks x %d scenes" % (HOOKS, per_thread), trials=len(answers),
-                               jobs=len(scenes), lost=len(problems),
-                               note="%d drains, %d DLQ clearings removed %d" % (drains, len(cleared), sum(cleared)))
+        torture_summary.record(
+            "concurrency: %d hooks x %d scenes" % (HOOKS, per_thread),
+            trials=len(answers),
+            jobs=len(scenes),
+            lost=len(problems),
+            note="%d drains, %d DLQ clearings removed %d" % (drains, len(cleared), sum(cleared)),
+        )
         assert not clear_errors, clear_errors[:3]
         assert not problems, "\n".join(problems[:15])
 

@@ -5,6 +5,7 @@ into the data folder fail with ENOSPC once a byte budget is spent, after a short
 full disk does. Tests run as root here, so an unwritable folder is simulated with a data folder
 path that is a file.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,17 @@ if _spec:
     os.open, os.write, os.close = open, write, close
 '''
 
-STATE_FILES = ("circuit_breaker.json", "stats.json", "sync_state.json", "match_cache.json", "health.json",
-               "outages.json", "plex_index.json", "drain_request.json", "settings_cache.json")
+STATE_FILES = (
+    "circuit_breaker.json",
+    "stats.json",
+    "sync_state.json",
+    "match_cache.json",
+    "health.json",
+    "outages.json",
+    "plex_index.json",
+    "drain_request.json",
+    "settings_cache.json",
+)
 
 
 @pytest.fixture
@@ -76,8 +86,14 @@ def full_disk(tmp_path):
 
 
 def _hook(scene_id: str, title: str) -> dict:
-    return {"hookContext": {"id": int(scene_id), "type": "Scene.Update.Post", "input": {"id": scene_id, "title": title},
-                            "inputFields": ["id", "title"]}}
+    return {
+        "hookContext": {
+            "id": int(scene_id),
+            "type": "Scene.Update.Post",
+            "input": {"id": scene_id, "title": title},
+            "inputFields": ["id", "title"],
+        }
+    }
 
 
 def _snapshot(data_dir: str) -> dict:
@@ -125,9 +141,13 @@ def test_full_disk_during_a_hook_keeps_the_queue_and_says_what_to_do(plugin_dir,
         if run.output == "queued":
             if "2" not in queued:
                 problems.append("budget %d: answered queued, but the change is not in the queue" % budget)
-        elif not (run.returncode == 1 and run.error and "No space left" in run.error and data_dir in run.error):
+        elif not (
+            run.returncode == 1 and run.error and "No space left" in run.error and data_dir in run.error
+        ):
             problems.append("budget %d: unclear answer %r / %r" % (budget, run.output, run.error))
-        problems += ["budget %d: %s" % (budget, p) for p in answer_problems(run.returncode, run.stdout, run.stderr)]
+        problems += [
+            "budget %d: %s" % (budget, p) for p in answer_problems(run.returncode, run.stdout, run.stderr)
+        ]
         if "1" not in queued:
             problems.append("budget %d: the change queued before the disk filled up is gone" % budget)
         problems += ["budget %d: %s" % (budget, p) for p in _file_problems(data_dir, {})]
@@ -156,10 +176,14 @@ def test_full_disk_during_process_queue_keeps_every_file_and_every_change(plugin
             runner = PluginRunner(plugin_dir, python=sys.executable, env=full_disk(data_dir, budget))
             run = runner.run({"mode": "process_queue"}, world.stash.server_connection(), timeout=120)
             answers.append(run.error or "ok")
-            problems += ["trial %d: %s" % (trial, p) for p in answer_problems(run.returncode, run.stdout, run.stderr)]
+            problems += [
+                "trial %d: %s" % (trial, p) for p in answer_problems(run.returncode, run.stdout, run.stderr)
+            ]
             if run.error and not ("No space left" in run.error and "free some disk space" in run.error):
-                problems.append("trial %d: the error does not say the disk is full and what to do: %r"
-                                % (trial, run.error))
+                problems.append(
+                    "trial %d: the error does not say the disk is full and what to do: %r"
+                    % (trial, run.error)
+                )
             problems += ["trial %d: %s" % (trial, p) for p in _file_problems(data_dir, before)]
             queued = {j.scene_id for j in FileQueue(data_dir).jobs()}
             for sid, rk in scenes.items():
@@ -171,15 +195,22 @@ def test_full_disk_during_process_queue_keeps_every_file_and_every_change(plugin
                 queue.release(job)
             run = world.run_task("Process Queue")
             if run.error:
-                problems.append("trial %d: the drain after the disk was freed failed: %s" % (trial, run.error))
+                problems.append(
+                    "trial %d: the drain after the disk was freed failed: %s" % (trial, run.error)
+                )
             for sid, rk in scenes.items():
                 if world.plex.item(rk)["title"] != "Trial %d scene %s" % (trial, sid):
                     problems.append("trial %d: scene %s was not synced once space came back" % (trial, sid))
     finally:
         world.stop()
     full = sum(1 for a in answers if a != "ok")
-    torture_summary.record("disk full: Process Queue", trials=trials, jobs=len(scenes), lost=len(problems),
-                           note="%d of %d drains hit the full disk" % (full, trials))
+    torture_summary.record(
+        "disk full: Process Queue",
+        trials=trials,
+        jobs=len(scenes),
+        lost=len(problems),
+        note="%d of %d drains hit the full disk" % (full, trials),
+    )
     assert not problems, "\n".join(problems[:15])
     assert full > 0, "no drain ran out of space: the budgets are too large"
 
@@ -202,9 +233,13 @@ def test_data_folder_that_cannot_be_created_is_named_in_one_line(plugin_dir, tmp
     assert blocker.read_text() == "a file where the data folder should be"
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root writes into read-only folders; the folder-is-a-file test covers this case")
-def test_read_only_data_folder_is_named_in_one_line(plugin_dir, tmp_path):  # pragma: no cover - not run as root
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="root writes into read-only folders; the folder-is-a-file test covers this case",
+)
+def test_read_only_data_folder_is_named_in_one_line(
+    plugin_dir, tmp_path
+):  # pragma: no cover - not run as root
     readonly = tmp_path / "readonly"
     readonly.mkdir()
     world = start_world(plugin_dir, recovery_rates="", data_dir=str(readonly))

@@ -4,6 +4,7 @@ Whatever arrives, PlexSync answers Stash with one JSON document carrying at most
 (never a bare traceback), and the changes already queued are still there afterwards. Damaged
 files are moved aside byte for byte, never silently overwritten.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,19 +30,49 @@ from tests.reliability.inprocess import answer_problems, load_entrypoint, run_ma
 
 pytestmark = [pytest.mark.torture, pytest.mark.usefixtures("no_retry_wait")]
 
-FUZZ = settings(max_examples=scaled(60, 1500), deadline=None, derandomize=not os.environ.get("PLEXSYNC_TORTURE"),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                       HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=scaled(60, 1500),
+    deadline=None,
+    derandomize=not os.environ.get("PLEXSYNC_TORTURE"),
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 SEEDED = ["1", "22", "333"]
-TASK_MODES = ("process_queue", "status", "clear_queue", "clear_dlq", "purge_dlq", "clear_match_cache",
-              "health_check", "outage_summary", "recover_outage_jobs")
-HOOK_FIELDS = ("title", "details", "date", "studio_id", "tag_ids", "performer_ids", "play_count", "rating100",
-               "o_counter", "cover_image", "urls", "organized", "id")
+TASK_MODES = (
+    "process_queue",
+    "status",
+    "clear_queue",
+    "clear_dlq",
+    "purge_dlq",
+    "clear_match_cache",
+    "health_check",
+    "outage_summary",
+    "recover_outage_jobs",
+)
+HOOK_FIELDS = (
+    "title",
+    "details",
+    "date",
+    "studio_id",
+    "tag_ids",
+    "performer_ids",
+    "play_count",
+    "rating100",
+    "o_counter",
+    "cover_image",
+    "urls",
+    "organized",
+    "id",
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 def _closed_port() -> int:
@@ -71,8 +102,14 @@ class Bench:
         self.examples = 0
 
     def conn(self, plugin_dir=None, **extra) -> dict:
-        conn = {"Scheme": "http", "Host": "127.0.0.1", "Port": self.port, "SessionCookie": None,
-                "Dir": self.root, "PluginDir": plugin_dir or self.plugin_dir}
+        conn = {
+            "Scheme": "http",
+            "Host": "127.0.0.1",
+            "Port": self.port,
+            "SessionCookie": None,
+            "Dir": self.root,
+            "PluginDir": plugin_dir or self.plugin_dir,
+        }
         conn.update(extra)
         return conn
 
@@ -109,14 +146,25 @@ def _payloads(bench):
             return dict(value, Host="127.0.0.1", Port=bench.port, PluginDir=bench.plugin_dir)
         return value
 
-    conns = st.sampled_from([bench.conn(), bench.conn(bench.other_dir), bench.conn(PluginDir=None),
-                             bench.conn(SessionCookie={"Name": "session", "Value": "abc"})]) \
-        | json_values.map(contained)
-    args = st.fixed_dictionaries({}, optional={
-        "mode": st.sampled_from(TASK_MODES) | json_values,
-        "hookContext": json_values,
-        "days": json_values,
-    }) | json_values
+    conns = st.sampled_from(
+        [
+            bench.conn(),
+            bench.conn(bench.other_dir),
+            bench.conn(PluginDir=None),
+            bench.conn(SessionCookie={"Name": "session", "Value": "abc"}),
+        ]
+    ) | json_values.map(contained)
+    args = (
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "mode": st.sampled_from(TASK_MODES) | json_values,
+                "hookContext": json_values,
+                "days": json_values,
+            },
+        )
+        | json_values
+    )
     documents = st.fixed_dictionaries({"server_connection": conns, "args": args}) | json_values
     return st.one_of(
         st.text(max_size=200),
@@ -144,15 +192,30 @@ def test_any_stdin_gets_one_json_answer_and_keeps_the_queue(bench):
 
 
 # -- hookContext -----------------------------------------------------------------------------
-ids = (st.integers(-5, 10 ** 12) | st.text(max_size=12) | st.floats() | st.booleans() | st.none()
-       | st.lists(st.integers(), max_size=2))
-hook_types = st.sampled_from(["Scene.Update.Post", "Scene.Create.Post", "Scene.Destroy.Post", "Gallery.Update.Post"]) \
-    | st.text(max_size=20) | json_values
-inputs = st.none() | st.dictionaries(st.sampled_from(HOOK_FIELDS) | st.text(max_size=8), json_values, max_size=6) \
+ids = (
+    st.integers(-5, 10**12)
+    | st.text(max_size=12)
+    | st.floats()
+    | st.booleans()
+    | st.none()
+    | st.lists(st.integers(), max_size=2)
+)
+hook_types = (
+    st.sampled_from(["Scene.Update.Post", "Scene.Create.Post", "Scene.Destroy.Post", "Gallery.Update.Post"])
+    | st.text(max_size=20)
     | json_values
-field_lists = st.none() | st.lists(st.sampled_from(HOOK_FIELDS) | st.text(max_size=10), max_size=6) | json_values
-contexts = st.fixed_dictionaries({}, optional={"id": ids, "type": hook_types, "input": inputs,
-                                               "inputFields": field_lists})
+)
+inputs = (
+    st.none()
+    | st.dictionaries(st.sampled_from(HOOK_FIELDS) | st.text(max_size=8), json_values, max_size=6)
+    | json_values
+)
+field_lists = (
+    st.none() | st.lists(st.sampled_from(HOOK_FIELDS) | st.text(max_size=10), max_size=6) | json_values
+)
+contexts = st.fixed_dictionaries(
+    {}, optional={"id": ids, "type": hook_types, "input": inputs, "inputFields": field_lists}
+)
 
 
 def test_any_hook_context_is_queued_ignored_or_refused_in_one_line(bench):
@@ -171,7 +234,11 @@ def test_any_hook_context_is_queued_ignored_or_refused_in_one_line(bench):
             found.append("changes queued before this input are gone")
         if not found and json.loads(out)["output"] == "queued":
             data_dir = os.path.join(conn["PluginDir"], "data")
-            scene = str(context["id"]).strip() if not isinstance(context["id"], float) else str(int(context["id"]))
+            scene = (
+                str(context["id"]).strip()
+                if not isinstance(context["id"], float)
+                else str(int(context["id"]))
+            )
             if scene not in {j.scene_id for j in FileQueue(data_dir).jobs()}:
                 found.append("answered queued but scene %r is not in the queue" % scene)
         problems.extend("%s <- %r" % (p, context) for p in found)
@@ -188,17 +255,31 @@ def test_garbage_stdin_from_a_real_process_gets_one_line_error(plugin_dir):
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     bad_id = {"server_connection": {"PluginDir": plugin_dir}, "args": {"hookContext": {"id": [1]}}}
-    for stdin in (b"", b"\xff\xfe\x00garbage", b"[1, 2", b'{"server_connection": 5}', b"null",
-                  json.dumps(bad_id).encode()):
-        done = subprocess.run([sys.executable, os.path.join(plugin_dir, "plexsync.py")], input=stdin,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+    for stdin in (
+        b"",
+        b"\xff\xfe\x00garbage",
+        b"[1, 2",
+        b'{"server_connection": 5}',
+        b"null",
+        json.dumps(bad_id).encode(),
+    ):
+        done = subprocess.run(
+            [sys.executable, os.path.join(plugin_dir, "plexsync.py")],
+            input=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=60,
+        )
         problems = answer_problems(done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8"))
         assert not problems and done.returncode != 0, (stdin, problems, done.stdout, done.stderr)
 
 
 # -- settings --------------------------------------------------------------------------------
 KIND = {"bool": bool, "int": int, "float": float, "str": str}
-setting_values = st.dictionaries(st.sampled_from(sorted(SPEC)), json_values | st.text(max_size=30), max_size=len(SPEC))
+setting_values = st.dictionaries(
+    st.sampled_from(sorted(SPEC)), json_values | st.text(max_size=30), max_size=len(SPEC)
+)
 
 
 def test_any_settings_values_are_accepted_or_named_in_one_sentence():
@@ -237,14 +318,38 @@ def test_plex_url_with_unbalanced_brackets_is_named_in_one_sentence():
 
 
 # -- damaged files -----------------------------------------------------------------------------
-RECORD_KEYS = ("id", "scene", "scene_id", "ids", "t", "at", "until", "next", "fields", "state", "attempts", "absorb",
-               "cls", "msg", "owner", "src", "lease_until", "next_attempt_at")
+RECORD_KEYS = (
+    "id",
+    "scene",
+    "scene_id",
+    "ids",
+    "t",
+    "at",
+    "until",
+    "next",
+    "fields",
+    "state",
+    "attempts",
+    "absorb",
+    "cls",
+    "msg",
+    "owner",
+    "src",
+    "lease_until",
+    "next_attempt_at",
+)
 # Damage that keeps JSON syntax: a record with a real operation but values of any type.
 damaged_records = st.fixed_dictionaries(
     {"op": st.sampled_from(("enq", "lease", "ack", "nack", "dead", "requeue", "drop", "job", "header"))},
-    optional={key: json_values for key in RECORD_KEYS})
-garbage_lines = st.lists(st.binary(max_size=80) | json_values.map(lambda v: json.dumps(v).encode("utf-8"))
-                         | damaged_records.map(lambda r: json.dumps(r).encode("utf-8")), min_size=1, max_size=4)
+    optional={key: json_values for key in RECORD_KEYS},
+)
+garbage_lines = st.lists(
+    st.binary(max_size=80)
+    | json_values.map(lambda v: json.dumps(v).encode("utf-8"))
+    | damaged_records.map(lambda r: json.dumps(r).encode("utf-8")),
+    min_size=1,
+    max_size=4,
+)
 
 
 def test_garbage_in_the_queue_journal_keeps_every_readable_change():
@@ -264,7 +369,9 @@ def test_garbage_in_the_queue_journal_keeps_every_readable_change():
                 records = fh.read().split(b"\n")[:-1]
             garbage = [line.replace(b"\n", b" ") for line in lines]
             at = min(at, len(records))
-            damaged = b"\n".join(records[:at] + garbage + records[at:]) + b"\n" + torn_tail.replace(b"\n", b" ")
+            damaged = (
+                b"\n".join(records[:at] + garbage + records[at:]) + b"\n" + torn_tail.replace(b"\n", b" ")
+            )
             with open(path, "wb") as fh:
                 fh.write(damaged)
             reported = []
@@ -301,17 +408,30 @@ def test_garbage_in_the_queue_journal_keeps_every_readable_change():
         _record("queue.jsonl garbage", examples[0], problems, jobs=5)
 
 
-STATE_FILES = ("circuit_breaker.json", "stats.json", "sync_state.json", "match_cache.json", "health.json",
-               "outages.json", "drain_request.json", "settings_cache.json", "plex_index.json", "reconcile.json",
-               "sync_state.jsonl", "match_cache.jsonl")
-file_garbage = (st.binary(max_size=120) | json_values.map(lambda v: json.dumps(v).encode("utf-8"))
-                | st.binary(min_size=1, max_size=40).map(lambda b: b'{"state": "open", "x": ' + b))
+STATE_FILES = (
+    "circuit_breaker.json",
+    "stats.json",
+    "sync_state.json",
+    "match_cache.json",
+    "health.json",
+    "outages.json",
+    "drain_request.json",
+    "settings_cache.json",
+    "plex_index.json",
+    "reconcile.json",
+    "sync_state.jsonl",
+    "match_cache.jsonl",
+)
+file_garbage = (
+    st.binary(max_size=120)
+    | json_values.map(lambda v: json.dumps(v).encode("utf-8"))
+    | st.binary(min_size=1, max_size=40).map(lambda b: b'{"state": "open", "x": ' + b)
+)
 
 
 def _read_everything(plugin_dir: str, data_dir: str) -> None:
     """Everything a hook, a status report and a drain read from the data folder."""
     import plexsync
-
     from stashplugin.settings import read_hook_cache
     from stashplugin.task import TaskContext
     from sync.drain_marker import DrainMarker

@@ -6,6 +6,7 @@ not GraphQL), passing everything else through. The health probe, the Plex connec
 drain request and whole Process Queue / View Queue Status runs (the installed entry point, run
 in-process for speed) must all end in a clear answer with the change still queued.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,34 +25,62 @@ from tests.world import PLEX_TOKEN, start_world
 
 pytestmark = [pytest.mark.torture, pytest.mark.usefixtures("no_retry_wait")]
 
-FAST = settings(max_examples=scaled(40, 600), deadline=None, derandomize=not os.environ.get("PLEXSYNC_TORTURE"),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=scaled(40, 600),
+    deadline=None,
+    derandomize=not os.environ.get("PLEXSYNC_TORTURE"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 SLOW = settings(FAST, max_examples=scaled(15, 250))
 
-xml_bits = st.sampled_from([b"<MediaContainer", b" size=\"1\"", b" version=\"1.2.3\"", b">", b"</MediaContainer>",
-                            b"<Video ratingKey=\"1\" key=\"/library/metadata/1\" type=\"movie\" title=\"x\"",
-                            b"<Directory key=\"1\" type=\"movie\" title=\"Movies\"", b"/>", b"<Media><Part file=\"/a\"",
-                            b"&", b"\x00", b"\xff", b"<!DOCTYPE x [<!ENTITY a \"b\">]>", b"<?xml version=\"1.0\"?>"])
+xml_bits = st.sampled_from(
+    [
+        b"<MediaContainer",
+        b" size=\"1\"",
+        b" version=\"1.2.3\"",
+        b">",
+        b"</MediaContainer>",
+        b"<Video ratingKey=\"1\" key=\"/library/metadata/1\" type=\"movie\" title=\"x\"",
+        b"<Directory key=\"1\" type=\"movie\" title=\"Movies\"",
+        b"/>",
+        b"<Media><Part file=\"/a\"",
+        b"&",
+        b"\x00",
+        b"\xff",
+        b"<!DOCTYPE x [<!ENTITY a \"b\">]>",
+        b"<?xml version=\"1.0\"?>",
+    ]
+)
 xml_bodies = st.lists(xml_bits, max_size=12).map(b"".join) | st.binary(max_size=200)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=10)
+    max_leaves=10,
+)
 graphql_bodies = st.one_of(
     json_values,
     st.fixed_dictionaries({}, optional={"data": json_values, "errors": json_values}),
-    st.fixed_dictionaries({"data": st.fixed_dictionaries({}, optional={
-        "configuration": json_values | st.fixed_dictionaries({"plugins": json_values}),
-        "findScenes": json_values | st.fixed_dictionaries({"scenes": json_values}),
-        "runPluginTask": json_values})}),
+    st.fixed_dictionaries(
+        {
+            "data": st.fixed_dictionaries(
+                {},
+                optional={
+                    "configuration": json_values | st.fixed_dictionaries({"plugins": json_values}),
+                    "findScenes": json_values | st.fixed_dictionaries({"scenes": json_values}),
+                    "runPluginTask": json_values,
+                },
+            )
+        }
+    ),
 ).map(lambda v: json.dumps(v).encode("utf-8")) | st.binary(max_size=100)
 statuses = st.sampled_from([200, 200, 200, 400, 401, 404, 500, 502, 503, 301]) | st.integers(100, 599)
 
 
 def answers(bodies, content_type: str):
     """Raw answers: well-framed HTTP with odd bodies, wrong lengths, or no HTTP at all."""
-    framed = st.builds(http_answer, statuses, bodies, st.just(content_type),
-                       st.none() | st.just(-1) | st.integers(0, 400))
+    framed = st.builds(
+        http_answer, statuses, bodies, st.just(content_type), st.none() | st.just(-1) | st.integers(0, 400)
+    )
     return framed | st.binary(max_size=120)
 
 
@@ -106,7 +135,9 @@ def test_health_probe_turns_any_plex_answer_into_a_clear_result(world):
     problems, examples = [], [0]
 
     @FAST
-    @given(answer=answers(xml_bodies, "text/xml"), path=st.sampled_from(["/identity", "/library/sections", ""]))
+    @given(
+        answer=answers(xml_bodies, "text/xml"), path=st.sampled_from(["/identity", "/library/sections", ""])
+    )
     def check(answer, path):
         examples[0] += 1
         world.plex_proxy.answer = answer
@@ -130,8 +161,10 @@ def test_connecting_to_a_plex_answering_garbage_is_classified_in_one_line(world)
     from worker.errors import ERROR_CLASSES, classify
     from worker.plex import connect
 
-    settings_ = Settings.from_raw({"plex_url": world.plex_proxy.url, "plex_token": PLEX_TOKEN,
-                                   "connect_timeout": 1, "read_timeout": 3}, need_plex=True)
+    settings_ = Settings.from_raw(
+        {"plex_url": world.plex_proxy.url, "plex_token": PLEX_TOKEN, "connect_timeout": 1, "read_timeout": 3},
+        need_plex=True,
+    )
     problems, examples = [], [0]
 
     @FAST
@@ -163,7 +196,11 @@ def test_process_queue_against_a_plex_answering_garbage_keeps_the_change(world):
     paths = ["/identity", "/library/sections", "/library/sections/", "/library/metadata/", "/"]
 
     @SLOW
-    @given(answer=answers(xml_bodies, "text/xml"), path=st.sampled_from(paths), method=st.sampled_from(["GET", "PUT"]))
+    @given(
+        answer=answers(xml_bodies, "text/xml"),
+        path=st.sampled_from(paths),
+        method=st.sampled_from(["GET", "PUT"]),
+    )
     def check(answer, path, method):
         # A 2xx answer to the edit is Plex saying "done": a write lost behind such an answer cannot
         # be told from success without re-reading every item, which would double the requests.
@@ -178,9 +215,14 @@ def test_process_queue_against_a_plex_answering_garbage_keeps_the_change(world):
         world.stash.update_scene(world.scene_id, title="Fuzz %d" % examples[0])
         FileQueue(world.data_dir).enqueue(world.scene_id, ["title"])
         world.plex_proxy.answer = answer
-        world.plex_proxy.victim = lambda m, p, b: m == method and (p == path if path == "/" else p.startswith(path))
+        world.plex_proxy.victim = lambda m, p, b: (
+            m == method and (p == path if path == "/" else p.startswith(path))
+        )
         found = _run_task(world, "process_queue")
-        synced = world.plex.item(world.plex.find_by_file("/media/movies/fuzz.mp4"))["title"] == "Fuzz %d" % examples[0]
+        synced = (
+            world.plex.item(world.plex.find_by_file("/media/movies/fuzz.mp4"))["title"]
+            == "Fuzz %d" % examples[0]
+        )
         if not synced and not _still_queued(world):
             found.append("the change was neither synced nor kept in the queue")
         problems.extend("%s <- %s %s %r" % (p, method, path, answer[:120]) for p in found)
@@ -190,8 +232,9 @@ def test_process_queue_against_a_plex_answering_garbage_keeps_the_change(world):
         check()
     finally:
         world.plex_proxy.victim = lambda m, p, b: False
-        torture_summary.record("fuzz: Plex garbage during Process Queue", trials=examples[0], jobs=1,
-                               lost=len(problems))
+        torture_summary.record(
+            "fuzz: Plex garbage during Process Queue", trials=examples[0], jobs=1, lost=len(problems)
+        )
 
 
 def test_odd_graphql_answers_end_in_one_line_errors_and_keep_the_queue(world):
@@ -199,8 +242,11 @@ def test_odd_graphql_answers_end_in_one_line_errors_and_keep_the_queue(world):
     operations = {"settings": b"PlexSyncSettings", "scenes": b"PlexSyncScenes"}
 
     @SLOW
-    @given(answer=answers(graphql_bodies, "application/json"), operation=st.sampled_from(sorted(operations)),
-           mode=st.sampled_from(["status", "process_queue", "recover_outage_jobs", "clear_dlq"]))
+    @given(
+        answer=answers(graphql_bodies, "application/json"),
+        operation=st.sampled_from(sorted(operations)),
+        mode=st.sampled_from(["status", "process_queue", "recover_outage_jobs", "clear_dlq"]),
+    )
     def check(answer, operation, mode):
         examples[0] += 1
         _fresh_state(world)

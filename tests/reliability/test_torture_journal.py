@@ -1,6 +1,7 @@
 """SIGKILL at random points of the per-scene stores' journals (sync state, memo of written values,
 match cache): every acknowledged write survives, each key holds the last acknowledged value or
 the one in flight when the process died, nothing is quarantined, compaction included."""
+
 from __future__ import annotations
 
 import random
@@ -16,8 +17,10 @@ from sync.store import quarantined_files
 from tests.conftest import child_env, scaled
 from tests.reliability import torture_summary
 
-pytestmark = [pytest.mark.torture,
-              pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX only")]
+pytestmark = [
+    pytest.mark.torture,
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX only"),
+]
 
 WORKER = [sys.executable, "-m", "tests.reliability.journal_worker"]
 
@@ -25,8 +28,13 @@ WORKER = [sys.executable, "-m", "tests.reliability.journal_worker"]
 def _trial(directory: str, trial: int, rnd: random.Random, env: dict) -> list:
     by_io = trial % 2 == 1
     crash_at = rnd.randint(1, 200) if by_io else 0
-    proc = subprocess.Popen(WORKER + [directory, str(trial), str(crash_at)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, text=True)
+    proc = subprocess.Popen(
+        WORKER + [directory, str(trial), str(crash_at)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout))
     reader.start()
@@ -78,16 +86,30 @@ def test_sigkill_during_journal_writes_loses_no_acknowledged_value(tmp_path):
             for key, value in values.items():
                 have = found[store].get(key)
                 # The value acknowledged last, or a later one (the write in flight when killed).
-                if have is None or int(have.split("-")[0]) < int(value.split("-")[0]) or (
-                        have.split("-")[0] == value.split("-")[0] and int(have.split("-")[1]) < int(value.split("-")[1])):
-                    problems.append("trial %d: %s[%s] is %r, acknowledged %r" % (trial, store, key, have, value))
+                if (
+                    have is None
+                    or int(have.split("-")[0]) < int(value.split("-")[0])
+                    or (
+                        have.split("-")[0] == value.split("-")[0]
+                        and int(have.split("-")[1]) < int(value.split("-")[1])
+                    )
+                ):
+                    problems.append(
+                        "trial %d: %s[%s] is %r, acknowledged %r" % (trial, store, key, have, value)
+                    )
         # What the next process reads is what later trials must build on.
         for store in acked:
             acked[store] = dict(found[store])
         if quarantined_files(directory):
             problems.append("trial %d: quarantined %s" % (trial, quarantined_files(directory)))
             break
-    torture_summary.record("sigkill: per-scene journals", trials=trials, kills=trials,
-                           jobs=sum(len(v) for v in acked.values()), lost=len(problems), corrupt=0,
-                           note="killed in: " + ", ".join("%s %d" % kv for kv in sorted(killed_in.items())))
+    torture_summary.record(
+        "sigkill: per-scene journals",
+        trials=trials,
+        kills=trials,
+        jobs=sum(len(v) for v in acked.values()),
+        lost=len(problems),
+        corrupt=0,
+        note="killed in: " + ", ".join("%s %d" % kv for kv in sorted(killed_in.items())),
+    )
     assert not problems, "\n".join(problems[:10])

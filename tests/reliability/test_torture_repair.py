@@ -6,6 +6,7 @@ Every trial ends with the same question a user would ask: is every acknowledged 
 queued or in Plex (0 lost), and will something drain it without anyone pressing a button
 (0 stranded)?
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,9 @@ def _damage_kept(directory: str, damaged: bytes) -> bool:
 
 
 def _run(args: list, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(WORKER + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        WORKER + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX only")
@@ -75,11 +77,14 @@ def test_sigkill_at_every_step_of_a_repair_loses_no_job_and_keeps_the_damage(tmp
         kills += proc.returncode == -signal.SIGKILL
         after = {j.scene_id for j in FileQueue(directory).jobs()}
         if after != {str(n) for n in range(JOBS)}:
-            lost.append("trial %d (killed at I/O call %d): %d of %d jobs left" % (trial, crash_at, len(after), JOBS))
+            lost.append(
+                "trial %d (killed at I/O call %d): %d of %d jobs left" % (trial, crash_at, len(after), JOBS)
+            )
         if not _damage_kept(directory, damaged):
             lost.append("trial %d: the damaged bytes are gone" % trial)
-    torture_summary.record("repair: SIGKILL at each step", trials=trials, kills=kills, jobs=trials * JOBS,
-                           lost=len(lost))
+    torture_summary.record(
+        "repair: SIGKILL at each step", trials=trials, kills=kills, jobs=trials * JOBS, lost=len(lost)
+    )
     assert not lost, "\n".join(lost[:10])
     assert kills >= trials // 2, "the kills did not land inside the repair"
 
@@ -105,8 +110,9 @@ def test_repair_on_a_full_disk_loses_no_job_at_any_point(tmp_path):
             lost.append("budget %d: %d of %d jobs left" % (budget, len(after), JOBS))
         if not _damage_kept(directory, damaged):
             lost.append("budget %d: the damaged bytes are gone" % budget)
-    torture_summary.record("repair: disk full at each byte budget", trials=len(budgets), jobs=len(budgets) * JOBS,
-                           lost=len(lost))
+    torture_summary.record(
+        "repair: disk full at each byte budget", trials=len(budgets), jobs=len(budgets) * JOBS, lost=len(lost)
+    )
     assert not lost, "\n".join(lost[:10])
 
 
@@ -114,8 +120,15 @@ def test_concurrent_hooks_on_locks_that_exclude_nobody_lose_no_change(tmp_path):
     directory = str(tmp_path)
     env = child_env()
     producers, per = 16, scaled(25, 100)
-    procs = [subprocess.Popen(WORKER + ["noop_produce", directory, "p%d-" % i, str(per)], stdout=subprocess.PIPE,
-                              env=env, text=True) for i in range(producers)]
+    procs = [
+        subprocess.Popen(
+            WORKER + ["noop_produce", directory, "p%d-" % i, str(per)],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for i in range(producers)
+    ]
     acknowledged = set()
     for proc in procs:
         out, _ = proc.communicate(timeout=300)
@@ -123,8 +136,12 @@ def test_concurrent_hooks_on_locks_that_exclude_nobody_lose_no_change(tmp_path):
         acknowledged |= {line.split()[1] for line in out.splitlines() if line.startswith("E ")}
     left = {j.scene_id for j in FileQueue(directory).jobs()}
     missing = acknowledged - left
-    torture_summary.record("no-op locks: %d hooks at once" % producers, trials=producers * per,
-                           jobs=len(acknowledged), lost=len(missing))
+    torture_summary.record(
+        "no-op locks: %d hooks at once" % producers,
+        trials=producers * per,
+        jobs=len(acknowledged),
+        lost=len(missing),
+    )
     assert len(acknowledged) == producers * per
     assert not missing, "%d of %d acknowledged changes were overwritten" % (len(missing), len(acknowledged))
 
@@ -141,8 +158,13 @@ def test_hooks_racing_a_stopping_drainer_never_strand_a_change(tmp_path):
         lock = threading.Lock()
 
         def hook(i):
-            out = subprocess.run(WORKER + ["race_hook", directory, "t%d-h%d-" % (trial, i), str(per), str(i)],
-                                 stdout=subprocess.PIPE, env=env, text=True, timeout=300).stdout
+            out = subprocess.run(
+                WORKER + ["race_hook", directory, "t%d-h%d-" % (trial, i), str(per), str(i)],
+                stdout=subprocess.PIPE,
+                env=env,
+                text=True,
+                timeout=300,
+            ).stdout
             with lock:
                 requests.extend(line for line in out.splitlines() if line == "R")
 
@@ -153,19 +175,31 @@ def test_hooks_racing_a_stopping_drainer_never_strand_a_change(tmp_path):
         while any(t.is_alive() for t in threads) or served < len(requests):
             if served < len(requests):  # Stash's job queue: one drain per request, one at a time
                 served += 1
-                subprocess.run(WORKER + ["race_drain", directory, str(served)], stdout=subprocess.DEVNULL,
-                               env=env, timeout=300)
+                subprocess.run(
+                    WORKER + ["race_drain", directory, str(served)],
+                    stdout=subprocess.DEVNULL,
+                    env=env,
+                    timeout=300,
+                )
             else:
                 time.sleep(0.005)
         requests_total += served
         left = FileQueue(directory).jobs()
         if left and not DrainMarker(directory).is_fresh() and not drain_running(directory):
-            stranded.append("trial %d: %d change(s) queued with no drain running or requested" % (trial, len(left)))
+            stranded.append(
+                "trial %d: %d change(s) queued with no drain running or requested" % (trial, len(left))
+            )
         elif left:
-            stranded.append("trial %d: %d change(s) left although every request was served" % (trial, len(left)))
-    torture_summary.record("request race: hooks vs a stopping drainer", trials=trials, jobs=trials * hooks * per,
-                           lost=len(stranded), note="%d drains for %d changes" % (requests_total,
-                                                                                trials * hooks * per))
+            stranded.append(
+                "trial %d: %d change(s) left although every request was served" % (trial, len(left))
+            )
+    torture_summary.record(
+        "request race: hooks vs a stopping drainer",
+        trials=trials,
+        jobs=trials * hooks * per,
+        lost=len(stranded),
+        note="%d drains for %d changes" % (requests_total, trials * hooks * per),
+    )
     assert not stranded, "\n".join(stranded)
 
 

@@ -6,6 +6,7 @@ a random file-system call (see torture_worker.py), which lands kills inside enqu
 nack, dead-letter, compaction and the atomic writes of the JSON state files, including torn
 writes. After every kill the parent reads everything back the way the next process would.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ from sync.store import JsonFile, quarantined_files
 from tests.conftest import child_env, scaled
 from tests.reliability import torture_summary
 
-pytestmark = [pytest.mark.torture,
-              pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX only")]
+pytestmark = [
+    pytest.mark.torture,
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX only"),
+]
 
 WORKER = [sys.executable, "-m", "tests.reliability.torture_worker", "chaos"]
 STATE_FILES = ("sync_state.json", "stats.json", "circuit_breaker.json", "match_cache.json")
@@ -42,8 +45,13 @@ def _run_trial(directory: str, trial: int, rnd: random.Random, env: dict) -> lis
     """One child, killed at a random moment; returns its event lines."""
     by_io = trial % 2 == 1
     crash_at = rnd.randint(1, 250) if by_io else 0
-    proc = subprocess.Popen(WORKER + [directory, str(trial), str(crash_at)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, text=True)
+    proc = subprocess.Popen(
+        WORKER + [directory, str(trial), str(crash_at)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     events = []
     reader = threading.Thread(target=_read_events, args=(proc.stdout, events))
     reader.start()
@@ -57,7 +65,10 @@ def _run_trial(directory: str, trial: int, rnd: random.Random, env: dict) -> lis
         proc.send_signal(signal.SIGKILL)
     proc.wait()
     reader.join()
-    assert proc.returncode == -signal.SIGKILL, "trial %d: the worker ended by itself (%s)" % (trial, proc.returncode)
+    assert proc.returncode == -signal.SIGKILL, "trial %d: the worker ended by itself (%s)" % (
+        trial,
+        proc.returncode,
+    )
     return events
 
 
@@ -65,12 +76,12 @@ class Ledger:
     """What the children reported as done, across all trials."""
 
     def __init__(self):
-        self.last_job_event = {}     # scene id -> last acknowledged queue event
+        self.last_job_event = {}  # scene id -> last acknowledged queue event
         self.sync_state = set()
         self.match_cache = set()
         self.stats_acked = 0
         self.stats_started = 0
-        self.killed_in = {}          # step in progress when the process died -> count
+        self.killed_in = {}  # step in progress when the process died -> count
 
     def add(self, events: list) -> None:
         step = "between steps"
@@ -131,7 +142,7 @@ def check(directory: str, ledger: Ledger) -> tuple:
             lost.append("scene %s was acked but came back" % sid)
         # "L": killed while the job was leased; the job may or may not have moved on. Both are fine.
 
-    from sync.sync_state import SyncState   # sync_state.jsonl, a journal (sync/journal_map.py)
+    from sync.sync_state import SyncState  # sync_state.jsonl, a journal (sync/journal_map.py)
 
     states = SyncState(directory, on_corrupt=corrupt.append).read()
     lost += ["sync state lost %s" % k for k in sorted(ledger.sync_state - set(states))]
@@ -141,8 +152,10 @@ def check(directory: str, ledger: Ledger) -> tuple:
     stats = JsonFile(os.path.join(directory, "stats.json"), on_corrupt=corrupt.append).read()
     synced = int((stats.get("totals") or {}).get("synced", 0))
     if not ledger.stats_acked <= synced <= ledger.stats_started:
-        lost.append("stats.json counts %d runs; %d were acknowledged, %d started"
-                    % (synced, ledger.stats_acked, ledger.stats_started))
+        lost.append(
+            "stats.json counts %d runs; %d were acknowledged, %d started"
+            % (synced, ledger.stats_acked, ledger.stats_started)
+        )
     from worker.breaker import STATES, CircuitBreaker, FileBreakerStorage
 
     if CircuitBreaker(FileBreakerStorage(directory)).state not in STATES:
@@ -165,9 +178,15 @@ def test_sigkill_at_random_points_of_queue_steps_and_state_writes_loses_nothing(
         if trial_corrupt:
             break  # later trials would only report the same damage
     steps = ", ".join("%s %d" % kv for kv in sorted(ledger.killed_in.items(), key=lambda kv: -kv[1]))
-    torture_summary.record("sigkill: queue steps and state files", trials=trials, kills=trials,
-                           jobs=len(ledger.last_job_event), lost=len(lost), corrupt=len(corrupt),
-                           note="killed in: " + steps)
+    torture_summary.record(
+        "sigkill: queue steps and state files",
+        trials=trials,
+        kills=trials,
+        jobs=len(ledger.last_job_event),
+        lost=len(lost),
+        corrupt=len(corrupt),
+        note="killed in: " + steps,
+    )
     assert not corrupt, "files damaged by a kill:\n" + "\n".join(corrupt[:10])
     assert not lost, "acknowledged work lost:\n" + "\n".join(lost[:10])
     # The kills really landed inside the steps that matter, not only between them.

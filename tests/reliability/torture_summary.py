@@ -5,17 +5,28 @@ run still shows its numbers; tests/reliability/conftest.py prints the table at t
 session when PLEXSYNC_TORTURE=1. Any lost or corrupt count also fails the test itself, which is
 what makes `make torture` exit non-zero.
 """
+
 from __future__ import annotations
 
 RESULTS = []
 COLUMNS = ("trials", "kills", "jobs", "lost", "corrupt")
 
 
-def record(name: str, trials: int = 0, kills: int = 0, jobs: int = 0, lost: int = 0, corrupt: int = 0,
-           note: str = "") -> None:
+def record(
+    name: str, trials: int = 0, kills: int = 0, jobs: int = 0, lost: int = 0, corrupt: int = 0, note: str = ""
+) -> None:
     """Remember one torture test's figures for the summary table."""
-    RESULTS.append({"name": name, "trials": trials, "kills": kills, "jobs": jobs, "lost": lost,
-                    "corrupt": corrupt, "note": note})
+    RESULTS.append(
+        {
+            "name": name,
+            "trials": trials,
+            "kills": kills,
+            "jobs": jobs,
+            "lost": lost,
+            "corrupt": corrupt,
+            "note": note,
+        }
+    )
 
 
 def table(results=None) -> str:
@@ -30,8 +41,11 @@ def table(results=None) -> str:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS) + 1)]
     lines = []
     for n, cells in enumerate(rows):
-        text = "  ".join([cells[0].ljust(widths[0])] + [c.rjust(widths[i + 1]) for i, c in enumerate(cells[1:-1])]
-                         + [cells[-1]])
+        text = "  ".join(
+            [cells[0].ljust(widths[0])]
+            + [c.rjust(widths[i + 1]) for i, c in enumerate(cells[1:-1])]
+            + [cells[-1]]
+        )
         lines.append(text.rstrip())
         if n == 0 or n == len(rows) - 2:
             lines.append("-" * len(lines[0]))

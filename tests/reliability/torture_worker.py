@@ -13,6 +13,7 @@ the parent knows what was acknowledged and what was in progress when the process
 crash_at-th file-system call (write, fsync, replace, ftruncate, remove), sometimes leaving a
 torn write behind, so kills land inside every step rather than only where a timer falls.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The circuit breaker: transitions, persistence across processes, damage, and what it logs."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,17 @@ from hypothesis import strategies as st
 
 from stashplugin import log
 from sync.lock import FileLock
-from worker.breaker import (CLOSED, HALF_OPEN, OPEN, STATES, CircuitBreaker, FileBreakerStorage, LogListener,
-                            MemoryBreakerStorage, read_breaker_cheap)
+from worker.breaker import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    STATES,
+    CircuitBreaker,
+    FileBreakerStorage,
+    LogListener,
+    MemoryBreakerStorage,
+    read_breaker_cheap,
+)
 from worker.errors import SyncFailure
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,8 +49,9 @@ class Recorder:
 
 
 def make(storage=None, clock=None, **kw):
-    return CircuitBreaker(storage if storage is not None else MemoryBreakerStorage(),
-                          clock=clock or Clock(), **kw)
+    return CircuitBreaker(
+        storage if storage is not None else MemoryBreakerStorage(), clock=clock or Clock(), **kw
+    )
 
 
 def open_breaker(breaker, n=5):
@@ -59,6 +70,7 @@ def stash_log(capsys):
 
 
 # -- transitions ----------------------------------------------------------------------------
+
 
 def test_closed_breaker_lets_requests_through():
     breaker = make()
@@ -89,8 +101,10 @@ def test_success_between_failures_resets_the_count():
     assert breaker.failure_count == 2
 
 
-@pytest.mark.parametrize("error_class", ["plex_unauthorized", "ambiguous_match", "not_in_plex", "plex_rejected",
-                                         "stash_unreachable", "internal"])
+@pytest.mark.parametrize(
+    "error_class",
+    ["plex_unauthorized", "ambiguous_match", "not_in_plex", "plex_rejected", "stash_unreachable", "internal"],
+)
 def test_failures_that_are_not_outages_leave_the_breaker_alone(error_class):
     storage = MemoryBreakerStorage()
     breaker = make(storage, threshold=3)
@@ -227,8 +241,13 @@ def test_trip_pauses_a_recovering_plex_that_keeps_failing(capsys):
     breaker.trip("Plex answered with a server error (HTTP 500); 5 errors while sync was resuming")
     assert breaker.state == OPEN and breaker.next_probe_at == clock.t + 5
     assert breaker.recovered_at is None and breaker.ramp_errors == 0
-    assert stash_log(capsys) == [("w", "Plex answered with a server error (HTTP 500); 5 errors while sync was "
-                                       "resuming — pausing sync for 5 s; changes keep being queued")]
+    assert stash_log(capsys) == [
+        (
+            "w",
+            "Plex answered with a server error (HTTP 500); 5 errors while sync was "
+            "resuming — pausing sync for 5 s; changes keep being queued",
+        )
+    ]
     opened_at = breaker.opened_at
     clock.t += 1
     breaker.trip("again")  # already open: the pause is not lengthened
@@ -248,7 +267,13 @@ def test_listeners_hear_each_transition_once():
     breaker.allow_request()
     breaker.record_success()
     breaker.record_success()
-    assert rec.seen == [(CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, CLOSED)]
+    assert rec.seen == [
+        (CLOSED, OPEN),
+        (OPEN, HALF_OPEN),
+        (HALF_OPEN, OPEN),
+        (OPEN, HALF_OPEN),
+        (HALF_OPEN, CLOSED),
+    ]
 
 
 def test_a_broken_listener_does_not_break_the_breaker():
@@ -271,8 +296,11 @@ def test_log_listener_says_what_happened_in_plain_words(capsys):
     clock.t += 60
     breaker.record_success()
     lines = stash_log(capsys)
-    assert lines[0] == ("w", "Plex unreachable (connection refused) 5 times in a row — pausing sync for 60 s; "
-                             "changes keep being queued")
+    assert lines[0] == (
+        "w",
+        "Plex unreachable (connection refused) 5 times in a row — pausing sync for 60 s; "
+        "changes keep being queued",
+    )
     assert lines[1][0] == "i" and "checking whether Plex answers again" in lines[1][1]
     assert lines[2] == ("i", "Plex answered again after 2 min — resuming sync")
     assert len(lines) == 3
@@ -317,6 +345,7 @@ def test_any_sequence_keeps_the_breaker_consistent_and_a_success_closes_it(event
 
 
 # -- persistence ---------------------------------------------------------------------------
+
 
 def test_a_new_process_sees_the_breaker_still_open(tmp_path):
     clock = Clock()
@@ -420,6 +449,7 @@ def test_four_processes_at_once_never_corrupt_the_breaker_file(tmp_path):
 
 # -- the hook's cheap read -------------------------------------------------------------------
 
+
 def test_cheap_read_of_a_missing_or_damaged_file_says_closed(tmp_path):
     assert read_breaker_cheap(str(tmp_path))["state"] == CLOSED
     (tmp_path / "circuit_breaker.json").write_text("{not json")
@@ -442,9 +472,12 @@ def test_cheap_read_says_when_a_probe_is_due(tmp_path):
 
 
 def test_cheap_read_imports_no_http_library(tmp_path):
-    code = ("import sys; from worker.breaker import read_breaker_cheap; read_breaker_cheap(sys.argv[1]); "
-            "heavy = [m for m in sys.modules if m.split('.')[0] in ('requests', 'plexapi', 'urllib3', 'stashapi')]; "
-            "print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys; from worker.breaker import read_breaker_cheap; read_breaker_cheap(sys.argv[1]); "
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('requests', 'plexapi', 'urllib3', 'stashapi')]; "
+        "print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -1,5 +1,6 @@
 """The content settings as pure decisions: parsing and validation, title templates, filters, the
 rating scale, managed collections and labels, and which hook edits they make relevant."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,24 +8,34 @@ import pytest
 from stashplugin.hook import relevant_update_fields, synced_fields
 from stashplugin.settings import SPEC, Settings, SettingsError, parse_names, take_over_legacy
 from worker.filtered import FilteredScenes
-from worker.metadata import (build_metadata, diff_metadata, filter_reason, metadata_hash, render_title,
-                             stash_rating, written_after)
+from worker.metadata import (
+    build_metadata,
+    diff_metadata,
+    filter_reason,
+    metadata_hash,
+    render_title,
+    stash_rating,
+    written_after,
+)
 
 
 def settings(**raw):
     return Settings.from_raw(raw, strict=True)
 
 
-@pytest.mark.parametrize("name, value, words", [
-    ("collections_from", "studio, network", "studio, parent_studio and/or groups"),
-    ("title_template", "{studio} - {name}", "use only the placeholders"),
-    ("title_template", "{title", "use only the placeholders"),
-    ("content_rating", "X" * 65, "at most 64 characters"),
-    ("labels", "A, " + "B" * 129, "at most 128 characters"),
-    ("exclude_tags", "x" * 200, "at most 128 characters"),
-    ("sync_rating", "sometimes", "switch it on or off"),
-    ("only_organized", "perhaps", "switch it on or off"),
-])
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("collections_from", "studio, network", "studio, parent_studio and/or groups"),
+        ("title_template", "{studio} - {name}", "use only the placeholders"),
+        ("title_template", "{title", "use only the placeholders"),
+        ("content_rating", "X" * 65, "at most 64 characters"),
+        ("labels", "A, " + "B" * 129, "at most 128 characters"),
+        ("exclude_tags", "x" * 200, "at most 128 characters"),
+        ("sync_rating", "sometimes", "switch it on or off"),
+        ("only_organized", "perhaps", "switch it on or off"),
+    ],
+)
 def test_bad_content_settings_name_the_setting_in_one_sentence(name, value, words):
     with pytest.raises(SettingsError) as err:
         settings(**{name: value})
@@ -39,7 +50,10 @@ def test_names_may_hold_commas_and_quotes_in_double_quotes():
 
 def test_studio_as_collection_means_the_studio_source():
     assert settings(sync_collection=True).collection_sources == ("studio",)
-    assert settings(sync_collection=True, collections_from="groups").collection_sources == ("studio", "groups")
+    assert settings(sync_collection=True, collections_from="groups").collection_sources == (
+        "studio",
+        "groups",
+    )
     assert settings(collections_from="Parent_Studio").collection_sources == ("parent_studio",)
 
 
@@ -58,22 +72,26 @@ def test_the_hook_reads_bad_content_settings_leniently():
     assert s.title_template == "" and s.sync_rating is True
 
 
-@pytest.mark.parametrize("rating100, plex", [(85, "8.5"), (87, "8.7"), (100, "10"), (1, "0.1"), (None, ""),
-                                             (20, "2"), (150, "10")])
+@pytest.mark.parametrize(
+    "rating100, plex", [(85, "8.5"), (87, "8.7"), (100, "10"), (1, "0.1"), (None, ""), (20, "2"), (150, "10")]
+)
 def test_stash_rating_becomes_plex_user_rating(rating100, plex):
     assert stash_rating(rating100) == plex
 
 
-@pytest.mark.parametrize("template, values, title", [
-    ("{studio} - {title}", {"title": "T"}, "T"),
-    ("{studio} - {title}", {"title": "T", "studio": "S"}, "S - T"),
-    ("{studio} - {date} - {title}", {"title": "T", "studio": "S"}, "S - T"),
-    ("[{code}] {title} ({year})", {"title": "T"}, "T"),
-    ("[{code}] {title} ({year})", {"title": "T", "year": "2021"}, "T (2021)"),
-    ("Scene: {title}", {"title": "T"}, "Scene: T"),
-    ("Scene: {title}", {}, ""),
-    ("Fixed", {}, "Fixed"),
-])
+@pytest.mark.parametrize(
+    "template, values, title",
+    [
+        ("{studio} - {title}", {"title": "T"}, "T"),
+        ("{studio} - {title}", {"title": "T", "studio": "S"}, "S - T"),
+        ("{studio} - {date} - {title}", {"title": "T", "studio": "S"}, "S - T"),
+        ("[{code}] {title} ({year})", {"title": "T"}, "T"),
+        ("[{code}] {title} ({year})", {"title": "T", "year": "2021"}, "T (2021)"),
+        ("Scene: {title}", {"title": "T"}, "Scene: T"),
+        ("Scene: {title}", {}, ""),
+        ("Fixed", {}, "Fixed"),
+    ],
+)
 def test_title_template_collapses_empty_parts(template, values, title):
     assert render_title(template, values) == title
 
@@ -89,8 +107,8 @@ def test_filters_give_a_reason_in_order():
 
 
 def test_a_rating_only_job_is_synced_only_while_sync_rating_is_on():
-    assert relevant_update_fields(["rating100"]) == ["rating100"]        # the hook keeps it
-    assert synced_fields(["rating100"], settings()) == []                 # the drain drops it
+    assert relevant_update_fields(["rating100"]) == ["rating100"]  # the hook keeps it
+    assert synced_fields(["rating100"], settings()) == []  # the drain drops it
     assert synced_fields(["rating100"], settings(sync_rating=True)) == ["rating100"]
     assert synced_fields(["stash_ids"], settings(require_stash_id=True)) == ["stash_ids"]
 
@@ -98,8 +116,9 @@ def test_a_rating_only_job_is_synced_only_while_sync_rating_is_on():
 def test_fields_the_new_settings_read_are_synced_with_their_own_switch_off():
     off = dict(sync_studio=False, sync_performers=False, sync_tags=False, sync_date=False)
     assert synced_fields(["studio_id"], settings(collections_from="parent_studio", **off)) == ["studio_id"]
-    assert synced_fields(["performer_ids", "date"], settings(title_template="{performers} {year}", **off)) == [
-        "performer_ids", "date"]
+    assert synced_fields(
+        ["performer_ids", "date"], settings(title_template="{performers} {year}", **off)
+    ) == ["performer_ids", "date"]
     assert synced_fields(["tag_ids"], settings(exclude_tags="Private", **off)) == ["tag_ids"]
     assert synced_fields(["tag_ids"], settings(**off)) == []
 
@@ -119,7 +138,14 @@ def test_filtered_scenes_are_counted_once_and_forgotten_when_they_pass(tmp_path)
 
 def test_settings_nobody_uses_leave_the_hash_of_every_scene_as_it_was():
     scene = {"title": "T", "studio": {"name": "S"}, "tags": [{"name": "A"}], "rating100": 80}
-    before = {"title": "T", "summary": "", "studio": "S", "originallyAvailableAt": "", "actors": [], "genres": ["A"]}
+    before = {
+        "title": "T",
+        "summary": "",
+        "studio": "S",
+        "originallyAvailableAt": "",
+        "actors": [],
+        "genres": ["A"],
+    }
     assert metadata_hash(build_metadata(scene, settings())) == metadata_hash(before)
     assert metadata_hash(build_metadata(scene, settings(content_rating="XXX"))) != metadata_hash(before)
 
@@ -131,8 +157,10 @@ def test_managed_lists_remove_only_their_own_names_and_claim_only_what_they_adde
     changes = diff_metadata(desired, current, s)
     assert changes["labels"] == {"add": ["Ours"], "remove": []}
     written = written_after(desired, current, changes)
-    assert written["labels"] == ["Ours"]                  # "Both" was there before: not claimed
+    assert written["labels"] == ["Ours"]  # "Both" was there before: not claimed
     off = settings()
     after = {"labels": ["Theirs", "Both", "Ours"], "locked": set()}
     assert diff_metadata(build_metadata({"title": "T"}, off), after, off, written)["labels"] == {
-        "add": [], "remove": ["Ours"]}
+        "add": [],
+        "remove": ["Ours"],
+    }

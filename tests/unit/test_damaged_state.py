@@ -1,4 +1,5 @@
 """Damaged but parseable state files never stop a drain."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The drain marker: who asked for a drain, and when a stopped drain wants the next one."""
+
 from __future__ import annotations
 
 import json
@@ -138,8 +139,11 @@ def test_the_drainers_last_look_and_a_hooks_decision_never_interleave(tmp_path):
 
 def test_a_marker_with_non_finite_times_is_damage_not_a_request(tmp_path):
     data = str(tmp_path)
-    for body in (b'{"state": "requested", "at": NaN}', b'{"state": "idle", "retry_at": Infinity}',
-                 b'{"state": "paused", "retry_at": 1e999}'):
+    for body in (
+        b'{"state": "requested", "at": NaN}',
+        b'{"state": "idle", "retry_at": Infinity}',
+        b'{"state": "paused", "retry_at": 1e999}',
+    ):
         with open(os.path.join(data, "drain_request.json"), "wb") as fh:
             fh.write(body)
         assert DrainMarker(data, clock=Clock()).is_fresh() is False

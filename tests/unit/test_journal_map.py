@@ -1,6 +1,7 @@
 """The per-scene stores' journal (sync/journal_map.py): appends in proportion to the change, readers
 that follow other processes, compaction under a concurrent reader, damage, and migration of an
 old data folder (sync_state.json, match_cache.json, poster_memo/NN.json)."""
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,19 @@ def test_changes_are_seen_by_another_instance_and_deletes_and_clear_apply(tmp_pa
 def test_a_change_appends_a_few_hundred_bytes_however_large_the_map(tmp_path):
     path = str(tmp_path / "m.jsonl")
     big = JournalMap(path)
-    big.put_many({str(n): {"hash": "%040x" % n, "updated_at": "2024-01-01T00:00:00Z", "synced_at": 1.5}
-                  for n in range(50000)})
+    big.put_many(
+        {
+            str(n): {"hash": "%040x" % n, "updated_at": "2024-01-01T00:00:00Z", "synced_at": 1.5}
+            for n in range(50000)
+        }
+    )
     before = os.path.getsize(path)
-    big.put_many({str(n): {"hash": "%040x" % (n + 1), "updated_at": "2024-01-02T00:00:00Z", "synced_at": 2.5}
-                  for n in range(25)})
+    big.put_many(
+        {
+            str(n): {"hash": "%040x" % (n + 1), "updated_at": "2024-01-02T00:00:00Z", "synced_at": 2.5}
+            for n in range(25)
+        }
+    )
     assert os.path.getsize(path) - before < 25 * 150
     assert JournalMap(path).get("3")["hash"] == "%040x" % 4
 
@@ -55,6 +64,7 @@ def test_compaction_keeps_the_file_bounded_and_a_concurrent_reader_always_sees_a
             # Every key is always there, and each value is one the writer wrote (never torn or missing).
             if len(items) != 20 or None in values:
                 bad.append(items)
+
     thread = threading.Thread(target=read)
     thread.start()
     try:
@@ -73,7 +83,7 @@ def test_a_torn_last_line_is_ignored_then_cut_by_the_next_writer(tmp_path):
     path = str(tmp_path / "m.jsonl")
     JournalMap(path).put("a", 1)
     with open(path, "ab") as fh:
-        fh.write(b'{"k":"b","v":')            # a writer killed mid-append
+        fh.write(b'{"k":"b","v":')  # a writer killed mid-append
     assert JournalMap(path).items() == {"a": 1}
     JournalMap(path).put("c", 3)
     assert JournalMap(path).items() == {"a": 1, "c": 3}
@@ -111,14 +121,19 @@ def test_an_old_data_folder_is_migrated_on_first_use_and_nothing_is_lost(tmp_pat
     state = {str(n): {"hash": "h%d" % n, "updated_at": None, "synced_at": float(n)} for n in range(300)}
     with open(os.path.join(data, "sync_state.json"), "w") as fh:
         json.dump(state, fh)
-    cache = {"v": 1, "signature": ["machine", ["movies"], []],
-             "scenes": {str(n): {"rating_key": 1000 + n, "file": "/f/%d.mp4" % n} for n in range(300)}}
+    cache = {
+        "v": 1,
+        "signature": ["machine", ["movies"], []],
+        "scenes": {str(n): {"rating_key": 1000 + n, "file": "/f/%d.mp4" % n} for n in range(300)},
+    }
     with open(os.path.join(data, "match_cache.json"), "w") as fh:
         json.dump(cache, fh)
     os.makedirs(os.path.join(data, "poster_memo"))
     for shard in range(64):
-        entries = {str(rk): {"poster_sha1": "s%d" % rk, "written": {"title": "t"}}
-                   for rk in range(1000 + shard, 1300, 64)}
+        entries = {
+            str(rk): {"poster_sha1": "s%d" % rk, "written": {"title": "t"}}
+            for rk in range(1000 + shard, 1300, 64)
+        }
         with open(os.path.join(data, "poster_memo", "%02d.json" % shard), "w") as fh:
             json.dump(entries, fh)
 
@@ -151,7 +166,7 @@ def test_a_match_cache_made_under_other_settings_starts_empty(tmp_path):
 def test_a_file_that_is_not_a_journal_is_moved_aside_not_overwritten(tmp_path):
     path = str(tmp_path / "m.jsonl")
     with open(path, "wb") as fh:
-        fh.write(b'{"state": "open"')       # no header, no newline
+        fh.write(b'{"state": "open"')  # no header, no newline
     told = []
     journal = JournalMap(path, on_corrupt=told.append)
     journal.put("a", 1)
@@ -165,7 +180,7 @@ def test_a_write_only_journal_appends_without_reading_and_cuts_a_torn_line(tmp_p
     path = str(tmp_path / "m.jsonl")
     JournalMap(path).put_many({"a": 1, "b": 2})
     with open(path, "ab") as fh:
-        fh.write(b'{"k":"c","v":')              # torn by a killed writer
+        fh.write(b'{"k":"c","v":')  # torn by a killed writer
     blind = JournalMap(path, keep=False)
     blind.put_many({"d": 4})
     blind.put_many({"a": None})

@@ -1,4 +1,5 @@
 """Stash's log protocol, secrets never written, paths optionally hidden, the log file capped."""
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,13 @@ def test_levels_and_progress_use_stash_protocol(stream):
     log.error("broken")
     log.progress(0.5)
     log.progress(7)
-    assert stream.getvalue().splitlines() == ["\x01i\x02hello", "\x01w\x02careful", "\x01e\x02broken",
-                                              "\x01p\x020.5000", "\x01p\x021.0000"]
+    assert stream.getvalue().splitlines() == [
+        "\x01i\x02hello",
+        "\x01w\x02careful",
+        "\x01e\x02broken",
+        "\x01p\x020.5000",
+        "\x01p\x021.0000",
+    ]
 
 
 def test_each_line_of_a_multiline_message_keeps_its_level(stream):

@@ -3,6 +3,7 @@
 No HTTP here: the index is written to disk as a previous drain would have left it, and the
 server stand-in refuses every request, which proves that a hit costs no Plex request.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,12 +30,20 @@ class OfflineServer:
 
 def write_index(data_dir, sections, built_at=None, libraries=()):
     """sections: {id: (title, [locations], {rating_key: (file, size)})}."""
-    doc = {"v": 1, "server": "machine-1", "libraries": sorted(n.casefold() for n in libraries),
-           "built_at": time.time() if built_at is None else built_at, "sections": {}}
+    doc = {
+        "v": 1,
+        "server": "machine-1",
+        "libraries": sorted(n.casefold() for n in libraries),
+        "built_at": time.time() if built_at is None else built_at,
+        "sections": {},
+    }
     for sid, (title, locations, items) in sections.items():
         doc["sections"][str(sid)] = {
-            "title": title, "locations": locations, "refreshed_at": 1700000000,
-            "items": {str(rk): [[f], [size], 1700000000 + int(rk)] for rk, (f, size) in items.items()}}
+            "title": title,
+            "locations": locations,
+            "refreshed_at": 1700000000,
+            "items": {str(rk): [[f], [size], 1700000000 + int(rk)] for rk, (f, size) in items.items()},
+        }
     with open(os.path.join(data_dir, "plex_index.json"), "w") as fh:
         json.dump(doc, fh)
 
@@ -55,7 +64,9 @@ def data_dir(tmp_path):
 
 
 def test_exact_mapped_path_matches_without_requests(data_dir):
-    write_index(data_dir, {1: ("Movies", ["/media"], {10: ("/media/a/clip.mp4", 5), 11: ("/media/b/clip.mp4", 5)})})
+    write_index(
+        data_dir, {1: ("Movies", ["/media"], {10: ("/media/a/clip.mp4", 5), 11: ("/media/b/clip.mp4", 5)})}
+    )
     matcher = Matcher(OfflineServer(), settings(path_map="/data=/media"), data_dir)
     match = matcher.match(scene("/data/a/clip.mp4", 5))
     assert (match.rating_key, match.how, match.confidence) == (10, "exact", 1.0)
@@ -72,14 +83,18 @@ def test_case_difference_matches_loosely(data_dir):
 
 
 def test_filename_fallback_uses_size_to_pick_one(data_dir):
-    write_index(data_dir, {1: ("Movies", ["/plex"], {10: ("/plex/x/clip.mp4", 100), 11: ("/plex/y/clip.mp4", 200)})})
+    write_index(
+        data_dir, {1: ("Movies", ["/plex"], {10: ("/plex/x/clip.mp4", 100), 11: ("/plex/y/clip.mp4", 200)})}
+    )
     matcher = Matcher(OfflineServer(), settings(), data_dir)
     match = matcher.match(scene("/stash/clip.mp4", 200))
     assert (match.rating_key, match.how) == (11, "name_size")
 
 
 def test_same_name_without_size_is_ambiguous_under_strict(data_dir):
-    write_index(data_dir, {1: ("Movies", ["/plex"], {10: ("/plex/x/clip.mp4", 100), 11: ("/plex/y/clip.mp4", 200)})})
+    write_index(
+        data_dir, {1: ("Movies", ["/plex"], {10: ("/plex/x/clip.mp4", 100), 11: ("/plex/y/clip.mp4", 200)})}
+    )
     matcher = Matcher(OfflineServer(), settings(strict_matching=True), data_dir)
     with pytest.raises(AmbiguousMatch) as err:
         matcher.match(scene("/stash/clip.mp4", None))
@@ -89,14 +104,21 @@ def test_same_name_without_size_is_ambiguous_under_strict(data_dir):
 
 
 def test_same_path_in_two_libraries_is_ambiguous_under_strict(data_dir):
-    write_index(data_dir, {1: ("Movies", ["/m"], {10: ("/m/a.mp4", 1)}), 2: ("More", ["/m"], {20: ("/m/a.mp4", 1)})})
+    write_index(
+        data_dir, {1: ("Movies", ["/m"], {10: ("/m/a.mp4", 1)}), 2: ("More", ["/m"], {20: ("/m/a.mp4", 1)})}
+    )
     with pytest.raises(AmbiguousMatch, match="exact path"):
         Matcher(OfflineServer(), settings(strict_matching=True), data_dir).match(scene("/m/a.mp4", 1))
 
 
 def test_without_strict_the_newest_item_in_a_covering_library_wins(data_dir):
-    write_index(data_dir, {1: ("Movies", ["/elsewhere"], {30: ("/m/a.mp4", 1)}),
-                           2: ("More", ["/m"], {10: ("/m/a.mp4", 1), 20: ("/x/a.mp4", 1)})})
+    write_index(
+        data_dir,
+        {
+            1: ("Movies", ["/elsewhere"], {30: ("/m/a.mp4", 1)}),
+            2: ("More", ["/m"], {10: ("/m/a.mp4", 1), 20: ("/x/a.mp4", 1)}),
+        },
+    )
     match = Matcher(OfflineServer(), settings(strict_matching=False), data_dir).match(scene("/m/a.mp4", 1))
     assert match.rating_key == 10 and match.how == "exact"
     assert {c.rating_key for c in match.candidates} == {10, 30}
@@ -104,7 +126,9 @@ def test_without_strict_the_newest_item_in_a_covering_library_wins(data_dir):
 
 
 def test_better_rule_beats_more_candidates(data_dir):
-    write_index(data_dir, {1: ("Movies", ["/m"], {10: ("/m/A.mp4", 1), 11: ("/other/a.mp4", 1), 12: ("/m/a.mp4", 1)})})
+    write_index(
+        data_dir, {1: ("Movies", ["/m"], {10: ("/m/A.mp4", 1), 11: ("/other/a.mp4", 1), 12: ("/m/a.mp4", 1)})}
+    )
     match = Matcher(OfflineServer(), settings(strict_matching=True), data_dir).match(scene("/m/a.mp4", 1))
     assert (match.rating_key, match.how) == (12, "exact")
 
@@ -127,7 +151,9 @@ def test_same_name_but_other_size_is_not_trusted_under_strict(data_dir):
     matcher = Matcher(OfflineServer(), settings(strict_matching=True), data_dir)
     with pytest.raises(NotInPlex, match="size differs"):
         matcher.match(scene("/stash/clip.mp4", 5))
-    loose = Matcher(OfflineServer(), settings(strict_matching=False), data_dir).match(scene("/stash/clip.mp4", 5))
+    loose = Matcher(OfflineServer(), settings(strict_matching=False), data_dir).match(
+        scene("/stash/clip.mp4", 5)
+    )
     assert loose.rating_key == 10 and loose.confidence <= 0.25
 
 
@@ -142,7 +168,7 @@ def test_cached_match_is_used_by_a_new_process(data_dir):
     first = Matcher(OfflineServer(), settings(), data_dir)
     first.match(scene("/m/a.mp4", 1, scene_id="5"))
     first.flush()
-    os.remove(os.path.join(data_dir, "plex_index.json"))   # a cache hit does not need the index
+    os.remove(os.path.join(data_dir, "plex_index.json"))  # a cache hit does not need the index
     match = Matcher(OfflineServer(), settings(), data_dir).match(scene("/m/a.mp4", 1, scene_id="5"))
     assert (match.rating_key, match.how) == (10, "cache")
 

@@ -1,15 +1,27 @@
 """Scene -> Plex values, sanitizing, and the field diff (pure functions, no I/O)."""
+
 from __future__ import annotations
 
 import unicodedata
-
-from hypothesis import given, settings as hsettings, strategies as st
-
-from stashplugin.settings import Settings
 from urllib.parse import quote
 
-from worker.metadata import (CAPS, SUMMARY_ENCODED_MAX, build_metadata, clean_summary, diff_metadata,
-                             fingerprint, metadata_hash, normalize_date, sanitize_text, written_after)
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from stashplugin.settings import Settings
+from worker.metadata import (
+    CAPS,
+    SUMMARY_ENCODED_MAX,
+    build_metadata,
+    clean_summary,
+    diff_metadata,
+    fingerprint,
+    metadata_hash,
+    normalize_date,
+    sanitize_text,
+    written_after,
+)
 
 
 def make_settings(**raw) -> Settings:
@@ -18,8 +30,12 @@ def make_settings(**raw) -> Settings:
 
 def scene(**overrides) -> dict:
     base = {
-        "id": "7", "title": "A Title", "code": "ABC-123", "details": "Line one\nLine two",
-        "director": "Dee Rector", "date": "2021-06-05",
+        "id": "7",
+        "title": "A Title",
+        "code": "ABC-123",
+        "details": "Line one\nLine two",
+        "director": "Dee Rector",
+        "date": "2021-06-05",
         "studio": {"name": "Studio One"},
         "performers": [{"name": "Anna"}, {"name": "Bob"}],
         "tags": [{"name": "Outdoor"}, {"name": "Drama"}],
@@ -32,9 +48,19 @@ def scene(**overrides) -> dict:
 
 def plex_values(**overrides) -> dict:
     """A Plex item as read_item returns it: a freshly scanned file, nothing set."""
-    base = {"title": "clip one", "titleSort": "clip one", "summary": "", "tagline": "", "studio": "",
-            "originallyAvailableAt": "", "actors": [], "genres": [], "collections": [],
-            "locked": set(), "file_stem": "clip one"}
+    base = {
+        "title": "clip one",
+        "titleSort": "clip one",
+        "summary": "",
+        "tagline": "",
+        "studio": "",
+        "originallyAvailableAt": "",
+        "actors": [],
+        "genres": [],
+        "collections": [],
+        "locked": set(),
+        "file_stem": "clip one",
+    }
     base.update(overrides)
     return base
 
@@ -72,10 +98,10 @@ def test_text_is_nfc_normalized():
 def test_fidelity_of_typographic_emoji_cjk_and_rtl_text():
     samples = [
         "\u201cQuoted\u201d \u2018single\u2019 \u2014 dash \u2013 range\u2026",
-        "Family \U0001F469\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466 and flag \U0001F1EF\U0001F1F5",
+        "Family \U0001f469\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466 and flag \U0001f1ef\U0001f1f5",
         "\u6771\u4eac\u306e\u591c \u2014 \ud55c\uad6d\uc5b4",
         "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627",
-        "Skin tone \U0001F44D\U0001F3FD",
+        "Skin tone \U0001f44d\U0001f3fd",
     ]
     for text in samples:
         assert sanitize_text(text, 255) == text
@@ -92,16 +118,16 @@ def test_caps_limit_length():
 
 
 def test_cap_does_not_split_a_zwj_emoji_or_a_flag():
-    family = "\U0001F469\u200d\U0001F469\u200d\U0001F467"
+    family = "\U0001f469\u200d\U0001f469\u200d\U0001f467"
     text = "ab" + family
     for cap in range(3, len(text)):
         assert sanitize_text(text, cap) == "ab"
-    flags = "\U0001F1EF\U0001F1F5\U0001F1EB\U0001F1F7"
-    assert sanitize_text(flags, 3) == "\U0001F1EF\U0001F1F5"
+    flags = "\U0001f1ef\U0001f1f5\U0001f1eb\U0001f1f7"
+    assert sanitize_text(flags, 3) == "\U0001f1ef\U0001f1f5"
 
 
 def test_cap_does_not_split_a_combining_accent():
-    text = "abe\u0301\u0302"    # NFC: "ab", "\u00e9", then a circumflex that has no precomposed form
+    text = "abe\u0301\u0302"  # NFC: "ab", "\u00e9", then a circumflex that has no precomposed form
     assert sanitize_text(text, 4) == "ab\u00e9\u0302"
     assert sanitize_text(text, 3) == "ab"
 
@@ -163,18 +189,28 @@ def test_build_maps_every_field_with_defaults():
 
 
 def test_each_sync_toggle_leaves_its_field_out():
-    toggles = {"sync_title": "title", "sync_summary": "summary", "sync_studio": "studio",
-               "sync_date": "originallyAvailableAt", "sync_performers": "actors",
-               "sync_tags": "genres", "sync_poster": "poster_url"}
+    toggles = {
+        "sync_title": "title",
+        "sync_summary": "summary",
+        "sync_studio": "studio",
+        "sync_date": "originallyAvailableAt",
+        "sync_performers": "actors",
+        "sync_tags": "genres",
+        "sync_poster": "poster_url",
+    }
     for setting, field in toggles.items():
         desired = build_metadata(scene(), make_settings(**{setting: False}))
         assert field not in desired, setting
-        assert len(desired) == 6   # of the 7 keys the defaults produce
+        assert len(desired) == 6  # of the 7 keys the defaults produce
 
 
 def test_optional_fields_appear_when_switched_on():
-    desired = build_metadata(scene(), make_settings(sync_sort_title=True, sync_collection=True,
-                                                    sync_background=True, tagline_source="director"))
+    desired = build_metadata(
+        scene(),
+        make_settings(
+            sync_sort_title=True, sync_collection=True, sync_background=True, tagline_source="director"
+        ),
+    )
     assert desired["titleSort"] == "A Title"
     assert desired["collections"] == ["Studio One"]
     assert desired["art_url"] == desired["poster_url"]
@@ -200,8 +236,10 @@ def test_empty_title_without_a_file_is_skipped_with_a_reason():
 
 
 def test_empty_stash_values_are_empty_not_absent():
-    desired = build_metadata(scene(details=None, studio=None, date="", performers=[], tags=[], code=""),
-                             make_settings(tagline_source="code"))
+    desired = build_metadata(
+        scene(details=None, studio=None, date="", performers=[], tags=[], code=""),
+        make_settings(tagline_source="code"),
+    )
     assert desired["summary"] == "" and desired["studio"] == "" and desired["tagline"] == ""
     assert desired["originallyAvailableAt"] == "" and desired["actors"] == [] and desired["genres"] == []
 
@@ -226,7 +264,13 @@ def test_tags_are_deduplicated_case_insensitively_keeping_the_first_spelling():
 
 def test_tags_are_capped_at_max_tags_in_stash_order():
     tags = [{"name": "tag%02d" % i} for i in range(30)]
-    assert build_metadata(scene(tags=tags), make_settings(max_tags=5))["genres"] == ["tag00", "tag01", "tag02", "tag03", "tag04"]
+    assert build_metadata(scene(tags=tags), make_settings(max_tags=5))["genres"] == [
+        "tag00",
+        "tag01",
+        "tag02",
+        "tag03",
+        "tag04",
+    ]
 
 
 def test_long_tag_names_are_capped():
@@ -239,8 +283,9 @@ def test_hash_is_stable_and_follows_content():
     b = build_metadata(scene(), make_settings())
     assert metadata_hash(a) == metadata_hash(b)
     assert metadata_hash(a) != metadata_hash(build_metadata(scene(title="Other"), make_settings()))
-    assert metadata_hash(build_metadata(scene(date="bad"), make_settings())) == \
-        metadata_hash(build_metadata(scene(date="worse"), make_settings()))
+    assert metadata_hash(build_metadata(scene(date="bad"), make_settings())) == metadata_hash(
+        build_metadata(scene(date="worse"), make_settings())
+    )
 
 
 # ----------------------------------------------------------------------------- diff
@@ -249,7 +294,9 @@ def test_fresh_item_gets_every_field():
     desired = build_metadata(scene(), s)
     changes = diff_metadata(desired, plex_values(), s)
     assert changes == {
-        "title": "A Title", "summary": "Line one\nLine two", "studio": "Studio One",
+        "title": "A Title",
+        "summary": "Line one\nLine two",
+        "studio": "Studio One",
         "originallyAvailableAt": "2021-06-05",
         "actors": {"add": ["Anna", "Bob"], "remove": []},
         "genres": {"add": ["Outdoor", "Drama"], "remove": []},
@@ -279,10 +326,14 @@ def test_only_the_changed_title_is_sent():
 def test_removed_performer_and_tag_are_removed():
     s = make_settings()
     current = synced(build_metadata(scene(), s))
-    desired = build_metadata(scene(performers=[{"name": "Anna"}], tags=[{"name": "Drama"}, {"name": "New"}]), s)
+    desired = build_metadata(
+        scene(performers=[{"name": "Anna"}], tags=[{"name": "Drama"}, {"name": "New"}]), s
+    )
     changes = diff_metadata(desired, current, s)
-    assert changes == {"actors": {"add": [], "remove": ["Bob"]},
-                       "genres": {"add": ["New"], "remove": ["Outdoor"]}}
+    assert changes == {
+        "actors": {"add": [], "remove": ["Bob"]},
+        "genres": {"add": ["New"], "remove": ["Outdoor"]},
+    }
 
 
 def test_emptied_stash_fields_clear_plex():
@@ -290,9 +341,14 @@ def test_emptied_stash_fields_clear_plex():
     current = synced(build_metadata(scene(), s))
     desired = build_metadata(scene(details="", studio=None, date=None, code="", performers=[], tags=[]), s)
     changes = diff_metadata(desired, current, s)
-    assert changes == {"summary": "", "tagline": "", "studio": "", "originallyAvailableAt": "",
-                       "actors": {"add": [], "remove": ["Anna", "Bob"]},
-                       "genres": {"add": [], "remove": ["Outdoor", "Drama"]}}
+    assert changes == {
+        "summary": "",
+        "tagline": "",
+        "studio": "",
+        "originallyAvailableAt": "",
+        "actors": {"add": [], "remove": ["Anna", "Bob"]},
+        "genres": {"add": [], "remove": ["Outdoor", "Drama"]},
+    }
 
 
 def test_keep_plex_when_empty_never_clears():
@@ -333,11 +389,12 @@ def test_long_plex_summary_equal_after_capping_is_not_rewritten():
 def test_preserve_plex_edits_keeps_values_set_in_plex():
     s = make_settings(preserve_plex_edits=True)
     desired = build_metadata(scene(), s)
-    current = plex_values(title="My Plex Title", summary="Written in Plex", studio="",
-                          genres=["Plex Genre"], locked={"title"})
+    current = plex_values(
+        title="My Plex Title", summary="Written in Plex", studio="", genres=["Plex Genre"], locked={"title"}
+    )
     changes = diff_metadata(desired, current, s)
     assert "title" not in changes and "summary" not in changes and "genres" not in changes
-    assert changes["studio"] == "Studio One"          # empty in Plex: filled
+    assert changes["studio"] == "Studio One"  # empty in Plex: filled
     assert changes["actors"] == {"add": ["Anna", "Bob"], "remove": []}
 
 
@@ -357,7 +414,9 @@ def test_preserve_plex_edits_replaces_the_default_file_name_title():
 def test_preserve_plex_edits_still_updates_values_plexsync_wrote():
     s = make_settings(preserve_plex_edits=True)
     first = build_metadata(scene(), s)
-    after_first = synced(first, locked={"title", "summary", "studio", "actors", "genres", "originallyAvailableAt"})
+    after_first = synced(
+        first, locked={"title", "summary", "studio", "actors", "genres", "originallyAvailableAt"}
+    )
     written = written_after(first, plex_values(), diff_metadata(first, plex_values(), s))
     second = build_metadata(scene(title="Renamed in Stash", tags=[{"name": "Drama"}]), s)
     changes = diff_metadata(second, after_first, s, written=written)

@@ -1,4 +1,5 @@
 """Outage history: recording, the 30-outage cap, and MTTR / MTBF / availability by hand."""
+
 from __future__ import annotations
 
 import os
@@ -20,6 +21,7 @@ def history_of(tmp_path, spans, now=None):
 
 
 # -- recording -----------------------------------------------------------------------------
+
 
 def test_starting_twice_during_one_outage_records_one_outage(tmp_path):
     history = OutageHistory(str(tmp_path))
@@ -95,6 +97,7 @@ def test_corrupt_history_starts_empty_with_a_warning_and_is_kept_aside(tmp_path,
 
 # -- arithmetic (every number below is worked out by hand) -----------------------------------
 
+
 def test_no_outages_gives_no_figures():
     summary = summarize([], now=5000)
     assert summary["count"] == 0
@@ -147,14 +150,20 @@ def test_an_ongoing_outage_counts_as_downtime_and_as_the_end_of_a_gap():
 
 
 def test_summary_reads_like_a_sentence():
-    outages = [{"start": 0, "end": 600, "cause": "Plex unreachable (connection refused)", "jobs_affected": 37},
-               {"start": 3600, "end": 4800, "cause": "Plex is still starting", "jobs_affected": 1},
-               {"start": 10000, "end": 10300, "cause": "", "jobs_affected": 0}]
+    outages = [
+        {"start": 0, "end": 600, "cause": "Plex unreachable (connection refused)", "jobs_affected": 37},
+        {"start": 3600, "end": 4800, "cause": "Plex is still starting", "jobs_affected": 1},
+        {"start": 10000, "end": 10300, "cause": "", "jobs_affected": 0},
+    ]
     text = render_summary(summarize(outages, now=20000))
     first = text.splitlines()[0]
-    assert first == ("3 outages in the last 5.6 h; mean time to recovery 12 min; "
-                     "mean time between outages 68 min; availability 89.50%.")
-    assert "10 min" in text and "Plex unreachable (connection refused)" in text and "37 changes waited" in text
+    assert first == (
+        "3 outages in the last 5.6 h; mean time to recovery 12 min; "
+        "mean time between outages 68 min; availability 89.50%."
+    )
+    assert (
+        "10 min" in text and "Plex unreachable (connection refused)" in text and "37 changes waited" in text
+    )
     assert "1 change waited" in text and "cause unknown" in text
     assert "down now" not in text
 
@@ -166,7 +175,9 @@ def test_summary_says_when_plex_is_down_now():
     assert "Plex is down now" in text
 
 
-@pytest.mark.parametrize("seconds,words", [(0, "0 s"), (45, "45 s"), (89, "89 s"), (840, "14 min"),
-                                            (9000, "2.5 h"), (267840, "3.1 days")])
+@pytest.mark.parametrize(
+    "seconds,words",
+    [(0, "0 s"), (45, "45 s"), (89, "89 s"), (840, "14 min"), (9000, "2.5 h"), (267840, "3.1 days")],
+)
 def test_durations_read_as_people_say_them(seconds, words):
     assert plain_duration(seconds) == words

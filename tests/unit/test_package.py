@@ -1,4 +1,5 @@
 """`make package`: the zip holds exactly the runtime files and the index entry matches it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,11 +46,18 @@ def test_unpacked_zip_runs_as_a_plugin(tmp_path):
     zip_path, _ = build(str(tmp_path / "dist"))
     target = tmp_path / "plugins" / "PlexSync"
     zipfile.ZipFile(zip_path).extractall(target)
-    payload = ('{"server_connection": {"PluginDir": "%s"}, "args": {"hookContext": '
-               '{"id": 3, "type": "Scene.Update.Post", "input": {"title": "x"}, "inputFields": ["title"]}}}'
-               % str(target).replace("\\", "\\\\"))
-    proc = subprocess.run([sys.executable, str(target / "plexsync.py")], input=payload.encode(), capture_output=True,
-                          timeout=60, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    payload = (
+        '{"server_connection": {"PluginDir": "%s"}, "args": {"hookContext": '
+        '{"id": 3, "type": "Scene.Update.Post", "input": {"title": "x"}, "inputFields": ["title"]}}}'
+        % str(target).replace("\\", "\\\\")
+    )
+    proc = subprocess.run(
+        [sys.executable, str(target / "plexsync.py")],
+        input=payload.encode(),
+        capture_output=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
     assert b'"output": "queued"' in proc.stdout, proc.stderr
 
 
@@ -64,7 +72,9 @@ def git(*args, cwd=ROOT):
 
 def test_the_zip_holds_no_plugin_manifest_but_plexsyncs(tmp_path):
     zip_path, _ = build(str(tmp_path))
-    assert [n for n in zipfile.ZipFile(zip_path).namelist() if n.endswith((".yml", ".yaml"))] == ["PlexSync.yml"]
+    assert [n for n in zipfile.ZipFile(zip_path).namelist() if n.endswith((".yml", ".yaml"))] == [
+        "PlexSync.yml"
+    ]
     assert "LICENSE" in zipfile.ZipFile(zip_path).namelist()
 
 
@@ -74,7 +84,17 @@ def _clone_files() -> list:
     listed = git("ls-files") if shutil.which("git") else None
     if listed is not None and listed.returncode == 0 and listed.stdout.strip():
         return [p for p in listed.stdout.splitlines() if os.path.exists(os.path.join(ROOT, p))]
-    skip = {".git", ".venv", ".venv-floor", ".cache", "dist", "__pycache__", ".pytest_cache", ".hypothesis", "data"}
+    skip = {
+        ".git",
+        ".venv",
+        ".venv-floor",
+        ".cache",
+        "dist",
+        "__pycache__",
+        ".pytest_cache",
+        ".hypothesis",
+        "data",
+    }
     out = []
     for folder, dirs, files in os.walk(ROOT):
         dirs[:] = [d for d in dirs if d not in skip]
@@ -126,5 +146,7 @@ def test_make_package_needs_nothing_but_python3():
     assert target.splitlines()[0].strip() == ""  # no prerequisites (no venv)
     assert "$(PYTHON) -m tests.package" in target
     source = open(os.path.join(ROOT, "tests", "package.py"), encoding="utf-8").read()
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
+    imports = {
+        line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))
+    }
     assert imports <= {"__future__", "hashlib", "os", "shutil", "subprocess", "sys", "time", "zipfile"}

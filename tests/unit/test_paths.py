@@ -1,9 +1,11 @@
 """Stash path -> Plex path mapping and the keys paths are compared by (pure, no I/O)."""
+
 from __future__ import annotations
 
 import unicodedata
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stashplugin.settings import parse_path_map
 from worker.paths import PathMapper, loose_key, name_key, path_key
@@ -76,7 +78,12 @@ def test_posix_prefix_is_case_sensitive():
 
 
 def test_trailing_slashes_on_either_side_do_not_matter():
-    for stash, plex in (("/data/", "/media/"), ("/data", "/media/"), ("/data/", "/media"), ("/data//", "/media")):
+    for stash, plex in (
+        ("/data/", "/media/"),
+        ("/data", "/media/"),
+        ("/data/", "/media"),
+        ("/data//", "/media"),
+    ):
         assert PathMapper([(stash, plex)]).to_plex("/data/a.mp4") == "/media/a.mp4"
     assert PathMapper([("C:\\Videos\\", "D:\\Media\\")]).to_plex("C:\\Videos\\a.mp4") == "D:\\Media\\a.mp4"
 
@@ -123,8 +130,11 @@ def test_name_key_is_the_casefolded_file_name():
 
 
 # ----------------------------------------------------------------------------- properties
-_component = st.text(alphabet=st.characters(blacklist_characters="/\\:\x00", blacklist_categories=("Cs",)),
-                     min_size=1, max_size=12).filter(lambda s: s.strip() == s and s not in (".", ".."))
+_component = st.text(
+    alphabet=st.characters(blacklist_characters="/\\:\x00", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=12,
+).filter(lambda s: s.strip() == s and s not in (".", ".."))
 _components = st.lists(_component, min_size=1, max_size=5)
 
 

@@ -1,5 +1,6 @@
 """Errors a file system or Windows gives that POSIX on a local disk never does: each is handled like
 its POSIX twin, or ends in one sentence saying what to do - never a wait that does not end."""
+
 from __future__ import annotations
 
 import errno
@@ -46,10 +47,26 @@ def test_a_busy_lock_is_still_just_busy(tmp_path):
 
 def test_the_hook_says_to_move_the_data_folder_when_locks_are_refused(tmp_path, locks_refused):
     plugin_dir = str(tmp_path)
-    stdin = io.StringIO(json.dumps({
-        "server_connection": {"Scheme": "http", "Host": "127.0.0.1", "Port": 9, "PluginDir": plugin_dir},
-        "args": {"hookContext": {"id": 3, "type": "Scene.Update.Post", "input": {"title": "t"},
-                                 "inputFields": ["title"]}}}))
+    stdin = io.StringIO(
+        json.dumps(
+            {
+                "server_connection": {
+                    "Scheme": "http",
+                    "Host": "127.0.0.1",
+                    "Port": 9,
+                    "PluginDir": plugin_dir,
+                },
+                "args": {
+                    "hookContext": {
+                        "id": 3,
+                        "type": "Scene.Update.Post",
+                        "input": {"title": "t"},
+                        "inputFields": ["title"],
+                    }
+                },
+            }
+        )
+    )
     stdout = io.StringIO()
     assert plexsync.main(stdin, stdout) == 1
     error = json.loads(stdout.getvalue())["error"]

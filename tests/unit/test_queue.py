@@ -1,4 +1,5 @@
 """The queue's rules, run on both implementations (memory and file journal)."""
+
 from __future__ import annotations
 
 import json
@@ -203,6 +204,7 @@ def test_backoff_is_capped_and_jittered():
 
 
 # --- the file journal ---------------------------------------------------------------------
+
 
 def test_jobs_survive_a_new_process(tmp_path):
     FileQueue(str(tmp_path)).enqueue("5", ["title"])

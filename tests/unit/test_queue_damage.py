@@ -5,6 +5,7 @@ Each test reproduces the failure at the exact step it happens (an injected error
 between two steps) and checks what a user would notice: every readable change is still queued,
 the damage is reported once and kept aside byte for byte, and nothing is cut silently.
 """
+
 from __future__ import annotations
 
 import errno
@@ -51,9 +52,14 @@ def test_repair_on_a_full_disk_leaves_the_damaged_journal_and_every_job_in_place
     monkeypatch.setattr(sync.queue, step, _disk_full)
     reports = []
     assert sorted(j.scene_id for j in FileQueue(str(tmp_path), on_corrupt=reports.append).jobs()) == [
-        str(n) for n in range(8)]
-    assert open(_journal(tmp_path), "rb").read() == damaged, "the journal must stay until its repair is durable"
-    assert len(reports) == 1 and "could not be repaired" in str(reports[0]) and "8 readable" in str(reports[0])
+        str(n) for n in range(8)
+    ]
+    assert open(_journal(tmp_path), "rb").read() == damaged, (
+        "the journal must stay until its repair is durable"
+    )
+    assert (
+        len(reports) == 1 and "could not be repaired" in str(reports[0]) and "8 readable" in str(reports[0])
+    )
     assert [n for n in os.listdir(tmp_path) if ".tmp-" in n] == []
 
     monkeypatch.undo()  # space was freed: the next reader repairs
@@ -119,7 +125,10 @@ def test_a_tail_longer_than_any_record_is_damage_but_a_short_torn_record_is_not(
         fh.write(b'{"op":"enq","id":"abc","sce')  # a writer killed mid-append
     reports = []
     FileQueue(str(tmp_path), on_corrupt=reports.append).enqueue("2", ["title"])
-    assert sorted(j.scene_id for j in FileQueue(str(tmp_path), on_corrupt=reports.append).jobs()) == ["1", "2"]
+    assert sorted(j.scene_id for j in FileQueue(str(tmp_path), on_corrupt=reports.append).jobs()) == [
+        "1",
+        "2",
+    ]
     assert reports == [] and quarantined_files(str(tmp_path)) == []
     # Marked, not cut: with locks that exclude nobody it could be a record still being written.
     assert b'{"op":"enq","id":"abc","sce\n{"op":"torn","len":27' in open(_journal(tmp_path), "rb").read()
@@ -127,7 +136,11 @@ def test_a_tail_longer_than_any_record_is_damage_but_a_short_torn_record_is_not(
     with open(_journal(tmp_path), "ab") as fh:
         fh.write(b"x" * (MAX_RECORD_BYTES + 10))  # newlines lost over more than any one append
     FileQueue(str(tmp_path)).enqueue("3", ["title"])
-    assert sorted(j.scene_id for j in FileQueue(str(tmp_path), on_corrupt=reports.append).jobs()) == ["1", "2", "3"]
+    assert sorted(j.scene_id for j in FileQueue(str(tmp_path), on_corrupt=reports.append).jobs()) == [
+        "1",
+        "2",
+        "3",
+    ]
     assert len(reports) == 1 and len(quarantined_files(str(tmp_path))) == 1
 
 
@@ -163,14 +176,17 @@ def test_summary_and_lease_agree_on_what_is_due_in_memory_too():
     assert q.summary().pending == 0 and q.lease(5, 60) == []
 
 
-@pytest.mark.parametrize("value", [b'{"state": NaN}', b'{"x": Infinity}', b'{"x": 1e999}', b'{"x": 1' + b'0' * 400 + b'}'])
+@pytest.mark.parametrize(
+    "value", [b'{"state": NaN}', b'{"x": Infinity}', b'{"x": 1e999}', b'{"x": 1' + b'0' * 400 + b'}']
+)
 def test_a_state_file_with_a_non_finite_number_is_quarantined(tmp_path, value):
     path = str(tmp_path / "stats.json")
     open(path, "wb").write(value)
     reports = []
     assert JsonFile(path, on_corrupt=reports.append).read() == {}
-    assert len(reports) == 1 and quarantined_files(str(tmp_path)) == ["stats.json.corrupt-" +
-                                                                       quarantined_files(str(tmp_path))[0][19:]]
+    assert len(reports) == 1 and quarantined_files(str(tmp_path)) == [
+        "stats.json.corrupt-" + quarantined_files(str(tmp_path))[0][19:]
+    ]
 
 
 def test_a_clock_stepped_back_does_not_park_a_failed_change_for_a_day(tmp_path):

@@ -1,11 +1,13 @@
 """Property test: the file journal behaves exactly like the in-memory model, whatever the order of
 operations and however many processes re-read it."""
+
 from __future__ import annotations
 
 import shutil
 import tempfile
 
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from sync.jobs import DEAD, INFLIGHT, PENDING
@@ -58,8 +60,12 @@ class QueueMachine(RuleBasedStateMachine):
             self.model.ack(a)
             self.real.ack(b)
         else:
-            ra = self.model.nack(a, "plex_timeout", "x", max_retries=3, permanent=outcome == "dead", retry_at=self.clock.t + 10)
-            rb = self.real.nack(b, "plex_timeout", "x", max_retries=3, permanent=outcome == "dead", retry_at=self.clock.t + 10)
+            ra = self.model.nack(
+                a, "plex_timeout", "x", max_retries=3, permanent=outcome == "dead", retry_at=self.clock.t + 10
+            )
+            rb = self.real.nack(
+                b, "plex_timeout", "x", max_retries=3, permanent=outcome == "dead", retry_at=self.clock.t + 10
+            )
             assert ra == rb
 
     @rule(seconds=st.sampled_from([5, 15, 31]))

@@ -1,4 +1,5 @@
 """Graduated recovery: the ramp's rates over time, backing off, and the token bucket (fake clock)."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,6 +24,7 @@ class FakeTime:
 
 
 # -- the ramp ------------------------------------------------------------------------------
+
 
 def _climb(ramp, now, seconds=0.05, jobs=1):
     for _ in range(jobs):
@@ -147,6 +149,7 @@ def test_no_ramp_without_an_outage():
 
 
 # -- the token bucket ----------------------------------------------------------------------
+
 
 def jobs_per_window(times, window=1.0):
     """The most jobs that started within any `window` seconds."""

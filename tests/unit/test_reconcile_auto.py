@@ -1,4 +1,5 @@
 """The automatic reconciliation inside a drain: it never stops the drain and never hammers a failure."""
+
 from __future__ import annotations
 
 from reconcile import schedule
@@ -52,6 +53,6 @@ def test_interval_never_costs_no_work(tmp_path):
 
 def test_on_by_default_daily_at_the_cheap_scope(tmp_path):
     drain = FakeDrain(str(tmp_path))
-    assert reconcile_if_due(drain) is None          # due: it ran (and met the broken Stash)
+    assert reconcile_if_due(drain) is None  # due: it ran (and met the broken Stash)
     assert drain.ctx.stash.calls == 1
     assert (drain.settings.reconcile_interval, drain.settings.reconcile_scope) == ("daily", "7d+")

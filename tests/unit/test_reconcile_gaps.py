@@ -1,4 +1,5 @@
 """Gap detection rules: which scenes are gaps, of which one type, and which are queued."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -17,29 +18,46 @@ def settings(**raw):
 
 
 def scene(**over):
-    base = {"id": "7", "title": "Harbor at dawn", "details": "Line one\nLine two", "date": "2021-06-01",
-            "studio": {"name": "Blue Harbor"}, "performers": [{"name": "Ana Lima"}],
-            "tags": [{"name": "Boats"}, {"name": "Sea"}], "files": [{"path": "/data/harbor.mp4",
-                                                                    "basename": "harbor.mp4", "size": 10}],
-            "updated_at": "2024-05-01T10:00:00Z"}
+    base = {
+        "id": "7",
+        "title": "Harbor at dawn",
+        "details": "Line one\nLine two",
+        "date": "2021-06-01",
+        "studio": {"name": "Blue Harbor"},
+        "performers": [{"name": "Ana Lima"}],
+        "tags": [{"name": "Boats"}, {"name": "Sea"}],
+        "files": [{"path": "/data/harbor.mp4", "basename": "harbor.mp4", "size": 10}],
+        "updated_at": "2024-05-01T10:00:00Z",
+    }
     base.update(over)
     return base
 
 
 def listed_like(desired, **over):
     """What a listing shows for an item PlexSync synced (tags cut to three, as Plex does)."""
-    item = {"title": desired.get("title", ""), "titleSort": "", "summary": desired.get("summary", ""),
-            "tagline": "", "studio": desired.get("studio", ""),
-            "originallyAvailableAt": desired.get("originallyAvailableAt", ""),
-            "actors": desired.get("actors", [])[:3], "genres": desired.get("genres", [])[:3], "collections": [],
-            "file_stem": "harbor", "files": [FILE]}
+    item = {
+        "title": desired.get("title", ""),
+        "titleSort": "",
+        "summary": desired.get("summary", ""),
+        "tagline": "",
+        "studio": desired.get("studio", ""),
+        "originallyAvailableAt": desired.get("originallyAvailableAt", ""),
+        "actors": desired.get("actors", [])[:3],
+        "genres": desired.get("genres", [])[:3],
+        "collections": [],
+        "file_stem": "harbor",
+        "files": [FILE],
+    }
     item.update(over)
     return item
 
 
 def written_for(desired):
-    return {f: fingerprint(f, desired[f]) for f in ("title", "summary", "studio", "originallyAvailableAt",
-                                                    "actors", "genres") if f in desired}
+    return {
+        f: fingerprint(f, desired[f])
+        for f in ("title", "summary", "studio", "originallyAvailableAt", "actors", "genres")
+        if f in desired
+    }
 
 
 def synced_state(desired):
@@ -47,8 +65,17 @@ def synced_state(desired):
 
 
 def detect(desired, state, listed, written, s=None):
-    return gaps.detect("7", desired, metadata_hash(desired), "2024-05-01T10:00:00Z", state, listed, written,
-                       s or settings(), rating_key=3)
+    return gaps.detect(
+        "7",
+        desired,
+        metadata_hash(desired),
+        "2024-05-01T10:00:00Z",
+        state,
+        listed,
+        written,
+        s or settings(),
+        rating_key=3,
+    )
 
 
 def test_a_synced_scene_plex_still_shows_is_no_gap():
@@ -107,7 +134,9 @@ def test_empty_in_plex_wins_over_stale():
 
 
 def test_a_scene_without_title_whose_item_shows_the_file_name_is_not_empty():
-    desired = build_metadata(scene(title="", details="", studio=None, performers=[], tags=[], date=None), settings())
+    desired = build_metadata(
+        scene(title="", details="", studio=None, performers=[], tags=[], date=None), settings()
+    )
     listed = listed_like(desired, title="harbor", summary="", studio="", actors=[], genres=[])
     assert gaps.empty_fields(desired, listed) == []
 
@@ -127,14 +156,21 @@ def test_a_tag_list_cut_short_by_the_listing_is_not_a_gap():
 
 def test_a_value_edited_in_plex_is_drift_and_queued():
     desired = build_metadata(scene(), settings())
-    gap = detect(desired, synced_state(desired), listed_like(desired, title="My own title"), written_for(desired))
+    gap = detect(
+        desired, synced_state(desired), listed_like(desired, title="My own title"), written_for(desired)
+    )
     assert (gap.kind, gap.fields, gap.enqueue) == (gaps.DRIFT, ["title"], True)
 
 
 def test_drift_is_reported_not_queued_when_plex_edits_are_preserved():
     desired = build_metadata(scene(), settings())
-    gap = detect(desired, synced_state(desired), listed_like(desired, studio="Another"), written_for(desired),
-                 settings(preserve_plex_edits=True))
+    gap = detect(
+        desired,
+        synced_state(desired),
+        listed_like(desired, studio="Another"),
+        written_for(desired),
+        settings(preserve_plex_edits=True),
+    )
     assert gap.kind == gaps.DRIFT and gap.enqueue is False and "Preserve Plex edits" in gap.reason
 
 
@@ -155,15 +191,18 @@ def test_ambiguous_scene_is_never_queued():
     assert gap.kind == gaps.AMBIGUOUS and gap.enqueue is False and gap.kind not in gaps.GAP_TYPES
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2024-05-01T10:00:00Z", 1714557600.0),
-    ("2024-05-01T12:00:00+02:00", 1714557600.0),
-    ("2024-05-01T10:00:00.5Z", 1714557600.5),
-    ("2024-05-01T10:00:00.123456789+00:00", 1714557600.123457),
-    ("2024-05-01 10:00:00", 1714557600.0),
-    ("not a time", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-05-01T10:00:00Z", 1714557600.0),
+        ("2024-05-01T12:00:00+02:00", 1714557600.0),
+        ("2024-05-01T10:00:00.5Z", 1714557600.5),
+        ("2024-05-01T10:00:00.123456789+00:00", 1714557600.123457),
+        ("2024-05-01 10:00:00", 1714557600.0),
+        ("not a time", None),
+        ("", None),
+    ],
+)
 def test_stash_times_are_read_in_every_form_stash_writes(text, expected):
     got = gaps.parse_time(text)
     assert got == pytest.approx(expected) if expected is not None else got is None
@@ -173,7 +212,8 @@ def test_listed_item_reads_what_a_listing_shows():
     video = ET.fromstring(
         '<Video ratingKey="3" title="harbor" summary="Line one&#10;Line two" studio="Blue Harbor" '
         'originallyAvailableAt="2021-06-01"><Media><Part file="/media/movies/harbor.mp4"/></Media>'
-        '<Genre tag="Boats"/><Genre tag="Sea"/><Role tag="Ana Lima"/></Video>')
+        '<Genre tag="Boats"/><Genre tag="Sea"/><Role tag="Ana Lima"/></Video>'
+    )
     item = gaps.listed_item(video)
     assert item["summary"] == "Line one\nLine two" and item["file_stem"] == "harbor"
     assert item["genres"] == ["Boats", "Sea"] and item["actors"] == ["Ana Lima"] and item["tagline"] == ""

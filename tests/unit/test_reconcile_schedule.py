@@ -1,4 +1,5 @@
 """When the automatic reconciliation is due, and how cheaply every invocation finds out."""
+
 from __future__ import annotations
 
 import json
@@ -25,11 +26,17 @@ def test_a_schedule_that_never_ran_is_due_at_once():
     assert schedule.is_due({}, "daily", "all", NOW) is True
 
 
-@pytest.mark.parametrize("interval, ago, due", [
-    ("hourly", 59 * 60, False), ("hourly", HOUR, True),
-    ("daily", 23 * HOUR, False), ("daily", 24 * HOUR, True),
-    ("weekly", 6 * 24 * HOUR, False), ("weekly", 7 * 24 * HOUR, True),
-])
+@pytest.mark.parametrize(
+    "interval, ago, due",
+    [
+        ("hourly", 59 * 60, False),
+        ("hourly", HOUR, True),
+        ("daily", 23 * HOUR, False),
+        ("daily", 24 * HOUR, True),
+        ("weekly", 6 * 24 * HOUR, False),
+        ("weekly", 7 * 24 * HOUR, True),
+    ],
+)
 def test_due_once_the_interval_has_passed(interval, ago, due):
     record = {"finished": {"all": NOW - ago}}
     assert schedule.is_due(record, interval, "all", NOW) is due
@@ -70,7 +77,13 @@ def test_a_stamp_a_few_seconds_ahead_is_a_run_that_just_happened():
 
 def test_record_run_keeps_the_report_and_partial_runs_do_not_count(tmp_path):
     data = str(tmp_path)
-    summary = {"last_run_at": NOW, "duration_seconds": 1.5, "scope": "all", "gaps": {"stale": 2}, "enqueued": 2}
+    summary = {
+        "last_run_at": NOW,
+        "duration_seconds": 1.5,
+        "scope": "all",
+        "gaps": {"stale": 2},
+        "enqueued": 2,
+    }
     schedule.record_run(data, summary, complete=True)
     schedule.record_run(data, dict(summary, last_run_at=NOW + 10, scope="all"), complete=False)
     record = schedule.read_record(data)
@@ -101,10 +114,14 @@ def test_while_plex_is_down_a_due_reconciliation_asks_for_no_drain(tmp_path):
 
 
 def test_the_due_check_imports_nothing_heavy():
-    code = ("import sys, reconcile.schedule as s; s.auto_due('.', 'daily', 'all', 0); "
-            "heavy = [m for m in ('plexapi', 'requests', 'worker', 'reconcile.scan', 'urllib3') if m in sys.modules]; "
-            "print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True)
+    code = (
+        "import sys, reconcile.schedule as s; s.auto_due('.', 'daily', 'all', 0); "
+        "heavy = [m for m in ('plexapi', 'requests', 'worker', 'reconcile.scan', 'urllib3') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True
+    )
     assert out.stdout.strip() == "[]", out.stderr
 
 
@@ -112,13 +129,19 @@ def test_reconcile_settings_default_to_daily_at_the_cheap_scope_and_reach_the_ho
     s = Settings.from_raw({})
     assert (s.reconcile_interval, s.reconcile_scope) == ("daily", "7d+")
     assert "reconcile_interval" in HOOK_KEYS and "reconcile_scope" in HOOK_KEYS
-    assert Settings.from_raw({"reconcile_interval": " Weekly ", "reconcile_scope": "7D"}).reconcile_interval == "weekly"
+    assert (
+        Settings.from_raw({"reconcile_interval": " Weekly ", "reconcile_scope": "7D"}).reconcile_interval
+        == "weekly"
+    )
 
 
-@pytest.mark.parametrize("name, value, words", [
-    ("reconcile_interval", "monthly", "enter never, hourly, daily or weekly"),
-    ("reconcile_scope", "1y", "enter all, 24h, 7d or 7d+"),
-])
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("reconcile_interval", "monthly", "enter never, hourly, daily or weekly"),
+        ("reconcile_scope", "1y", "enter all, 24h, 7d or 7d+"),
+    ],
+)
 def test_a_bad_reconcile_setting_says_what_to_enter(name, value, words):
     with pytest.raises(SettingsError) as err:
         Settings.from_raw({name: value})

@@ -1,4 +1,5 @@
 """The suite-wide secret scan (tests/conftest.py) really finds a leaked token."""
+
 from __future__ import annotations
 
 import os

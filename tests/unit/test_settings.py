@@ -1,4 +1,5 @@
 """Settings: every value validated once, every bad one named with what to put there."""
+
 from __future__ import annotations
 
 import os
@@ -6,8 +7,15 @@ import os
 import pytest
 import yaml
 
-from stashplugin.settings import (SPEC, Settings, SettingsError, parse_path_map, read_hook_cache, take_over_legacy,
-                                  write_hook_cache)
+from stashplugin.settings import (
+    SPEC,
+    Settings,
+    SettingsError,
+    parse_path_map,
+    read_hook_cache,
+    take_over_legacy,
+    write_hook_cache,
+)
 from tests.conftest import ROOT
 
 GOOD = {"plex_url": "http://192.168.1.10:32400", "plex_token": "abcd1234"}
@@ -24,20 +32,23 @@ def test_untouched_settings_take_their_defaults():
     assert s.max_retries == 5 and s.strict_matching is True and s.libraries == []
 
 
-@pytest.mark.parametrize("name, value, words", [
-    ("max_retries", "lots", "whole number from 1 to 100"),
-    ("max_retries", 0, "whole number from 1 to 100"),
-    ("max_retries", 2.5, "whole number"),
-    ("max_tags", 1000, "1 to 500"),
-    ("read_timeout", -1, "number from 1 to 600"),
-    ("connect_timeout", True, "number"),
-    ("sync_title", "maybe", "switch it on or off"),
-    ("path_map", "/data:/media", "stash_prefix=plex_prefix"),
-    ("path_map", "/data=", "both sides"),
-    ("tagline_source", "studio", "code, director"),
-    ("recovery_rates", "fast", "positive numbers"),
-    ("recover_error_classes", "plex down!", "dead-letter reasons"),
-])
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("max_retries", "lots", "whole number from 1 to 100"),
+        ("max_retries", 0, "whole number from 1 to 100"),
+        ("max_retries", 2.5, "whole number"),
+        ("max_tags", 1000, "1 to 500"),
+        ("read_timeout", -1, "number from 1 to 600"),
+        ("connect_timeout", True, "number"),
+        ("sync_title", "maybe", "switch it on or off"),
+        ("path_map", "/data:/media", "stash_prefix=plex_prefix"),
+        ("path_map", "/data=", "both sides"),
+        ("tagline_source", "studio", "code, director"),
+        ("recovery_rates", "fast", "positive numbers"),
+        ("recover_error_classes", "plex down!", "dead-letter reasons"),
+    ],
+)
 def test_each_bad_value_names_the_setting_and_what_to_put_there(name, value, words):
     with pytest.raises(SettingsError) as err:
         Settings.from_raw(dict(GOOD, **{name: value}), need_plex=True)
@@ -46,12 +57,15 @@ def test_each_bad_value_names_the_setting_and_what_to_put_there(name, value, wor
     assert "\n" not in text
 
 
-@pytest.mark.parametrize("url, problem", [
-    ("", "enter your Plex server's address"),
-    ("ftp://plex:32400", "http or https"),
-    ("http://plex:99999", "http or https"),
-    ("http://", "http or https"),
-])
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("", "enter your Plex server's address"),
+        ("ftp://plex:32400", "http or https"),
+        ("http://plex:99999", "http or https"),
+        ("http://", "http or https"),
+    ],
+)
 def test_plex_url_is_checked(url, problem):
     with pytest.raises(SettingsError) as err:
         Settings.from_raw(dict(GOOD, plex_url=url), need_plex=True)
@@ -59,7 +73,10 @@ def test_plex_url_is_checked(url, problem):
 
 
 def test_plex_url_without_scheme_gets_http():
-    assert Settings.from_raw(dict(GOOD, plex_url="plex.local:32400/"), need_plex=True).plex_url == "http://plex.local:32400"
+    assert (
+        Settings.from_raw(dict(GOOD, plex_url="plex.local:32400/"), need_plex=True).plex_url
+        == "http://plex.local:32400"
+    )
 
 
 def test_missing_token_says_where_to_find_it():
@@ -75,7 +92,10 @@ def test_hook_reads_bad_values_leniently():
 
 def test_path_map_accepts_several_pairs_and_windows_paths():
     assert parse_path_map("/data=/media; D:\\Videos=/mnt/v\n/x=/y") == [
-        ("/data", "/media"), ("D:\\Videos", "/mnt/v"), ("/x", "/y")]
+        ("/data", "/media"),
+        ("D:\\Videos", "/mnt/v"),
+        ("/x", "/y"),
+    ]
 
 
 def test_library_names_are_split_and_trimmed():
@@ -97,7 +117,9 @@ def test_manifest_lists_every_setting_with_display_name_description_and_default(
     for name, entry in settings.items():
         kind, default, display, description = SPEC[name]
         assert entry["displayName"] == display
-        assert entry["description"] == description and ("Default" in description or "(required)" in description)
+        assert entry["description"] == description and (
+            "Default" in description or "(required)" in description
+        )
         assert entry["type"] == types[kind]
 
 
@@ -107,9 +129,19 @@ def test_manifest_is_a_stash_plugin_with_both_hooks():
     m = manifest()
     assert m["interface"] == "raw" and m["exec"] == ["python3", "{pluginDir}/plexsync.py"]
     triggers = {t for h in m["hooks"] for t in h["triggeredBy"]}
-    assert triggers == {"Scene.Update.Post", "Scene.Create.Post", "Tag.Update.Post", "Tag.Destroy.Post",
-                        "Tag.Merge.Post", "Performer.Update.Post", "Performer.Destroy.Post",
-                        "Studio.Update.Post", "Studio.Destroy.Post", "Group.Update.Post", "Group.Destroy.Post"}
+    assert triggers == {
+        "Scene.Update.Post",
+        "Scene.Create.Post",
+        "Tag.Update.Post",
+        "Tag.Destroy.Post",
+        "Tag.Merge.Post",
+        "Performer.Update.Post",
+        "Performer.Destroy.Post",
+        "Studio.Update.Post",
+        "Studio.Destroy.Post",
+        "Group.Update.Post",
+        "Group.Destroy.Post",
+    }
     for key in ("name", "description", "version", "url"):
         assert m[key]
 
@@ -138,6 +170,7 @@ def test_relative_data_folder_lives_inside_the_plugin_folder(tmp_path):
 
 
 # --- taking over the Community "Plex Sync" settings ---------------------------------------------
+
 
 def test_the_community_plugins_plex_settings_are_taken_over_when_ours_are_empty():
     old = {"plexHost": "192.168.1.10", "plexPort": "32400", "plexToken": "tok-123456", "cleanTitles": True}

@@ -1,4 +1,5 @@
 """The watcher's decisions with a fake clock, a fake probe and a fake Stash (no processes)."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,20 @@ class Fake:
         self.plex = list(plex)
         self.stash = list(stash)
         self.probes, self.asks = [], []
-        config = {"data_dir": data_dir, "plex_url": "http://plex", "breaker_threshold": threshold,
-                  "breaker_open_seconds": 5}
-        self.watcher = Watcher({"Host": "127.0.0.1", "Port": 9}, config,
-                               clock=self.clock, sleep=self.sleep, probe=self.probe, ask=self.ask)
+        config = {
+            "data_dir": data_dir,
+            "plex_url": "http://plex",
+            "breaker_threshold": threshold,
+            "breaker_open_seconds": 5,
+        }
+        self.watcher = Watcher(
+            {"Host": "127.0.0.1", "Port": 9},
+            config,
+            clock=self.clock,
+            sleep=self.sleep,
+            probe=self.probe,
+            ask=self.ask,
+        )
         self.watcher.renew = lambda conn: 3600.0
 
     def clock(self):
@@ -137,7 +148,13 @@ def test_a_second_watcher_exits_while_the_first_lives(tmp_path):
 
 
 class Settings:
-    plex_url, plex_token, skip_tls_verify, connect_timeout, read_timeout = "http://plex", "t0ken", False, 5.0, 30.0
+    plex_url, plex_token, skip_tls_verify, connect_timeout, read_timeout = (
+        "http://plex",
+        "t0ken",
+        False,
+        5.0,
+        30.0,
+    )
 
 
 def test_start_watcher_starts_none_while_one_lives_or_is_starting(tmp_path):

@@ -3,6 +3,7 @@
 Prints the URL on stdout and serves until Ctrl-C. `--seed N` creates N movie items named
 `<section-path>/scene_00001.mp4`, ... with a few genres and actors, so plexapi has something to list.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ def seed_items(section_path: str, count: int):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m tests.emulators.plex',
-                                     description='Serve an emulated Plex Media Server.')
+    parser = argparse.ArgumentParser(
+        prog='python -m tests.emulators.plex', description='Serve an emulated Plex Media Server.'
+    )
     parser.add_argument('--port', type=int, default=32400, help='port on 127.0.0.1 (0 = any free)')
     parser.add_argument('--token', default='secret-token', help='the X-Plex-Token to accept')
     parser.add_argument('--seed', type=int, default=0, help='number of movie items to create')
@@ -46,8 +48,11 @@ def main(argv=None) -> int:
         plex.bulk_add(sid, seed_items(args.section_path, args.seed))
     plex.start()
     print(plex.url, flush=True)
-    print(f'section {sid} "{args.section_title}" with {args.seed} items; Ctrl-C to stop',
-          file=sys.stderr, flush=True)
+    print(
+        f'section {sid} "{args.section_title}" with {args.seed} items; Ctrl-C to stop',
+        file=sys.stderr,
+        flush=True,
+    )
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -18,6 +18,7 @@ The semantics copy what `plexapi` 4.18 sends and what a real Plex Media Server a
 * searches understand the filters `plexapi` builds from the section's filter metadata
   (`title=`, `year>>=`, `updatedAt>>=<epoch or -30d>`, `genre=<id or name>`, ...) and `sort=`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,31 +31,59 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 from urllib.parse import unquote
 
 # Tag kinds: the name used in edits and filters -> the XML element Plex renders for it.
-TAG_ELEMENTS = OrderedDict([
-    ('genre', 'Genre'),
-    ('director', 'Director'),
-    ('writer', 'Writer'),
-    ('producer', 'Producer'),
-    ('country', 'Country'),
-    ('collection', 'Collection'),
-    ('label', 'Label'),
-    ('mood', 'Mood'),
-    ('style', 'Style'),
-    ('actor', 'Role'),
-])
-TAG_ALIASES = {'role': 'actor', 'genres': 'genre', 'actors': 'actor', 'roles': 'actor',
-               'collections': 'collection', 'labels': 'label'}
+TAG_ELEMENTS = OrderedDict(
+    [
+        ('genre', 'Genre'),
+        ('director', 'Director'),
+        ('writer', 'Writer'),
+        ('producer', 'Producer'),
+        ('country', 'Country'),
+        ('collection', 'Collection'),
+        ('label', 'Label'),
+        ('mood', 'Mood'),
+        ('style', 'Style'),
+        ('actor', 'Role'),
+    ]
+)
+TAG_ALIASES = {
+    'role': 'actor',
+    'genres': 'genre',
+    'actors': 'actor',
+    'roles': 'actor',
+    'collections': 'collection',
+    'labels': 'label',
+}
 # Plex's tag type numbers (plexapi.utils.TAGTYPES); used for `tagType` on filter choices.
-TAG_TYPES = {'genre': 1, 'collection': 2, 'director': 4, 'writer': 5, 'actor': 6, 'producer': 7,
-             'country': 8, 'label': 11, 'mood': 300, 'style': 301}
+TAG_TYPES = {
+    'genre': 1,
+    'collection': 2,
+    'director': 4,
+    'writer': 5,
+    'actor': 6,
+    'producer': 7,
+    'country': 8,
+    'label': 11,
+    'mood': 300,
+    'style': 301,
+}
 
 # Python-side keyword -> tag kind, for add_item/update_item and the item() snapshot.
-SNAPSHOT_TAGS = OrderedDict([('genres', 'genre'), ('actors', 'actor'),
-                             ('collections', 'collection'), ('labels', 'label')])
+SNAPSHOT_TAGS = OrderedDict(
+    [('genres', 'genre'), ('actors', 'actor'), ('collections', 'collection'), ('labels', 'label')]
+)
 
 # Plain attributes an edit can set with `<name>.value=`; all render as XML attributes.
-TEXT_FIELDS = ('title', 'titleSort', 'summary', 'tagline', 'studio', 'originallyAvailableAt',
-               'contentRating', 'originalTitle', 'editionTitle')
+TEXT_FIELDS = (
+    'title',
+    'titleSort',
+    'summary',
+    'tagline',
+    'studio',
+    'originallyAvailableAt',
+    'contentRating',
+    'originalTitle',
+    'editionTitle',
+)
 INT_FIELDS = ('year', 'addedAt', 'duration')
 
 # THE TABLE OF EDIT PARAMETERS a movie edit may carry; any other parameter is answered 400 (the
@@ -66,22 +95,28 @@ INT_FIELDS = ('year', 'addedAt', 'duration')
 # To accept a new edit, add one row here (and render the value in server.py if it should show).
 MOVIE_EDIT_FIELDS = {
     # field: how its value is checked ('text', 'date', 'number', 'int')
-    'title': 'text',                    # TitleMixin.editTitle
-    'titleSort': 'text',                # SortTitleMixin.editSortTitle
-    'originalTitle': 'text',            # OriginalTitleMixin.editOriginalTitle
-    'editionTitle': 'text',             # EditionTitleMixin.editEditionTitle
-    'summary': 'text',                  # SummaryMixin.editSummary
-    'tagline': 'text',                  # TaglineMixin.editTagline
-    'studio': 'text',                   # StudioMixin.editStudio
-    'contentRating': 'text',            # ContentRatingMixin.editContentRating
-    'originallyAvailableAt': 'date',    # OriginallyAvailableMixin.editOriginallyAvailable (no `year`)
-    'userRating': 'number',             # UserRatingMixin.editUserRating
-    'rating': 'number',                 # CriticRatingMixin.editCriticRating
-    'audienceRating': 'number',         # AudienceRatingMixin.editAudienceRating
-    'addedAt': 'int',                   # AddedAtMixin.editAddedAt
+    'title': 'text',  # TitleMixin.editTitle
+    'titleSort': 'text',  # SortTitleMixin.editSortTitle
+    'originalTitle': 'text',  # OriginalTitleMixin.editOriginalTitle
+    'editionTitle': 'text',  # EditionTitleMixin.editEditionTitle
+    'summary': 'text',  # SummaryMixin.editSummary
+    'tagline': 'text',  # TaglineMixin.editTagline
+    'studio': 'text',  # StudioMixin.editStudio
+    'contentRating': 'text',  # ContentRatingMixin.editContentRating
+    'originallyAvailableAt': 'date',  # OriginallyAvailableMixin.editOriginallyAvailable (no `year`)
+    'userRating': 'number',  # UserRatingMixin.editUserRating
+    'rating': 'number',  # CriticRatingMixin.editCriticRating
+    'audienceRating': 'number',  # AudienceRatingMixin.editAudienceRating
+    'addedAt': 'int',  # AddedAtMixin.editAddedAt
 }
 MOVIE_EDIT_TAGS = (
-    'genre', 'collection', 'label', 'director', 'writer', 'producer', 'country',  # the *Mixin.add/remove*
+    'genre',
+    'collection',
+    'label',
+    'director',
+    'writer',
+    'producer',
+    'country',  # the *Mixin.add/remove*
     'actor',  # not a plexapi mixin for movies; Plex's own cast tags (`Role`, filter `actor=`), sent by PlexSync
 )
 MOVIE_EDIT_LOCKS = ('thumb', 'art', 'theme')  # PosterLockMixin, ArtLockMixin, ThemeLockMixin
@@ -90,15 +125,46 @@ _DATE_RE = re.compile(r'^(\d{4})-(\d{2})-(\d{2})')
 _TAG_EDIT_RE = re.compile(r'^([A-Za-z]+)\[(\d*)\]\.tag\.tag(-?)$')
 _TAG_OTHER_RE = re.compile(r'^([A-Za-z]+)\[(\d*)\]\.')
 _RELATIVE_RE = re.compile(r'^-?(\d+)(mon|[smhdwy])$')
-_RELATIVE_SECONDS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 7 * 86400,
-                     'mon': 30 * 86400, 'y': 365 * 86400}
+_RELATIVE_SECONDS = {
+    's': 1,
+    'm': 60,
+    'h': 3600,
+    'd': 86400,
+    'w': 7 * 86400,
+    'mon': 30 * 86400,
+    'y': 365 * 86400,
+}
 
 # Query parameters that are not filters (they shape the answer, or Plex ignores them).
-_NON_FILTER_PARAMS = {'type', 'sort', 'limit', 'title', 'includeGuids', 'includeMeta',
-                      'includeAdvanced', 'includeCollections', 'includeExternalMedia',
-                      'checkFiles', 'push', 'pop', 'and', 'or', 'clusterZoomLevel', 'group',
-                      'having', 'asyncAugmentMetadata', 'skipRefresh', 'query', 'sectionId',
-                      'contentDirectoryID', 'force', 'path', 'uri', 'url', 'async'}
+_NON_FILTER_PARAMS = {
+    'type',
+    'sort',
+    'limit',
+    'title',
+    'includeGuids',
+    'includeMeta',
+    'includeAdvanced',
+    'includeCollections',
+    'includeExternalMedia',
+    'checkFiles',
+    'push',
+    'pop',
+    'and',
+    'or',
+    'clusterZoomLevel',
+    'group',
+    'having',
+    'asyncAugmentMetadata',
+    'skipRefresh',
+    'query',
+    'sectionId',
+    'contentDirectoryID',
+    'force',
+    'path',
+    'uri',
+    'url',
+    'async',
+}
 
 
 class EditError(ValueError):
@@ -124,8 +190,9 @@ class Upload:
 class Section:
     """A library section (only movie-type sections are emulated)."""
 
-    def __init__(self, section_id: int, title: str, locations: List[str], type: str,
-                 agent: str, scanner: str):
+    def __init__(
+        self, section_id: int, title: str, locations: List[str], type: str, agent: str, scanner: str
+    ):
         now = int(time.time())
         self.id = section_id
         self.title = title
@@ -143,13 +210,32 @@ class Section:
 class Item:
     """One movie: its attributes, tags, field locks, file and images."""
 
-    __slots__ = ('rating_key', 'section_id', 'file', 'size', 'fields', 'tags', 'locked',
-                 'added_at', 'updated_at', 'guid', 'media_id', 'part_id', 'posters', 'arts',
-                 'poster_index', 'art_index', 'poster_uploads', 'art_uploads', 'refreshes',
-                 'version', 'user_rating', 'last_rated_at')
+    __slots__ = (
+        'rating_key',
+        'section_id',
+        'file',
+        'size',
+        'fields',
+        'tags',
+        'locked',
+        'added_at',
+        'updated_at',
+        'guid',
+        'media_id',
+        'part_id',
+        'posters',
+        'arts',
+        'poster_index',
+        'art_index',
+        'poster_uploads',
+        'art_uploads',
+        'refreshes',
+        'version',
+        'user_rating',
+        'last_rated_at',
+    )
 
-    def __init__(self, rating_key: int, section_id: int, file: str, size: int, title: str,
-                 now: int):
+    def __init__(self, rating_key: int, section_id: int, file: str, size: int, title: str, now: int):
         self.rating_key = rating_key
         self.section_id = section_id
         self.file = file
@@ -264,7 +350,7 @@ def parse_filter(key: str, value: str, extra_eq: bool) -> Filter:
     """
     m = re.match(r'^(.*?)([!<>&=]*)$', key)
     field, suffix = m.group(1), m.group(2)
-    if '.' in field:                         # `movie.title` -> `title`
+    if '.' in field:  # `movie.title` -> `title`
         field = field.rsplit('.', 1)[1]
     op = suffix + '=' + ('=' if extra_eq else '')
     return Filter(field, op, [value], key)
@@ -277,8 +363,8 @@ class Library:
         self.lock = threading.RLock()
         self.sections: 'OrderedDict[int, Section]' = OrderedDict()
         self.items: Dict[int, Item] = {}
-        self.collections: Dict[Tuple[int, str], Collection] = {}   # (section, casefolded title)
-        self.by_file: Dict[str, List[int]] = {}   # one path can sit in two sections
+        self.collections: Dict[Tuple[int, str], Collection] = {}  # (section, casefolded title)
+        self.by_file: Dict[str, List[int]] = {}  # one path can sit in two sections
         self.tag_ids: Dict[Tuple[str, str], int] = {}
         self.version = 0
         self._next_section = 1
@@ -289,8 +375,14 @@ class Library:
         self.warn: Callable[[str], None] = self.warnings.append
 
     # ----------------------------------------------------------------- sections and items
-    def add_section(self, title: str, locations: Iterable[str], type: str = 'movie',
-                    agent: str = 'tv.plex.agents.none', scanner: str = 'Plex Video Files Scanner') -> int:
+    def add_section(
+        self,
+        title: str,
+        locations: Iterable[str],
+        type: str = 'movie',
+        agent: str = 'tv.plex.agents.none',
+        scanner: str = 'Plex Video Files Scanner',
+    ) -> int:
         if type != 'movie':
             raise ValueError("the Plex emulator only emulates movie-type sections (type='movie')")
         with self.lock:
@@ -321,8 +413,9 @@ class Library:
             self.tag_ids[key] = tid
         return tid
 
-    def add_item(self, section_id: int, file: str, size: int = 0, title: Optional[str] = None,
-                 **fields: Any) -> int:
+    def add_item(
+        self, section_id: int, file: str, size: int = 0, title: Optional[str] = None, **fields: Any
+    ) -> int:
         with self.lock:
             rk = self._add_item(section_id, file, size, title, fields, int(time.time()))
             self.version += 1
@@ -341,8 +434,9 @@ class Library:
             self.version += 1
         return rks
 
-    def _add_item(self, section_id: int, file: str, size: int, title: Optional[str],
-                  fields: Dict[str, Any], now: int) -> int:
+    def _add_item(
+        self, section_id: int, file: str, size: int, title: Optional[str], fields: Dict[str, Any], now: int
+    ) -> int:
         section = self.section(section_id)
         rk = self._next_rk
         self._next_rk += 1
@@ -364,7 +458,7 @@ class Library:
                 for t in tags:
                     self.tag_id(kind, t)
                 item.tags[kind] = tags
-            elif name == 'tags':                       # {'director': [...], ...}
+            elif name == 'tags':  # {'director': [...], ...}
                 for kind, values in (value or {}).items():
                     kind = _canonical_tag(kind) or kind
                     item.tags[kind] = _dedupe(str(v) for v in values)
@@ -464,28 +558,31 @@ class Library:
             }
             for name, kind in SNAPSHOT_TAGS.items():
                 snap[name] = list(item.tag_list(kind))
-            snap.update({
-                'tags': {k: list(v) for k, v in item.tags.items()},
-                'locked': set(item.locked),
-                'file': item.file,
-                'size': item.size,
-                'section_id': item.section_id,
-                'guid': item.guid,
-                'updatedAt': item.updated_at,
-                'addedAt': item.added_at,
-                'poster': poster.data if poster else None,
-                'poster_url': poster.url if poster else None,
-                'art': art.data if art else None,
-                'art_url': art.url if art else None,
-                'poster_uploads': item.poster_uploads,
-                'art_uploads': item.art_uploads,
-                'refreshes': item.refreshes,
-            })
+            snap.update(
+                {
+                    'tags': {k: list(v) for k, v in item.tags.items()},
+                    'locked': set(item.locked),
+                    'file': item.file,
+                    'size': item.size,
+                    'section_id': item.section_id,
+                    'guid': item.guid,
+                    'updatedAt': item.updated_at,
+                    'addedAt': item.added_at,
+                    'poster': poster.data if poster else None,
+                    'poster_url': poster.url if poster else None,
+                    'art': art.data if art else None,
+                    'art_url': art.url if art else None,
+                    'poster_uploads': item.poster_uploads,
+                    'art_uploads': item.art_uploads,
+                    'refreshes': item.refreshes,
+                }
+            )
             return snap
 
     # ----------------------------------------------------------------- images
-    def _store_upload(self, item: Item, kind: str, data: Optional[bytes], url: Optional[str],
-                      count: bool = True) -> None:
+    def _store_upload(
+        self, item: Item, kind: str, data: Optional[bytes], url: Optional[str], count: bool = True
+    ) -> None:
         digest = hashlib.sha1(data if data is not None else (url or '').encode()).hexdigest()
         folder = 'posters' if kind == 'poster' else 'art'
         upload = Upload(f'upload://{folder}/{digest}', data, url)
@@ -563,8 +660,11 @@ class Library:
         with self.lock:
             want = collection.title.casefold()
             section = self.section(collection.section_id)
-            return [it for it in section.items.values()
-                    if any(t.casefold() == want for t in it.tag_list('collection'))]
+            return [
+                it
+                for it in section.items.values()
+                if any(t.casefold() == want for t in it.tag_list('collection'))
+            ]
 
     def rate(self, rating_key: int, rating: str) -> None:
         """The user rating, as `PUT /:/rate` sets it: 0..10, or -1 to remove it.
@@ -582,11 +682,15 @@ class Library:
             item = self.item(rating_key)
             item.user_rating = None if value == -1 else value
             item.last_rated_at = None if value == -1 else int(time.time())
-            self._touch(item, bump=False)   # a rating is the user's setting, not item metadata
+            self._touch(item, bump=False)  # a rating is the user's setting, not item metadata
 
     # ----------------------------------------------------------------- edits
-    def apply_edit(self, params: List[Tuple[str, str]], section_id: Optional[int] = None,
-                   rating_keys: Optional[List[int]] = None) -> List[int]:
+    def apply_edit(
+        self,
+        params: List[Tuple[str, str]],
+        section_id: Optional[int] = None,
+        rating_keys: Optional[List[int]] = None,
+    ) -> List[int]:
         """Apply one Plex edit request to the given items (or, with no ids, to a whole section).
 
         `params` are the decoded query pairs in request order. Returns the edited rating keys.
@@ -609,21 +713,24 @@ class Library:
                     raise EditError(f'unknown edit parameter {key!r}')
                 if m.group(3) == '-':
                     # plexapi quotes each name, joins with ',' and the URL quotes it again.
-                    tag_removes.setdefault(kind, []).extend(
-                        unquote(v) for v in value.split(',') if v != '')
+                    tag_removes.setdefault(kind, []).extend(unquote(v) for v in value.split(',') if v != '')
                 else:
                     slots = tag_sets.setdefault(kind, {})
                     index = int(m.group(2)) if m.group(2) else len(slots)
                     slots[index] = value
                 continue
             if key.endswith('.locked'):
-                name = key[:-len('.locked')]
-                if name not in MOVIE_EDIT_FIELDS and name not in MOVIE_EDIT_TAGS and name not in MOVIE_EDIT_LOCKS:
+                name = key[: -len('.locked')]
+                if (
+                    name not in MOVIE_EDIT_FIELDS
+                    and name not in MOVIE_EDIT_TAGS
+                    and name not in MOVIE_EDIT_LOCKS
+                ):
                     raise EditError(f'unknown edit parameter {key!r}')
                 locks[name] = value.strip().lower() not in ('0', '', 'false')
                 continue
-            if key.endswith('.value') and key[:-len('.value')] in MOVIE_EDIT_FIELDS:
-                values[key[:-len('.value')]] = value
+            if key.endswith('.value') and key[: -len('.value')] in MOVIE_EDIT_FIELDS:
+                values[key[: -len('.value')]] = value
                 continue
             raise EditError(f'unknown edit parameter {key!r}')
 
@@ -647,7 +754,7 @@ class Library:
                 for name, v in checked.items():
                     if name == 'addedAt':
                         item.added_at = v if v is not None else item.added_at
-                    elif name == 'userRating':     # editUserRating: the same value `rate` sets
+                    elif name == 'userRating':  # editUserRating: the same value `rate` sets
                         item.user_rating = v
                     else:
                         item.fields[name] = v
@@ -662,8 +769,9 @@ class Library:
                     item.tags[kind] = tags
                 for kind, names in tag_removes.items():
                     drop = set(names) | {n.casefold() for n in names}
-                    item.tags[kind] = [t for t in item.tag_list(kind)
-                                       if t not in drop and t.casefold() not in drop]
+                    item.tags[kind] = [
+                        t for t in item.tag_list(kind) if t not in drop and t.casefold() not in drop
+                    ]
                 for name, on in locks.items():
                     if on:
                         item.locked.add(name)
@@ -722,8 +830,12 @@ class Library:
                     raise EditError(f'invalid limit {value!r}') from None
             elif key == 'title' and not extra_eq:
                 filters.append(Filter('title', '=', [value], key))
-            elif (base in _NON_FILTER_PARAMS and base != 'title') or key.startswith('X-Plex-') \
-                    or key.startswith('include') or key.startswith('exclude'):
+            elif (
+                (base in _NON_FILTER_PARAMS and base != 'title')
+                or key.startswith('X-Plex-')
+                or key.startswith('include')
+                or key.startswith('exclude')
+            ):
                 continue
             else:
                 f = parse_filter(key, value, extra_eq)
@@ -734,8 +846,15 @@ class Library:
                     relative = True
                 filters.append(f)
         with self.lock:
-            cache_key = (section_id, type_ok, sort, limit, tuple(f.key() for f in filters),
-                         self.version, int(time.time()) if relative else 0)
+            cache_key = (
+                section_id,
+                type_ok,
+                sort,
+                limit,
+                tuple(f.key() for f in filters),
+                self.version,
+                int(time.time()) if relative else 0,
+            )
             cached = self._query_cache.get(cache_key)
             if cached is not None:
                 self._query_cache.move_to_end(cache_key)
@@ -751,7 +870,7 @@ class Library:
                 result = [it for it in pool if all(p(it) for p in preds)]
                 result = self._sort(result, sort)
                 if limit is not None:
-                    result = result[:max(limit, 0)]
+                    result = result[: max(limit, 0)]
             self._query_cache[cache_key] = result
             while len(self._query_cache) > 32:
                 self._query_cache.popitem(last=False)
@@ -777,6 +896,7 @@ class Library:
                     if t.casefold() in wanted_names or self.tag_ids.get((kind, t)) in wanted_ids:
                         return True
                 return False
+
             if op == '=' or op == '&=':
                 return has
             if op == '!=':
@@ -789,6 +909,7 @@ class Library:
 
             def text(item: Item) -> str:
                 return (getter(item) or '').casefold()
+
             ops = {
                 '=': lambda item: needle in text(item),
                 '!=': lambda item: needle not in text(item),
@@ -828,11 +949,12 @@ class Library:
         def num(item: Item) -> Optional[float]:
             v = getter(item)
             return None if v is None else float(v)
+
         if op == '=':
             return lambda item: num(item) in numbers
         if op == '!=':
             return lambda item: num(item) not in numbers
-        if op == '>>=':   # "is after" / "is greater than": strictly greater, like Plex
+        if op == '>>=':  # "is after" / "is greater than": strictly greater, like Plex
             bound = min(numbers)
             return lambda item: num(item) is not None and num(item) > bound
         if op == '<<=':
@@ -858,7 +980,7 @@ class Library:
             present = [it for it in out if getter(it) is not None]
             missing = [it for it in out if getter(it) is None]
             present.sort(key=getter, reverse=desc)
-            out = present + missing                 # missing values always last
+            out = present + missing  # missing values always last
         return out
 
 
@@ -885,10 +1007,20 @@ _GETTERS: Dict[str, Callable[[Item], Any]] = {
 }
 
 _FILTER_FIELDS: Dict[str, str] = {
-    'title': 'string', 'titleSort': 'string', 'studio': 'string', 'summary': 'string',
-    'tagline': 'string', 'contentRating': 'string', 'originalTitle': 'string', 'guid': 'string',
-    'year': 'integer', 'duration': 'integer', 'id': 'integer',
-    'addedAt': 'date', 'updatedAt': 'date', 'originallyAvailableAt': 'date',
+    'title': 'string',
+    'titleSort': 'string',
+    'studio': 'string',
+    'summary': 'string',
+    'tagline': 'string',
+    'contentRating': 'string',
+    'originalTitle': 'string',
+    'guid': 'string',
+    'year': 'integer',
+    'duration': 'integer',
+    'id': 'integer',
+    'addedAt': 'date',
+    'updatedAt': 'date',
+    'originallyAvailableAt': 'date',
     'unwatched': 'boolean',
 }
 for _kind in TAG_ELEMENTS:

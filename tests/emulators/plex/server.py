@@ -31,6 +31,7 @@ Endpoints (token required on all, as header or `X-Plex-Token` query parameter):
   GET  /hubs/search?query=
 Anything else answers 404 and prints a note on stderr.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
-from .model import Collection, EditError, Item, Library, NotFoundError, Section, TAG_ELEMENTS, TAG_TYPES
+from .model import TAG_ELEMENTS, TAG_TYPES, Collection, EditError, Item, Library, NotFoundError, Section
 
 DEFAULT_VERSION = '1.41.3.9314-a0bfb8370'
 FAULT_MODES = (None, 'up', 'down', '503', 'slow', 'db_loading', '401')
@@ -60,8 +61,13 @@ MEDIA_TAG_VERSION = '1700000000'
 
 # ----------------------------------------------------------------------------- XML helpers
 _ATTR_ESCAPES: Dict[int, Optional[str]] = {
-    ord('&'): '&amp;', ord('<'): '&lt;', ord('>'): '&gt;', ord('"'): '&quot;',
-    ord('\n'): '&#10;', ord('\r'): '&#13;', ord('\t'): '&#9;',
+    ord('&'): '&amp;',
+    ord('<'): '&lt;',
+    ord('>'): '&gt;',
+    ord('"'): '&quot;',
+    ord('\n'): '&#10;',
+    ord('\r'): '&#13;',
+    ord('\t'): '&#9;',
 }
 # Characters XML 1.0 cannot carry at all, not even as references: dropped, as Plex does.
 for _c in list(range(0x20)) + [0xFFFE, 0xFFFF]:
@@ -100,8 +106,17 @@ def container(pairs: Iterable[Tuple[str, Any]], children: str = '') -> bytes:
 
 
 def _container_of(ext: str) -> str:
-    return {'mkv': 'mkv', 'mp4': 'mp4', 'm4v': 'mp4', 'avi': 'avi', 'wmv': 'asf', 'mov': 'mov',
-            'webm': 'webm', 'ts': 'mpegts', 'flv': 'flv'}.get(ext, ext or 'mp4')
+    return {
+        'mkv': 'mkv',
+        'mp4': 'mp4',
+        'm4v': 'mp4',
+        'avi': 'avi',
+        'wmv': 'asf',
+        'mov': 'mov',
+        'webm': 'webm',
+        'ts': 'mpegts',
+        'flv': 'flv',
+    }.get(ext, ext or 'mp4')
 
 
 # ----------------------------------------------------------------------------- request log
@@ -110,14 +125,15 @@ class RequestRecord:
 
     __slots__ = ('method', 'path', 'query', 'headers', 'status', 'duration', 'time', 'body_size')
 
-    def __init__(self, method: str, path: str, query: Dict[str, str], headers: Dict[str, str],
-                 body_size: int):
+    def __init__(
+        self, method: str, path: str, query: Dict[str, str], headers: Dict[str, str], body_size: int
+    ):
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.body_size = body_size
-        self.status: Optional[int] = None   # None while the answer is still being prepared
+        self.status: Optional[int] = None  # None while the answer is still being prepared
         self.duration: Optional[float] = None
         self.time = time.time()
 
@@ -155,7 +171,7 @@ class _Response:
 def _item_of(path: str, params) -> Optional[str]:
     """The rating key a request is about, if any: /library/metadata/<key>[/...] or ?id=<key>."""
     if path.startswith('/library/metadata/'):
-        return path[len('/library/metadata/'):].split('/', 1)[0]
+        return path[len('/library/metadata/') :].split('/', 1)[0]
     for key, value, *_ in params:
         if key == 'id':
             return value
@@ -171,7 +187,7 @@ def _error_page(status: int, text: str) -> _Response:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128          # many concurrent plugin processes must not overflow backlog
+    request_queue_size = 128  # many concurrent plugin processes must not overflow backlog
     emulator: 'PlexEmulator'
 
 
@@ -279,9 +295,16 @@ class PlexEmulator:
         plex.stop()
     """
 
-    def __init__(self, token: str = 'secret-token', port: int = 0, host: str = '127.0.0.1',
-                 machine_identifier: Optional[str] = None, version: str = DEFAULT_VERSION,
-                 friendly_name: str = 'PlexSync Emulator', quiet: bool = False):
+    def __init__(
+        self,
+        token: str = 'secret-token',
+        port: int = 0,
+        host: str = '127.0.0.1',
+        machine_identifier: Optional[str] = None,
+        version: str = DEFAULT_VERSION,
+        friendly_name: str = 'PlexSync Emulator',
+        quiet: bool = False,
+    ):
         self.token = token
         self.host = host
         self._port = int(port)
@@ -326,7 +349,7 @@ class PlexEmulator:
         with self._bind_lock:
             if not self._started:
                 self._started = True
-                self._bind()                 # binds even when 'down', to fix the port
+                self._bind()  # binds even when 'down', to fix the port
                 if self._mode == 'down':
                     self._unbind()
         return self
@@ -347,8 +370,12 @@ class PlexEmulator:
         httpd = _HTTPServer((self.host, self._port), _Handler)
         httpd.emulator = self
         self._port = httpd.server_address[1]
-        thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05},
-                                  name=f'plex-emulator-{self._port}', daemon=True)
+        thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={'poll_interval': 0.05},
+            name=f'plex-emulator-{self._port}',
+            daemon=True,
+        )
         self._httpd, self._thread = httpd, thread
         thread.start()
 
@@ -363,7 +390,7 @@ class PlexEmulator:
             thread.join(5)
         with self._conns_lock:
             conns = list(self._conns)
-        for conn in conns:   # kill keep-alive connections too, so nothing answers while down
+        for conn in conns:  # kill keep-alive connections too, so nothing answers while down
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -398,8 +425,9 @@ class PlexEmulator:
     def fault(self) -> Optional[str]:
         return self._mode
 
-    def fail_next(self, n: int, status: int = 503, method: Optional[str] = None,
-                  item: Optional[int] = None) -> None:
+    def fail_next(
+        self, n: int, status: int = 503, method: Optional[str] = None, item: Optional[int] = None
+    ) -> None:
         """Answer the next `n` requests with `status`, before any other check; when given, only
         requests with `method` and only those about the item `item` (a rating key, in the path
         `/library/metadata/<key>...` or as the `id` of a section edit)."""
@@ -414,8 +442,9 @@ class PlexEmulator:
         with self._log_lock:
             return list(self._log)
 
-    def count(self, method: Optional[str] = None, path_prefix: Optional[str] = None,
-              status: Optional[int] = None) -> int:
+    def count(
+        self, method: Optional[str] = None, path_prefix: Optional[str] = None, status: Optional[int] = None
+    ) -> int:
         """How many logged requests match all the given conditions."""
         n = 0
         for r in self.requests:
@@ -434,8 +463,9 @@ class PlexEmulator:
             self._log.clear()
         self.scans.clear()
 
-    def _log_start(self, method: str, path: str, params: List[Tuple[str, str, bool]],
-                   headers: Any, body_size: int) -> RequestRecord:
+    def _log_start(
+        self, method: str, path: str, params: List[Tuple[str, str, bool]], headers: Any, body_size: int
+    ) -> RequestRecord:
         query = {}
         for k, v, extra in params:
             query[k] = '***' if k == 'X-Plex-Token' else (('=' + v) if extra else v)
@@ -450,13 +480,15 @@ class PlexEmulator:
             print(f'[plex-emulator] {message}', file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ library facade
-    def add_section(self, title: str, locations: Iterable[str] = (), type: str = 'movie',
-                    **kwargs: Any) -> int:
+    def add_section(
+        self, title: str, locations: Iterable[str] = (), type: str = 'movie', **kwargs: Any
+    ) -> int:
         """Create a library section; returns its id."""
         return self.library.add_section(title, list(locations), type=type, **kwargs)
 
-    def add_item(self, section_id: int, file: str, size: int = 0, title: Optional[str] = None,
-                 **fields: Any) -> int:
+    def add_item(
+        self, section_id: int, file: str, size: int = 0, title: Optional[str] = None, **fields: Any
+    ) -> int:
         """Add one movie item as a scan would; returns its ratingKey."""
         return self.library.add_item(section_id, file, size, title, **fields)
 
@@ -484,12 +516,15 @@ class PlexEmulator:
         self.library.remove_item(rating_key)
 
     # ------------------------------------------------------------------ request handling
-    def _respond(self, method: str, path: str, params: List[Tuple[str, str, bool]], headers: Any,
-                 body: bytes) -> _Response:
+    def _respond(
+        self, method: str, path: str, params: List[Tuple[str, str, bool]], headers: Any, body: bytes
+    ) -> _Response:
         with self._fault_lock:
             forced = None
-            for i, (status, only, item) in enumerate(self._fail_next):
-                if (only is None or only == method.upper()) and (item is None or item == _item_of(path, params)):
+            for i, (_status, only, item) in enumerate(self._fail_next):
+                if (only is None or only == method.upper()) and (
+                    item is None or item == _item_of(path, params)
+                ):
                     forced = self._fail_next.pop(i)[0]
                     break
         if forced is not None:
@@ -519,15 +554,24 @@ class PlexEmulator:
             self._note(f'400 {method} {path}: {exc}')
             return _error_page(400, 'Bad Request')
 
-    def _route(self, method: str, path: str, params: List[Tuple[str, str, bool]],
-               body: bytes, headers: Any) -> _Response:
+    def _route(
+        self, method: str, path: str, params: List[Tuple[str, str, bool]], body: bytes, headers: Any
+    ) -> _Response:
         get = method in ('GET', 'HEAD')
         if path == '/' and get:
             return _Response(200, self._root_xml())
         if path == '/identity' and get:
-            return _Response(200, container([
-                ('size', 0), ('claimed', 1), ('machineIdentifier', self.machine_identifier),
-                ('version', self.version)]))
+            return _Response(
+                200,
+                container(
+                    [
+                        ('size', 0),
+                        ('claimed', 1),
+                        ('machineIdentifier', self.machine_identifier),
+                        ('version', self.version),
+                    ]
+                ),
+            )
         if path == '/library' and get:
             return _Response(200, self._library_xml())
         if path == '/library/sections' and get:
@@ -601,8 +645,15 @@ class PlexEmulator:
         self._note(f'404 {method} {path} (not emulated)')
         return _error_page(404, 'Not Found')
 
-    def _metadata_sub(self, method: str, rk: int, sub: str, extra: Optional[str],
-                      params: List[Tuple[str, str, bool]], body: bytes) -> _Response:
+    def _metadata_sub(
+        self,
+        method: str,
+        rk: int,
+        sub: str,
+        extra: Optional[str],
+        params: List[Tuple[str, str, bool]],
+        body: bytes,
+    ) -> _Response:
         get = method in ('GET', 'HEAD')
         self.library.item(rk)  # 404 for unknown items
         if sub == 'refresh' and method == 'PUT':
@@ -621,7 +672,7 @@ class PlexEmulator:
                     raise EditError(f'{sub} upload without url or body')
                 self.library.upload(rk, kind, data, url if not body else None)
                 return _Response(200)
-        if sub in ('poster', 'art') and method == 'PUT':   # select an uploaded image
+        if sub in ('poster', 'art') and method == 'PUT':  # select an uploaded image
             url = next((v for k, v, _ in params if k == 'url'), None)
             if not url:
                 raise EditError('select without url')
@@ -666,124 +717,227 @@ class PlexEmulator:
         lib = self.library
         with lib.lock:
             n_sections = len(lib.sections)
-        return container([
-            ('size', 3), ('allowCameraUpload', 0), ('allowChannelAccess', 1),
-            ('allowMediaDeletion', 1), ('allowSharing', 1), ('allowSync', 1),
-            ('backgroundProcessing', 1), ('certificate', 0), ('companionProxy', 1),
-            ('countryCode', 'usa'), ('diagnostics', 'logs,databases,streaminglogs'),
-            ('eventStream', 1), ('friendlyName', self.friendly_name), ('hubSearch', 1),
-            ('itemClusters', 1), ('machineIdentifier', self.machine_identifier),
-            ('mediaProviders', 1), ('multiuser', 1), ('myPlex', 1),
-            ('myPlexMappingState', 'mapped'), ('myPlexSigninState', 'ok'),
-            ('myPlexSubscription', 0), ('myPlexUsername', 'plexsync@example.invalid'),
-            ('ownerFeatures', 'camera_upload,collections,content_filter,hardware_transcoding'),
-            ('photoAutoTag', 1), ('platform', 'Linux'), ('platformVersion', '6.1.0'),
-            ('pluginHost', 1), ('readOnlyLibraries', 0), ('requestParametersInCookie', 1),
-            ('streamingBrainVersion', 2), ('sync', 1), ('transcoderActiveVideoSessions', 0),
-            ('transcoderAudio', 1), ('transcoderLyrics', 1), ('transcoderPhoto', 1),
-            ('transcoderSubtitles', 1), ('transcoderVideo', 1),
-            ('transcoderVideoBitrates', '64,96,208,320,720,1500,2000,3000,4000,8000,10000,12000,20000'),
-            ('transcoderVideoQualities', '0,1,2,3,4,5,6,7,8,9,10,11,12'),
-            ('transcoderVideoResolutions', '128,128,160,240,320,480,768,720,720,1080,1080,1080,1080'),
-            ('updatedAt', self.started_at), ('updater', 1), ('version', self.version),
-            ('voiceSearch', 1)],
+        return container(
+            [
+                ('size', 3),
+                ('allowCameraUpload', 0),
+                ('allowChannelAccess', 1),
+                ('allowMediaDeletion', 1),
+                ('allowSharing', 1),
+                ('allowSync', 1),
+                ('backgroundProcessing', 1),
+                ('certificate', 0),
+                ('companionProxy', 1),
+                ('countryCode', 'usa'),
+                ('diagnostics', 'logs,databases,streaminglogs'),
+                ('eventStream', 1),
+                ('friendlyName', self.friendly_name),
+                ('hubSearch', 1),
+                ('itemClusters', 1),
+                ('machineIdentifier', self.machine_identifier),
+                ('mediaProviders', 1),
+                ('multiuser', 1),
+                ('myPlex', 1),
+                ('myPlexMappingState', 'mapped'),
+                ('myPlexSigninState', 'ok'),
+                ('myPlexSubscription', 0),
+                ('myPlexUsername', 'plexsync@example.invalid'),
+                ('ownerFeatures', 'camera_upload,collections,content_filter,hardware_transcoding'),
+                ('photoAutoTag', 1),
+                ('platform', 'Linux'),
+                ('platformVersion', '6.1.0'),
+                ('pluginHost', 1),
+                ('readOnlyLibraries', 0),
+                ('requestParametersInCookie', 1),
+                ('streamingBrainVersion', 2),
+                ('sync', 1),
+                ('transcoderActiveVideoSessions', 0),
+                ('transcoderAudio', 1),
+                ('transcoderLyrics', 1),
+                ('transcoderPhoto', 1),
+                ('transcoderSubtitles', 1),
+                ('transcoderVideo', 1),
+                ('transcoderVideoBitrates', '64,96,208,320,720,1500,2000,3000,4000,8000,10000,12000,20000'),
+                ('transcoderVideoQualities', '0,1,2,3,4,5,6,7,8,9,10,11,12'),
+                ('transcoderVideoResolutions', '128,128,160,240,320,480,768,720,720,1080,1080,1080,1080'),
+                ('updatedAt', self.started_at),
+                ('updater', 1),
+                ('version', self.version),
+                ('voiceSearch', 1),
+            ],
             element('Directory', [('count', 1), ('key', 'hubs'), ('title', 'hubs')])
             + element('Directory', [('count', n_sections), ('key', 'library'), ('title', 'library')])
-            + element('Directory', [('count', 1), ('key', 'playlists'), ('title', 'playlists')]))
+            + element('Directory', [('count', 1), ('key', 'playlists'), ('title', 'playlists')]),
+        )
 
     def _library_xml(self) -> bytes:
-        return container([
-            ('size', 3), ('allowSync', 0), ('art', '/:/resources/library-art.png'),
-            ('content', ''), ('identifier', 'com.plexapp.plugins.library'),
-            ('mediaTagPrefix', '/system/bundle/media/flags/'),
-            ('mediaTagVersion', MEDIA_TAG_VERSION), ('title1', 'Plex Library'), ('title2', '')],
+        return container(
+            [
+                ('size', 3),
+                ('allowSync', 0),
+                ('art', '/:/resources/library-art.png'),
+                ('content', ''),
+                ('identifier', 'com.plexapp.plugins.library'),
+                ('mediaTagPrefix', '/system/bundle/media/flags/'),
+                ('mediaTagVersion', MEDIA_TAG_VERSION),
+                ('title1', 'Plex Library'),
+                ('title2', ''),
+            ],
             element('Directory', [('key', 'sections'), ('title', 'Library Sections')])
             + element('Directory', [('key', 'recentlyAdded'), ('title', 'Recently Added Content')])
-            + element('Directory', [('key', 'onDeck'), ('title', 'On Deck Content')]))
+            + element('Directory', [('key', 'onDeck'), ('title', 'On Deck Content')]),
+        )
 
     def _section_directory(self, section: Section) -> str:
-        locations = ''.join(element('Location', [('id', section.id * 100 + i), ('path', p)])
-                            for i, p in enumerate(section.locations))
-        return element('Directory', [
-            ('allowSync', 1), ('art', '/:/resources/movie-fanart.jpg'),
-            ('composite', f'/library/sections/{section.id}/composite/{section.updated_at}'),
-            ('filters', 1), ('refreshing', 0), ('thumb', '/:/resources/movie.png'),
-            ('key', section.id), ('type', section.type), ('title', section.title),
-            ('agent', section.agent), ('scanner', section.scanner), ('language', 'en-US'),
-            ('uuid', section.uuid), ('updatedAt', section.updated_at),
-            ('createdAt', section.created_at), ('scannedAt', section.scanned_at),
-            ('content', 1), ('directory', 1), ('contentChangedAt', self.library.version),
-            ('hidden', 0)], locations)
+        locations = ''.join(
+            element('Location', [('id', section.id * 100 + i), ('path', p)])
+            for i, p in enumerate(section.locations)
+        )
+        return element(
+            'Directory',
+            [
+                ('allowSync', 1),
+                ('art', '/:/resources/movie-fanart.jpg'),
+                ('composite', f'/library/sections/{section.id}/composite/{section.updated_at}'),
+                ('filters', 1),
+                ('refreshing', 0),
+                ('thumb', '/:/resources/movie.png'),
+                ('key', section.id),
+                ('type', section.type),
+                ('title', section.title),
+                ('agent', section.agent),
+                ('scanner', section.scanner),
+                ('language', 'en-US'),
+                ('uuid', section.uuid),
+                ('updatedAt', section.updated_at),
+                ('createdAt', section.created_at),
+                ('scannedAt', section.scanned_at),
+                ('content', 1),
+                ('directory', 1),
+                ('contentChangedAt', self.library.version),
+                ('hidden', 0),
+            ],
+            locations,
+        )
 
     def _sections_xml(self) -> bytes:
         with self.library.lock:
             sections = list(self.library.sections.values())
             dirs = ''.join(self._section_directory(s) for s in sections)
-        return container([
-            ('size', len(sections)), ('allowSync', 0), ('identifier', 'com.plexapp.plugins.library'),
-            ('mediaTagPrefix', '/system/bundle/media/flags/'),
-            ('mediaTagVersion', MEDIA_TAG_VERSION), ('title1', 'Plex Library')], dirs)
+        return container(
+            [
+                ('size', len(sections)),
+                ('allowSync', 0),
+                ('identifier', 'com.plexapp.plugins.library'),
+                ('mediaTagPrefix', '/system/bundle/media/flags/'),
+                ('mediaTagVersion', MEDIA_TAG_VERSION),
+                ('title1', 'Plex Library'),
+            ],
+            dirs,
+        )
 
     def _section_xml(self, section: Section) -> bytes:
-        browse = [('all', 'All Movies'), ('unwatched', 'Unplayed'), ('newest', 'Recently Released'),
-                  ('recentlyAdded', 'Recently Added'), ('collection', 'By Collection'),
-                  ('genre', 'By Genre'), ('year', 'By Year'), ('folder', 'By Folder')]
+        browse = [
+            ('all', 'All Movies'),
+            ('unwatched', 'Unplayed'),
+            ('newest', 'Recently Released'),
+            ('recentlyAdded', 'Recently Added'),
+            ('collection', 'By Collection'),
+            ('genre', 'By Genre'),
+            ('year', 'By Year'),
+            ('folder', 'By Folder'),
+        ]
         dirs = ''.join(element('Directory', [('key', k), ('title', t)]) for k, t in browse)
-        return container([
-            ('size', len(browse)), ('allowSync', 0), ('art', '/:/resources/movie-fanart.jpg'),
-            ('content', 'secondary'), ('identifier', 'com.plexapp.plugins.library'),
-            ('librarySectionID', section.id), ('mediaTagPrefix', '/system/bundle/media/flags/'),
-            ('mediaTagVersion', MEDIA_TAG_VERSION), ('thumb', '/:/resources/movie.png'),
-            ('title1', section.title), ('viewGroup', 'secondary'), ('viewMode', 65592)], dirs)
+        return container(
+            [
+                ('size', len(browse)),
+                ('allowSync', 0),
+                ('art', '/:/resources/movie-fanart.jpg'),
+                ('content', 'secondary'),
+                ('identifier', 'com.plexapp.plugins.library'),
+                ('librarySectionID', section.id),
+                ('mediaTagPrefix', '/system/bundle/media/flags/'),
+                ('mediaTagVersion', MEDIA_TAG_VERSION),
+                ('thumb', '/:/resources/movie.png'),
+                ('title1', section.title),
+                ('viewGroup', 'secondary'),
+                ('viewMode', 65592),
+            ],
+            dirs,
+        )
 
-    def _listing_attrs(self, section: Optional[Section], size: int, total: int,
-                       offset: int) -> List[Tuple[str, Any]]:
-        pairs: List[Tuple[str, Any]] = [('size', size), ('totalSize', total), ('offset', offset),
-                                        ('allowSync', 1), ('identifier', 'com.plexapp.plugins.library'),
-                                        ('mediaTagPrefix', '/system/bundle/media/flags/'),
-                                        ('mediaTagVersion', MEDIA_TAG_VERSION)]
+    def _listing_attrs(
+        self, section: Optional[Section], size: int, total: int, offset: int
+    ) -> List[Tuple[str, Any]]:
+        pairs: List[Tuple[str, Any]] = [
+            ('size', size),
+            ('totalSize', total),
+            ('offset', offset),
+            ('allowSync', 1),
+            ('identifier', 'com.plexapp.plugins.library'),
+            ('mediaTagPrefix', '/system/bundle/media/flags/'),
+            ('mediaTagVersion', MEDIA_TAG_VERSION),
+        ]
         if section is not None:
-            pairs += [('art', '/:/resources/movie-fanart.jpg'), ('librarySectionID', section.id),
-                      ('librarySectionTitle', section.title), ('librarySectionUUID', section.uuid),
-                      ('nocache', 1), ('thumb', '/:/resources/movie.png'),
-                      ('title1', section.title), ('title2', 'All Movies'), ('viewGroup', 'movie'),
-                      ('viewMode', 131122)]
+            pairs += [
+                ('art', '/:/resources/movie-fanart.jpg'),
+                ('librarySectionID', section.id),
+                ('librarySectionTitle', section.title),
+                ('librarySectionUUID', section.uuid),
+                ('nocache', 1),
+                ('thumb', '/:/resources/movie.png'),
+                ('title1', section.title),
+                ('title2', 'All Movies'),
+                ('viewGroup', 'movie'),
+                ('viewMode', 131122),
+            ]
         return pairs
 
-    def _listing(self, section_id: Optional[int], params: List[Tuple[str, str, bool]],
-                 headers: Any) -> _Response:
+    def _listing(
+        self, section_id: Optional[int], params: List[Tuple[str, str, bool]], headers: Any
+    ) -> _Response:
         lib = self.library
         section = lib.section(section_id) if section_id is not None else None
         items = lib.query(section_id, params)
         total = len(items)
         start, size = _paging(params, headers)
-        page = items[start:start + size] if size is not None else items[start:]
+        page = items[start : start + size] if size is not None else items[start:]
         with lib.lock:
             body = ''.join(self._listing_video(it) for it in page)
-        meta = self._meta_xml(section, 'movie') if section is not None and _flag(params, 'includeMeta') else ''
-        return _Response(200, container(self._listing_attrs(section, len(page), total, start),
-                                        meta + body))
+        meta = (
+            self._meta_xml(section, 'movie') if section is not None and _flag(params, 'includeMeta') else ''
+        )
+        return _Response(200, container(self._listing_attrs(section, len(page), total, start), meta + body))
 
     def _video_attrs(self, item: Item, section: Optional[Section]) -> List[Tuple[str, Any]]:
         f = item.fields
         rk = item.rating_key
         poster, art = item.poster, item.art
         return [
-            ('ratingKey', rk), ('key', f'/library/metadata/{rk}'), ('guid', item.guid),
-            ('type', 'movie'), ('title', item.title),
+            ('ratingKey', rk),
+            ('key', f'/library/metadata/{rk}'),
+            ('guid', item.guid),
+            ('type', 'movie'),
+            ('title', item.title),
             ('titleSort', f.get('titleSort') or None),
             ('librarySectionTitle', section.title if section else None),
             ('librarySectionID', item.section_id),
             ('librarySectionKey', f'/library/sections/{item.section_id}'),
-            ('originalTitle', f.get('originalTitle')), ('editionTitle', f.get('editionTitle')),
-            ('contentRating', f.get('contentRating')), ('studio', f.get('studio')),
-            ('summary', f.get('summary') or ''), ('tagline', f.get('tagline')),
-            ('year', f.get('year')), ('originallyAvailableAt', f.get('originallyAvailableAt')),
+            ('originalTitle', f.get('originalTitle')),
+            ('editionTitle', f.get('editionTitle')),
+            ('contentRating', f.get('contentRating')),
+            ('studio', f.get('studio')),
+            ('summary', f.get('summary') or ''),
+            ('tagline', f.get('tagline')),
+            ('year', f.get('year')),
+            ('originallyAvailableAt', f.get('originallyAvailableAt')),
             ('thumb', f'/library/metadata/{rk}/thumb/{item.updated_at}' if poster else None),
             ('art', f'/library/metadata/{rk}/art/{item.updated_at}' if art else None),
             ('duration', f.get('duration')),
-            ('addedAt', item.added_at), ('updatedAt', item.updated_at),
-            ('userRating', item.user_rating), ('lastRatedAt', item.last_rated_at),
+            ('addedAt', item.added_at),
+            ('updatedAt', item.updated_at),
+            ('userRating', item.user_rating),
+            ('lastRatedAt', item.last_rated_at),
         ]
 
     def _media_xml(self, item: Item) -> str:
@@ -791,14 +945,29 @@ class PlexEmulator:
         ext = name.rpartition('.')[2].lower() if '.' in name else ''
         cont = _container_of(ext)
         duration = item.fields.get('duration')
-        part = element('Part', [
-            ('id', item.part_id),
-            ('key', f'/library/parts/{item.part_id}/{item.added_at}/file.{quote(ext or "mp4")}'),
-            ('duration', duration), ('file', item.file), ('size', item.size),
-            ('container', cont)])
-        return element('Media', [
-            ('id', item.media_id), ('duration', duration), ('container', cont),
-            ('videoResolution', '1080'), ('videoCodec', 'h264'), ('audioCodec', 'aac')], part)
+        part = element(
+            'Part',
+            [
+                ('id', item.part_id),
+                ('key', f'/library/parts/{item.part_id}/{item.added_at}/file.{quote(ext or "mp4")}'),
+                ('duration', duration),
+                ('file', item.file),
+                ('size', item.size),
+                ('container', cont),
+            ],
+        )
+        return element(
+            'Media',
+            [
+                ('id', item.media_id),
+                ('duration', duration),
+                ('container', cont),
+                ('videoResolution', '1080'),
+                ('videoCodec', 'h264'),
+                ('audioCodec', 'aac'),
+            ],
+            part,
+        )
 
     def _tags_xml(self, item: Item, limit: Optional[int]) -> str:
         out = []
@@ -807,7 +976,7 @@ class PlexEmulator:
             if not tags:
                 continue
             if limit is not None:
-                tags = tags[:LISTING_TAG_LIMITS.get(kind, limit)]
+                tags = tags[: LISTING_TAG_LIMITS.get(kind, limit)]
             cache = self._tag_xml_cache
             for t in tags:
                 xml = cache.get((kind, t))
@@ -825,18 +994,23 @@ class PlexEmulator:
         cached = self._listing_cache.get(item.rating_key)
         if cached is not None and cached[0] == item.version and cached[1] == title:
             return cached[2]
-        xml = element('Video', self._video_attrs(item, section),
-                      self._media_xml(item) + self._tags_xml(item, LISTING_TAG_LIMIT))
+        xml = element(
+            'Video',
+            self._video_attrs(item, section),
+            self._media_xml(item) + self._tags_xml(item, LISTING_TAG_LIMIT),
+        )
         self._listing_cache[item.rating_key] = (item.version, title, xml)
         return xml
 
     def _full_video(self, item: Item) -> str:
         section = self.library.sections.get(item.section_id)
-        fields = ''.join(element('Field', [('locked', 1), ('name', name)])
-                         for name in sorted(item.locked))
+        fields = ''.join(element('Field', [('locked', 1), ('name', name)]) for name in sorted(item.locked))
         guid = element('Guid', [('id', item.guid)]) if not item.guid.startswith('local://') else ''
-        return element('Video', self._video_attrs(item, section),
-                       self._media_xml(item) + self._tags_xml(item, None) + guid + fields)
+        return element(
+            'Video',
+            self._video_attrs(item, section),
+            self._media_xml(item) + self._tags_xml(item, None) + guid + fields,
+        )
 
     def _metadata(self, keys: str) -> _Response:
         lib = self.library
@@ -853,13 +1027,18 @@ class PlexEmulator:
                 raise NotFoundError(f'no item {keys}')
             body = ''.join(self._full_video(it) for it in items)
             first = lib.sections.get(items[0].section_id)
-        pairs: List[Tuple[str, Any]] = [('size', len(items)), ('allowSync', 1),
-                                        ('identifier', 'com.plexapp.plugins.library')]
+        pairs: List[Tuple[str, Any]] = [
+            ('size', len(items)),
+            ('allowSync', 1),
+            ('identifier', 'com.plexapp.plugins.library'),
+        ]
         if first is not None:
-            pairs += [('librarySectionID', first.id), ('librarySectionTitle', first.title),
-                      ('librarySectionUUID', first.uuid)]
-        pairs += [('mediaTagPrefix', '/system/bundle/media/flags/'),
-                  ('mediaTagVersion', MEDIA_TAG_VERSION)]
+            pairs += [
+                ('librarySectionID', first.id),
+                ('librarySectionTitle', first.title),
+                ('librarySectionUUID', first.uuid),
+            ]
+        pairs += [('mediaTagPrefix', '/system/bundle/media/flags/'), ('mediaTagVersion', MEDIA_TAG_VERSION)]
         return _Response(200, container(pairs, body))
 
     def _uploads_xml(self, rk: int, kind: str) -> bytes:
@@ -867,14 +1046,27 @@ class PlexEmulator:
             item = self.library.item(rk)
             uploads = list(item.posters if kind == 'poster' else item.arts)
             selected = item.poster if kind == 'poster' else item.art
-        photos = ''.join(element('Photo', [
-            ('key', f'/library/metadata/{rk}/file?url={quote(u.key, safe="")}'),
-            ('ratingKey', u.key), ('selected', 1 if u is selected else 0),
-            ('thumb', f'/library/metadata/{rk}/file?url={quote(u.key, safe="")}')])
-            for u in uploads)
-        return container([('size', len(uploads)), ('identifier', 'com.plexapp.plugins.library'),
-                          ('mediaTagPrefix', '/system/bundle/media/flags/'),
-                          ('mediaTagVersion', MEDIA_TAG_VERSION)], photos)
+        photos = ''.join(
+            element(
+                'Photo',
+                [
+                    ('key', f'/library/metadata/{rk}/file?url={quote(u.key, safe="")}'),
+                    ('ratingKey', u.key),
+                    ('selected', 1 if u is selected else 0),
+                    ('thumb', f'/library/metadata/{rk}/file?url={quote(u.key, safe="")}'),
+                ],
+            )
+            for u in uploads
+        )
+        return container(
+            [
+                ('size', len(uploads)),
+                ('identifier', 'com.plexapp.plugins.library'),
+                ('mediaTagPrefix', '/system/bundle/media/flags/'),
+                ('mediaTagVersion', MEDIA_TAG_VERSION),
+            ],
+            photos,
+        )
 
     # Collections (plexapi: LibrarySection.collections(), Collection.items()) and ratings
     # (plexapi: mixins/rating.py RatingMixin.rate).
@@ -900,42 +1092,59 @@ class PlexEmulator:
         section = self.library.sections.get(c.section_id)
         children = self.library.collection_children(c)
         years = [it.fields.get('year') for it in children if it.fields.get('year')]
-        return element('Directory', [
-            ('ratingKey', c.rating_key), ('key', f'/library/collections/{c.rating_key}/children'),
-            ('guid', f'collection://{c.rating_key}'), ('type', 'collection'), ('title', c.title),
-            ('librarySectionTitle', section.title if section else None),
-            ('librarySectionID', c.section_id), ('librarySectionKey', f'/library/sections/{c.section_id}'),
-            ('subtype', 'movie'), ('index', c.rating_key), ('childCount', len(children)),
-            ('minYear', min(years) if years else None), ('maxYear', max(years) if years else None),
-            ('smart', 0), ('addedAt', c.added_at), ('updatedAt', c.updated_at)])
+        return element(
+            'Directory',
+            [
+                ('ratingKey', c.rating_key),
+                ('key', f'/library/collections/{c.rating_key}/children'),
+                ('guid', f'collection://{c.rating_key}'),
+                ('type', 'collection'),
+                ('title', c.title),
+                ('librarySectionTitle', section.title if section else None),
+                ('librarySectionID', c.section_id),
+                ('librarySectionKey', f'/library/sections/{c.section_id}'),
+                ('subtype', 'movie'),
+                ('index', c.rating_key),
+                ('childCount', len(children)),
+                ('minYear', min(years) if years else None),
+                ('maxYear', max(years) if years else None),
+                ('smart', 0),
+                ('addedAt', c.added_at),
+                ('updatedAt', c.updated_at),
+            ],
+        )
 
     def _collection_container(self, c: Collection) -> bytes:
         with self.library.lock:
             body = self._collection_directory(c)
-        return container([('size', 1), ('identifier', 'com.plexapp.plugins.library'),
-                          ('librarySectionID', c.section_id)], body)
+        return container(
+            [('size', 1), ('identifier', 'com.plexapp.plugins.library'), ('librarySectionID', c.section_id)],
+            body,
+        )
 
-    def _collection_listing(self, section: Section, params: List[Tuple[str, str, bool]],
-                            headers: Any) -> _Response:
+    def _collection_listing(
+        self, section: Section, params: List[Tuple[str, str, bool]], headers: Any
+    ) -> _Response:
         found = self.library.section_collections(section.id)
         for key, value, extra in params:
             want = value.casefold()
             if key == 'title' and not extra:
                 found = [c for c in found if want in c.title.casefold()]
-            elif key in ('title', 'title=') :
+            elif key in ('title', 'title='):
                 found = [c for c in found if c.title.casefold() == want]
         start, size = _paging(params, headers)
-        page = found[start:start + size] if size is not None else found[start:]
+        page = found[start : start + size] if size is not None else found[start:]
         with self.library.lock:
             body = ''.join(self._collection_directory(c) for c in page)
         return _Response(200, container(self._listing_attrs(section, len(page), len(found), start), body))
 
-    def _collection_children(self, c: Collection, params: List[Tuple[str, str, bool]],
-                             headers: Any) -> _Response:
+    def _collection_children(
+        self, c: Collection, params: List[Tuple[str, str, bool]], headers: Any
+    ) -> _Response:
         section = self.library.sections.get(c.section_id)
         items = self.library.collection_children(c)
         start, size = _paging(params, headers)
-        page = items[start:start + size] if size is not None else items[start:]
+        page = items[start : start + size] if size is not None else items[start:]
         with self.library.lock:
             body = ''.join(self._listing_video(it) for it in page)
         return _Response(200, container(self._listing_attrs(section, len(page), len(items), start), body))
@@ -947,12 +1156,22 @@ class PlexEmulator:
         sid = int(section_id) if section_id and section_id.isdigit() else None
         items = self.library.query(sid, [('title', query, False)]) if query else []
         if limit and limit.isdigit():
-            items = items[:int(limit)]
+            items = items[: int(limit)]
         with self.library.lock:
             body = ''.join(self._listing_video(it) for it in items)
-        hub = element('Hub', [('hubIdentifier', 'movie'), ('key', '/hubs/search/movie'),
-                              ('more', 0), ('size', len(items)), ('style', 'shelf'),
-                              ('title', 'Movies'), ('type', 'movie')], body)
+        hub = element(
+            'Hub',
+            [
+                ('hubIdentifier', 'movie'),
+                ('key', '/hubs/search/movie'),
+                ('more', 0),
+                ('size', len(items)),
+                ('style', 'shelf'),
+                ('title', 'Movies'),
+                ('type', 'movie'),
+            ],
+            body,
+        )
         return _Response(200, container([('size', 1)], hub))
 
     def _filter_choices(self, section: Section, kind: str) -> bytes:
@@ -963,66 +1182,152 @@ class PlexEmulator:
                 for t in item.tags.get(kind, ()):
                     if t not in seen:
                         seen[t] = self.library.tag_id(kind, t)
-        dirs = ''.join(element('Directory', [
-            ('fastKey', f'/library/sections/{section.id}/all?{kind}={tid}'), ('key', tid),
-            ('title', t), ('type', kind), ('tagType', TAG_TYPES.get(kind))])
-            for t, tid in sorted(seen.items(), key=lambda kv: kv[0].casefold()))
-        return container([('size', len(seen)), ('allowSync', 0), ('content', 'secondary'),
-                          ('identifier', 'com.plexapp.plugins.library'),
-                          ('librarySectionID', section.id), ('title1', section.title),
-                          ('title2', kind)], dirs)
+        dirs = ''.join(
+            element(
+                'Directory',
+                [
+                    ('fastKey', f'/library/sections/{section.id}/all?{kind}={tid}'),
+                    ('key', tid),
+                    ('title', t),
+                    ('type', kind),
+                    ('tagType', TAG_TYPES.get(kind)),
+                ],
+            )
+            for t, tid in sorted(seen.items(), key=lambda kv: kv[0].casefold())
+        )
+        return container(
+            [
+                ('size', len(seen)),
+                ('allowSync', 0),
+                ('content', 'secondary'),
+                ('identifier', 'com.plexapp.plugins.library'),
+                ('librarySectionID', section.id),
+                ('title1', section.title),
+                ('title2', kind),
+            ],
+            dirs,
+        )
 
     def _meta_xml(self, section: Section, libtype: str) -> str:
         sid = section.id
         if libtype == 'collection':
             title = element('Field', [('key', 'title'), ('title', 'Title'), ('type', 'string')])
-            string_ops = ''.join(element('Operator', [('key', k), ('title', t)]) for k, t in (
-                ('=', 'contains'), ('!=', 'does not contain'), ('==', 'is'), ('!==', 'is not')))
-            return element('Meta', [], element('Type', [
-                ('key', f'/library/sections/{sid}/collections'), ('type', 'collection'),
-                ('title', 'Collections'), ('active', 0)], title)
-                + element('FieldType', [('type', 'string')], string_ops))
-        filters = [('genre', 'Genre'), ('year', 'Year'), ('collection', 'Collection'),
-                   ('actor', 'Actor'), ('director', 'Director'), ('label', 'Labels'),
-                   ('studio', 'Studio'), ('unwatched', 'Unplayed')]
+            string_ops = ''.join(
+                element('Operator', [('key', k), ('title', t)])
+                for k, t in (('=', 'contains'), ('!=', 'does not contain'), ('==', 'is'), ('!==', 'is not'))
+            )
+            return element(
+                'Meta',
+                [],
+                element(
+                    'Type',
+                    [
+                        ('key', f'/library/sections/{sid}/collections'),
+                        ('type', 'collection'),
+                        ('title', 'Collections'),
+                        ('active', 0),
+                    ],
+                    title,
+                )
+                + element('FieldType', [('type', 'string')], string_ops),
+            )
+        filters = [
+            ('genre', 'Genre'),
+            ('year', 'Year'),
+            ('collection', 'Collection'),
+            ('actor', 'Actor'),
+            ('director', 'Director'),
+            ('label', 'Labels'),
+            ('studio', 'Studio'),
+            ('unwatched', 'Unplayed'),
+        ]
         ftypes = {'year': 'integer', 'studio': 'string', 'unwatched': 'boolean'}
-        filter_xml = ''.join(element('Filter', [
-            ('filter', f), ('filterType', ftypes.get(f, 'string')),
-            ('key', f'/library/sections/{sid}/{f}'), ('title', t), ('type', 'filter')])
-            for f, t in filters)
-        sorts = [('titleSort', 'asc', 'Title'), ('originallyAvailableAt', 'desc', 'Release Date'),
-                 ('addedAt', 'desc', 'Date Added'), ('year', 'desc', 'Year'),
-                 ('duration', 'desc', 'Duration'), ('title', 'asc', 'Title (exact)'),
-                 ('studio', 'asc', 'Studio')]
-        sort_xml = ''.join(element('Sort', [
-            ('default', 'asc' if k == 'titleSort' else None), ('defaultDirection', d),
-            ('descKey', f'{k}:desc'), ('key', k), ('title', t)]) for k, d, t in sorts)
-        fields = [('title', 'Title', 'string'), ('studio', 'Studio', 'string'),
-                  ('contentRating', 'Content Rating', 'string'), ('year', 'Year', 'integer'),
-                  ('originallyAvailableAt', 'Release Date', 'date'),
-                  ('addedAt', 'Date Added', 'date'), ('genre', 'Genre', 'tag'),
-                  ('actor', 'Actor', 'tag'), ('collection', 'Collection', 'tag'),
-                  ('label', 'Label', 'tag'), ('director', 'Director', 'tag'),
-                  ('writer', 'Writer', 'tag'), ('producer', 'Producer', 'tag'),
-                  ('country', 'Country', 'tag'), ('duration', 'Duration', 'integer'),
-                  ('unwatched', 'Unplayed', 'boolean')]
-        field_xml = ''.join(element('Field', [('key', k), ('title', t), ('type', ty)])
-                            for k, t, ty in fields)
-        type_xml = element('Type', [('key', f'/library/sections/{sid}/all?type=1'),
-                                    ('type', 'movie'), ('title', 'Movies'), ('active', 1)],
-                           filter_xml + sort_xml + field_xml)
+        filter_xml = ''.join(
+            element(
+                'Filter',
+                [
+                    ('filter', f),
+                    ('filterType', ftypes.get(f, 'string')),
+                    ('key', f'/library/sections/{sid}/{f}'),
+                    ('title', t),
+                    ('type', 'filter'),
+                ],
+            )
+            for f, t in filters
+        )
+        sorts = [
+            ('titleSort', 'asc', 'Title'),
+            ('originallyAvailableAt', 'desc', 'Release Date'),
+            ('addedAt', 'desc', 'Date Added'),
+            ('year', 'desc', 'Year'),
+            ('duration', 'desc', 'Duration'),
+            ('title', 'asc', 'Title (exact)'),
+            ('studio', 'asc', 'Studio'),
+        ]
+        sort_xml = ''.join(
+            element(
+                'Sort',
+                [
+                    ('default', 'asc' if k == 'titleSort' else None),
+                    ('defaultDirection', d),
+                    ('descKey', f'{k}:desc'),
+                    ('key', k),
+                    ('title', t),
+                ],
+            )
+            for k, d, t in sorts
+        )
+        fields = [
+            ('title', 'Title', 'string'),
+            ('studio', 'Studio', 'string'),
+            ('contentRating', 'Content Rating', 'string'),
+            ('year', 'Year', 'integer'),
+            ('originallyAvailableAt', 'Release Date', 'date'),
+            ('addedAt', 'Date Added', 'date'),
+            ('genre', 'Genre', 'tag'),
+            ('actor', 'Actor', 'tag'),
+            ('collection', 'Collection', 'tag'),
+            ('label', 'Label', 'tag'),
+            ('director', 'Director', 'tag'),
+            ('writer', 'Writer', 'tag'),
+            ('producer', 'Producer', 'tag'),
+            ('country', 'Country', 'tag'),
+            ('duration', 'Duration', 'integer'),
+            ('unwatched', 'Unplayed', 'boolean'),
+        ]
+        field_xml = ''.join(element('Field', [('key', k), ('title', t), ('type', ty)]) for k, t, ty in fields)
+        type_xml = element(
+            'Type',
+            [
+                ('key', f'/library/sections/{sid}/all?type=1'),
+                ('type', 'movie'),
+                ('title', 'Movies'),
+                ('active', 1),
+            ],
+            filter_xml + sort_xml + field_xml,
+        )
         operators = {
             'tag': [('=', 'is'), ('!=', 'is not')],
-            'integer': [('=', 'is'), ('!=', 'is not'), ('>>=', 'is greater than'),
-                        ('<<=', 'is less than')],
-            'string': [('=', 'contains'), ('!=', 'does not contain'), ('==', 'is'),
-                       ('!==', 'is not'), ('<=', 'begins with'), ('>=', 'ends with')],
+            'integer': [('=', 'is'), ('!=', 'is not'), ('>>=', 'is greater than'), ('<<=', 'is less than')],
+            'string': [
+                ('=', 'contains'),
+                ('!=', 'does not contain'),
+                ('==', 'is'),
+                ('!==', 'is not'),
+                ('<=', 'begins with'),
+                ('>=', 'ends with'),
+            ],
             'boolean': [('=', 'is true'), ('!=', 'is false')],
             'date': [('<<=', 'is before'), ('>>=', 'is after')],
         }
-        ft_xml = ''.join(element('FieldType', [('type', ty)], ''.join(
-            element('Operator', [('key', k), ('title', t)]) for k, t in ops))
-            for ty, ops in operators.items())
+        ft_xml = ''.join(
+            element(
+                'FieldType',
+                [('type', ty)],
+                ''.join(element('Operator', [('key', k), ('title', t)]) for k, t in ops),
+            )
+            for ty, ops in operators.items()
+        )
         return element('Meta', [], type_xml + ft_xml)
 
 
@@ -1040,6 +1345,7 @@ def _edit_params(params: List[Tuple[str, str, bool]]) -> List[Tuple[str, str]]:
 
 def _paging(params: List[Tuple[str, str, bool]], headers: Any) -> Tuple[int, Optional[int]]:
     """Container start/size from the query string, else the X-Plex-Container-* headers."""
+
     def pick(name: str) -> Optional[int]:
         raw = next((v for k, v, _ in params if k == name), None)
         if raw is None and headers is not None:
@@ -1048,6 +1354,7 @@ def _paging(params: List[Tuple[str, str, bool]], headers: Any) -> Tuple[int, Opt
             return int(raw) if raw not in (None, '') else None
         except ValueError:
             return None
+
     start = pick('X-Plex-Container-Start') or 0
     size = pick('X-Plex-Container-Size')
     return max(start, 0), (max(size, 0) if size is not None else None)

@@ -3,9 +3,19 @@ machinery (synchronous post hooks, a one-at-a-time task queue).
 
     from tests.emulators.stash import StashEmulator
 """
+
 from .data import StashData, StashError, make_jpeg
 from .schema import SchemaWheelMissing, load_schema
 from .server import HookRun, RequestRecord, StashEmulator, TaskRun
 
-__all__ = ["StashEmulator", "StashData", "StashError", "HookRun", "RequestRecord", "TaskRun", "load_schema",
-           "SchemaWheelMissing", "make_jpeg"]
+__all__ = [
+    "StashEmulator",
+    "StashData",
+    "StashError",
+    "HookRun",
+    "RequestRecord",
+    "TaskRun",
+    "load_schema",
+    "SchemaWheelMissing",
+    "make_jpeg",
+]

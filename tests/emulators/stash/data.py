@@ -19,6 +19,7 @@ Fidelity notes (what real Stash does, and so does this):
 Records are mutated by assigning new values (lists are replaced, never
 mutated in place) so lock-free readers see consistent values.
 """
+
 from __future__ import annotations
 
 import random
@@ -242,8 +243,9 @@ def date_predicate(crit: Dict[str, Any]) -> Callable[[Optional[str]], bool]:
     return lambda d: pred(norm(d))
 
 
-def multi_predicate(crit: Dict[str, Any], expand: Optional[Callable[[List[int], Optional[int]], set]] = None
-                    ) -> Callable[[Sequence[int]], bool]:
+def multi_predicate(
+    crit: Dict[str, Any], expand: Optional[Callable[[List[int], Optional[int]], set]] = None
+) -> Callable[[Sequence[int]], bool]:
     """MultiCriterionInput / HierarchicalMultiCriterionInput over a list of ids."""
     mod = crit.get("modifier")
     values = [int(v) for v in (crit.get("value") or [])]
@@ -282,17 +284,66 @@ def _basename(path: str) -> Tuple[str, str]:
     idx = max(path.rfind("/"), path.rfind("\\"))
     if idx < 0:
         return "", path
-    return path[:idx] or path[:1], path[idx + 1:]
+    return path[:idx] or path[:1], path[idx + 1 :]
 
 
-_WORDS = ("Amber", "Blue", "Crimson", "Dawn", "Echo", "Fern", "Golden", "Harbor", "Iris", "Jade", "Kite",
-          "Lunar", "Maple", "Nova", "Ocean", "Pine", "Quartz", "River", "Silver", "Tide", "Umber", "Velvet",
-          "Willow", "Xenon", "Yarrow", "Zephyr")
+_WORDS = (
+    "Amber",
+    "Blue",
+    "Crimson",
+    "Dawn",
+    "Echo",
+    "Fern",
+    "Golden",
+    "Harbor",
+    "Iris",
+    "Jade",
+    "Kite",
+    "Lunar",
+    "Maple",
+    "Nova",
+    "Ocean",
+    "Pine",
+    "Quartz",
+    "River",
+    "Silver",
+    "Tide",
+    "Umber",
+    "Velvet",
+    "Willow",
+    "Xenon",
+    "Yarrow",
+    "Zephyr",
+)
 
-SCENE_SORTS = ("id", "title", "path", "date", "created_at", "updated_at", "rating", "rating100", "duration",
-               "filesize", "file_mod_time", "o_counter", "play_count", "random", "code", "organized",
-               "bitrate", "framerate", "last_played_at", "resume_time", "play_duration", "interactive",
-               "perceptual_similarity", "performer_count", "tag_count", "studio")
+SCENE_SORTS = (
+    "id",
+    "title",
+    "path",
+    "date",
+    "created_at",
+    "updated_at",
+    "rating",
+    "rating100",
+    "duration",
+    "filesize",
+    "file_mod_time",
+    "o_counter",
+    "play_count",
+    "random",
+    "code",
+    "organized",
+    "bitrate",
+    "framerate",
+    "last_played_at",
+    "resume_time",
+    "play_duration",
+    "interactive",
+    "perceptual_similarity",
+    "performer_count",
+    "tag_count",
+    "studio",
+)
 
 
 class StashData:
@@ -318,7 +369,9 @@ class StashData:
         return n
 
     def _table(self, kind: str) -> Dict[int, Dict[str, Any]]:
-        return {"studio": self.studios, "performer": self.performers, "tag": self.tags, "group": self.groups}[kind]
+        return {"studio": self.studios, "performer": self.performers, "tag": self.tags, "group": self.groups}[
+            kind
+        ]
 
     def _add_named(self, kind: str, name: str, **fields: Any) -> int:
         name = str(name).strip()
@@ -330,8 +383,16 @@ class StashData:
                 raise StashError("%s with name '%s' already exists" % (kind, name))
             oid = self._new_id(kind)
             ts = now_ts()
-            rec = {"id": oid, "name": name, "aliases": [], "urls": [], "details": None, "image_version": 0,
-                   "created_at": ts, "updated_at": ts}
+            rec = {
+                "id": oid,
+                "name": name,
+                "aliases": [],
+                "urls": [],
+                "details": None,
+                "image_version": 0,
+                "created_at": ts,
+                "updated_at": ts,
+            }
             rec.update(fields)
             self._table(kind)[oid] = rec
             self._names[kind][key] = oid
@@ -371,8 +432,12 @@ class StashData:
             if text.isdigit() and int(text) in table:
                 return int(text)
             if create:
-                return {"studio": self.add_studio, "performer": self.add_performer, "tag": self.add_tag,
-                        "group": self.add_group}[kind](text)
+                return {
+                    "studio": self.add_studio,
+                    "performer": self.add_performer,
+                    "tag": self.add_tag,
+                    "group": self.add_group,
+                }[kind](text)
         raise StashError("%s %r not found" % (kind, value))
 
     def id_ref(self, kind: str, value: Any) -> int:
@@ -438,14 +503,18 @@ class StashData:
         else:
             key = self._SCENE_REFS[kind]
             if old in scene[key]:
-                scene[key] = self._unique(new if x == old else x for x in scene[key] if x != old or new is not None)
+                scene[key] = self._unique(
+                    new if x == old else x for x in scene[key] if x != old or new is not None
+                )
 
     def studio_descendants(self, ids: Iterable[int], depth: Optional[int]) -> set:
         result = set(ids)
         frontier = set(ids)
         level = 0
         while frontier and (depth is None or depth < 0 or level < depth):
-            frontier = {s["id"] for s in list(self.studios.values()) if s.get("parent_id") in frontier} - result
+            frontier = {
+                s["id"] for s in list(self.studios.values()) if s.get("parent_id") in frontier
+            } - result
             result |= frontier
             level += 1
         return result
@@ -455,7 +524,13 @@ class StashData:
         folder = self.folders.get(path)
         if folder is None:
             ts = now_ts()
-            folder = {"id": self._new_id("folder"), "path": path, "created_at": ts, "updated_at": ts, "mod_time": ts}
+            folder = {
+                "id": self._new_id("folder"),
+                "path": path,
+                "created_at": ts,
+                "updated_at": ts,
+                "mod_time": ts,
+            }
             self.folders[path] = folder
         return folder
 
@@ -464,11 +539,25 @@ class StashData:
         fid = self._new_id("file")
         ts = now_ts()
         rec = {
-            "id": fid, "path": str(path), "basename": basename, "folder_id": self._folder(folder_path)["id"],
-            "folder_path": folder_path, "size": int(size), "duration": float(duration), "width": 1920, "height": 1080,
-            "video_codec": "h264", "audio_codec": "aac", "format": "mp4", "frame_rate": 29.97, "bit_rate": 8000000,
-            "oshash": "%016x" % (random.Random(str(path)).getrandbits(64)), "md5": None,
-            "mod_time": ts, "created_at": ts, "updated_at": ts,
+            "id": fid,
+            "path": str(path),
+            "basename": basename,
+            "folder_id": self._folder(folder_path)["id"],
+            "folder_path": folder_path,
+            "size": int(size),
+            "duration": float(duration),
+            "width": 1920,
+            "height": 1080,
+            "video_codec": "h264",
+            "audio_codec": "aac",
+            "format": "mp4",
+            "frame_rate": 29.97,
+            "bit_rate": 8000000,
+            "oshash": "%016x" % (random.Random(str(path)).getrandbits(64)),
+            "md5": None,
+            "mod_time": ts,
+            "created_at": ts,
+            "updated_at": ts,
         }
         for key, value in extra.items():
             if key not in rec:
@@ -478,14 +567,48 @@ class StashData:
         return rec
 
     # ------------------------------------------------------------------ scenes
-    _FILE_FIELDS = ("width", "height", "video_codec", "audio_codec", "format", "frame_rate", "bit_rate", "oshash", "md5")
-    _SCENE_EXTRA = ("rating100", "o_counter", "stash_ids", "groups", "created_at", "updated_at", "custom_fields",
-                    "play_count", "resume_time", "play_duration", "extra_paths")
+    _FILE_FIELDS = (
+        "width",
+        "height",
+        "video_codec",
+        "audio_codec",
+        "format",
+        "frame_rate",
+        "bit_rate",
+        "oshash",
+        "md5",
+    )
+    _SCENE_EXTRA = (
+        "rating100",
+        "o_counter",
+        "stash_ids",
+        "groups",
+        "created_at",
+        "updated_at",
+        "custom_fields",
+        "play_count",
+        "resume_time",
+        "play_duration",
+        "extra_paths",
+    )
 
-    def add_scene(self, path: Optional[str], size: int = 1000, title: Optional[str] = None, details: Optional[str] = None,
-                  date: Optional[str] = None, code: Optional[str] = None, director: Optional[str] = None,
-                  urls: Iterable[str] = (), studio: Any = None, performers: Iterable[Any] = (), tags: Iterable[Any] = (),
-                  organized: bool = False, duration: float = 60.0, **extra: Any) -> int:
+    def add_scene(
+        self,
+        path: Optional[str],
+        size: int = 1000,
+        title: Optional[str] = None,
+        details: Optional[str] = None,
+        date: Optional[str] = None,
+        code: Optional[str] = None,
+        director: Optional[str] = None,
+        urls: Iterable[str] = (),
+        studio: Any = None,
+        performers: Iterable[Any] = (),
+        tags: Iterable[Any] = (),
+        organized: bool = False,
+        duration: float = 60.0,
+        **extra: Any,
+    ) -> int:
         file_extra = {k: extra.pop(k) for k in list(extra) if k in self._FILE_FIELDS}
         unknown = [k for k in extra if k not in self._SCENE_EXTRA]
         if unknown:
@@ -493,7 +616,9 @@ class StashData:
         with self.lock:
             ts = now_ts()
             created = to_timestamp(extra["created_at"]) if extra.get("created_at") is not None else ts
-            updated = to_timestamp(extra["updated_at"]) if extra.get("updated_at") is not None else max(ts, created)
+            updated = (
+                to_timestamp(extra["updated_at"]) if extra.get("updated_at") is not None else max(ts, created)
+            )
             files = []
             if path is not None:
                 files.append(self._make_file(path, size, duration, **file_extra))
@@ -507,19 +632,29 @@ class StashData:
                     groups.append((self.ref("group", g, create=True), None))
             sid = self._new_id("scene")
             rec = {
-                "id": sid, "title": (title or "").strip(), "code": (code or "").strip(),
-                "details": (details or "").strip(), "director": (director or "").strip(),
-                "urls": [str(u).strip() for u in urls], "date": parse_date(date),
-                "rating100": extra.get("rating100"), "organized": bool(organized),
+                "id": sid,
+                "title": (title or "").strip(),
+                "code": (code or "").strip(),
+                "details": (details or "").strip(),
+                "director": (director or "").strip(),
+                "urls": [str(u).strip() for u in urls],
+                "date": parse_date(date),
+                "rating100": extra.get("rating100"),
+                "organized": bool(organized),
                 "o_counter": int(extra.get("o_counter") or 0),
                 "studio_id": self.ref("studio", studio, create=True) if studio not in (None, "") else None,
                 "performer_ids": self._unique(self.ref("performer", p, create=True) for p in performers),
                 "tag_ids": self._unique(self.ref("tag", t, create=True) for t in tags),
-                "groups": groups, "gallery_ids": [],
+                "groups": groups,
+                "gallery_ids": [],
                 "stash_ids": [dict(s) for s in (extra.get("stash_ids") or ())],
-                "files": files, "created_at": created, "updated_at": updated, "cover_version": 0,
+                "files": files,
+                "created_at": created,
+                "updated_at": updated,
+                "cover_version": 0,
                 "custom_fields": dict(extra.get("custom_fields") or {}),
-                "play_count": int(extra.get("play_count") or 0), "resume_time": extra.get("resume_time"),
+                "play_count": int(extra.get("play_count") or 0),
+                "resume_time": extra.get("resume_time"),
                 "play_duration": extra.get("play_duration"),
             }
             self.scenes[sid] = rec
@@ -533,18 +668,40 @@ class StashData:
                 out.append(i)
         return out
 
-    def seed_scenes(self, n: int, path_prefix: str = "/data/videos", seed: int = 0, studios: int = 12,
-                    performers: int = 150, tags: int = 40, metadata: bool = True, updated_at: Any = None,
-                    created_at: Any = None, size: int = 1000) -> List[int]:
+    def seed_scenes(
+        self,
+        n: int,
+        path_prefix: str = "/data/videos",
+        seed: int = 0,
+        studios: int = 12,
+        performers: int = 150,
+        tags: int = 40,
+        metadata: bool = True,
+        updated_at: Any = None,
+        created_at: Any = None,
+        size: int = 1000,
+    ) -> List[int]:
         """Add ``n`` scenes fast, with deterministic metadata drawn from pools of
         studios/performers/tags (created on first use).  Paths are
         ``{path_prefix}/scene_{id:06d}.mp4``."""
         rng = random.Random(seed)
         prefix = path_prefix.rstrip("/\\")
         with self.lock:
-            studio_ids = [self.ref("studio", "Studio %02d" % i, create=True) for i in range(1, studios + 1)] if metadata and studios else []
-            perf_ids = [self.ref("performer", "Performer %03d" % i, create=True) for i in range(1, performers + 1)] if metadata and performers else []
-            tag_ids = [self.ref("tag", "Tag %02d" % i, create=True) for i in range(1, tags + 1)] if metadata and tags else []
+            studio_ids = (
+                [self.ref("studio", "Studio %02d" % i, create=True) for i in range(1, studios + 1)]
+                if metadata and studios
+                else []
+            )
+            perf_ids = (
+                [self.ref("performer", "Performer %03d" % i, create=True) for i in range(1, performers + 1)]
+                if metadata and performers
+                else []
+            )
+            tag_ids = (
+                [self.ref("tag", "Tag %02d" % i, create=True) for i in range(1, tags + 1)]
+                if metadata and tags
+                else []
+            )
             ts = now_ts()
             created = to_timestamp(created_at) if created_at is not None else ts
             updated = to_timestamp(updated_at) if updated_at is not None else max(ts, created)
@@ -554,27 +711,70 @@ class StashData:
                 sid = self._new_id("scene")
                 fid = self._new_id("file")
                 path = "%s/scene_%06d.mp4" % (prefix, sid)
-                f = {"id": fid, "path": path, "basename": "scene_%06d.mp4" % sid, "folder_id": folder["id"],
-                     "folder_path": prefix, "size": int(size), "duration": float(rng.randint(300, 3600)),
-                     "width": 1920, "height": 1080, "video_codec": "h264", "audio_codec": "aac", "format": "mp4",
-                     "frame_rate": 29.97, "bit_rate": 8000000, "oshash": "%016x" % rng.getrandbits(64), "md5": None,
-                     "mod_time": ts, "created_at": ts, "updated_at": ts}
+                f = {
+                    "id": fid,
+                    "path": path,
+                    "basename": "scene_%06d.mp4" % sid,
+                    "folder_id": folder["id"],
+                    "folder_path": prefix,
+                    "size": int(size),
+                    "duration": float(rng.randint(300, 3600)),
+                    "width": 1920,
+                    "height": 1080,
+                    "video_codec": "h264",
+                    "audio_codec": "aac",
+                    "format": "mp4",
+                    "frame_rate": 29.97,
+                    "bit_rate": 8000000,
+                    "oshash": "%016x" % rng.getrandbits(64),
+                    "md5": None,
+                    "mod_time": ts,
+                    "created_at": ts,
+                    "updated_at": ts,
+                }
                 self.files[fid] = f
-                rec = {"id": sid, "title": "", "code": "", "details": "", "director": "", "urls": [], "date": None,
-                       "rating100": None, "organized": False, "o_counter": 0, "studio_id": None,
-                       "performer_ids": [], "tag_ids": [], "groups": [], "gallery_ids": [], "stash_ids": [],
-                       "files": [f], "created_at": created, "updated_at": updated, "cover_version": 0,
-                       "custom_fields": {}, "play_count": 0, "resume_time": None, "play_duration": None}
+                rec = {
+                    "id": sid,
+                    "title": "",
+                    "code": "",
+                    "details": "",
+                    "director": "",
+                    "urls": [],
+                    "date": None,
+                    "rating100": None,
+                    "organized": False,
+                    "o_counter": 0,
+                    "studio_id": None,
+                    "performer_ids": [],
+                    "tag_ids": [],
+                    "groups": [],
+                    "gallery_ids": [],
+                    "stash_ids": [],
+                    "files": [f],
+                    "created_at": created,
+                    "updated_at": updated,
+                    "cover_version": 0,
+                    "custom_fields": {},
+                    "play_count": 0,
+                    "resume_time": None,
+                    "play_duration": None,
+                }
                 if metadata:
                     rec["title"] = "%s %s %d" % (rng.choice(_WORDS), rng.choice(_WORDS), sid)
                     rec["details"] = "Seeded scene %d.\nA %s story." % (sid, rng.choice(_WORDS).lower())
                     rec["code"] = "SC-%06d" % sid
-                    rec["date"] = "%04d-%02d-%02d" % (rng.randint(2010, 2024), rng.randint(1, 12), rng.randint(1, 28))
+                    rec["date"] = "%04d-%02d-%02d" % (
+                        rng.randint(2010, 2024),
+                        rng.randint(1, 12),
+                        rng.randint(1, 28),
+                    )
                     rec["urls"] = ["https://example.com/scenes/%d" % sid]
                     if studio_ids:
                         rec["studio_id"] = rng.choice(studio_ids)
                     if perf_ids:
-                        rec["performer_ids"] = sorted(rng.sample(perf_ids, rng.randint(0, min(3, len(perf_ids)))))
+                        rec["performer_ids"] = sorted(
+                            rng.sample(perf_ids, rng.randint(0, min(3, len(perf_ids))))
+                        )
                     if tag_ids:
                         rec["tag_ids"] = sorted(rng.sample(tag_ids, rng.randint(0, min(5, len(tag_ids)))))
                 self.scenes[sid] = rec
@@ -613,16 +813,22 @@ class StashData:
                 elif key == "urls":
                     rec["urls"] = [str(u).strip() for u in (value or ())]
                 elif key == "studio":
-                    rec["studio_id"] = self.ref("studio", value, create=True) if value not in (None, "") else None
+                    rec["studio_id"] = (
+                        self.ref("studio", value, create=True) if value not in (None, "") else None
+                    )
                 elif key == "performers":
-                    rec["performer_ids"] = self._unique(self.ref("performer", p, create=True) for p in (value or ()))
+                    rec["performer_ids"] = self._unique(
+                        self.ref("performer", p, create=True) for p in (value or ())
+                    )
                 elif key == "tags":
                     rec["tag_ids"] = self._unique(self.ref("tag", t, create=True) for t in (value or ()))
                 elif key == "groups":
                     groups = []
                     for g in value or ():
                         if isinstance(g, (tuple, list)):
-                            groups.append((self.ref("group", g[0], create=True), g[1] if len(g) > 1 else None))
+                            groups.append(
+                                (self.ref("group", g[0], create=True), g[1] if len(g) > 1 else None)
+                            )
                         else:
                             groups.append((self.ref("group", g, create=True), None))
                     rec["groups"] = groups
@@ -642,8 +848,12 @@ class StashData:
                     f = dict(rec["files"][0])
                     if key == "path":
                         folder_path, basename = _basename(str(value))
-                        f.update(path=str(value), basename=basename, folder_path=folder_path,
-                                 folder_id=self._folder(folder_path)["id"])
+                        f.update(
+                            path=str(value),
+                            basename=basename,
+                            folder_path=folder_path,
+                            folder_id=self._folder(folder_path)["id"],
+                        )
                     else:
                         f[key] = value
                     self.files[f["id"]] = f
@@ -687,7 +897,9 @@ class StashData:
         if "organized" in inp:
             rec["organized"] = bool(inp["organized"])
         if "studio_id" in inp:
-            rec["studio_id"] = self.id_ref("studio", inp["studio_id"]) if inp["studio_id"] not in (None, "") else None
+            rec["studio_id"] = (
+                self.id_ref("studio", inp["studio_id"]) if inp["studio_id"] not in (None, "") else None
+            )
 
     def apply_scene_update(self, scene_id: Any, inp: Dict[str, Any]) -> Dict[str, Any]:
         """SceneUpdateInput semantics; only keys present in ``inp`` are changed."""
@@ -705,9 +917,13 @@ class StashData:
             if "gallery_ids" in inp:
                 new["gallery_ids"] = [int(g) for g in (inp["gallery_ids"] or [])]
             if "groups" in inp:
-                new["groups"] = [(self.id_ref("group", g["group_id"]), g.get("scene_index")) for g in (inp["groups"] or [])]
+                new["groups"] = [
+                    (self.id_ref("group", g["group_id"]), g.get("scene_index")) for g in (inp["groups"] or [])
+                ]
             elif "movies" in inp:
-                new["groups"] = [(self.id_ref("group", g["movie_id"]), g.get("scene_index")) for g in (inp["movies"] or [])]
+                new["groups"] = [
+                    (self.id_ref("group", g["movie_id"]), g.get("scene_index")) for g in (inp["movies"] or [])
+                ]
             if inp.get("cover_image"):
                 new["cover_version"] = rec["cover_version"] + 1
             if "stash_ids" in inp:
@@ -736,11 +952,14 @@ class StashData:
             for key, kind in (("performer_ids", "performer"), ("tag_ids", "tag")):
                 upd = inp.get(key)
                 if upd is not None:
-                    new[key] = self._bulk_ids(list(rec[key]), self._ids(kind, upd.get("ids")), upd.get("mode", "SET"))
+                    new[key] = self._bulk_ids(
+                        list(rec[key]), self._ids(kind, upd.get("ids")), upd.get("mode", "SET")
+                    )
             if inp.get("gallery_ids") is not None:
                 upd = inp["gallery_ids"]
-                new["gallery_ids"] = self._bulk_ids(list(rec["gallery_ids"]), [int(g) for g in upd.get("ids") or []],
-                                                    upd.get("mode", "SET"))
+                new["gallery_ids"] = self._bulk_ids(
+                    list(rec["gallery_ids"]), [int(g) for g in upd.get("ids") or []], upd.get("mode", "SET")
+                )
             upd = inp.get("group_ids") if inp.get("group_ids") is not None else inp.get("movie_ids")
             if upd is not None:
                 current = [g for g, _ in rec["groups"]]
@@ -831,7 +1050,9 @@ class StashData:
             p = number_predicate(crit)
             return lambda rec: p(len(rec["files"]))
         if key in ("tag_count", "performer_count", "stash_id_count"):
-            src = {"tag_count": "tag_ids", "performer_count": "performer_ids", "stash_id_count": "stash_ids"}[key]
+            src = {"tag_count": "tag_ids", "performer_count": "performer_ids", "stash_id_count": "stash_ids"}[
+                key
+            ]
             p = number_predicate(crit)
             return lambda rec: p(len(rec[src]))
         if key in ("organized", "interactive"):
@@ -845,7 +1066,9 @@ class StashData:
             return lambda rec: p(rec["date"])
         if key == "studios":
             crit = dict(crit)
-            crit["modifier"] = {"EQUALS": "INCLUDES", "NOT_EQUALS": "EXCLUDES"}.get(crit.get("modifier"), crit.get("modifier"))
+            crit["modifier"] = {"EQUALS": "INCLUDES", "NOT_EQUALS": "EXCLUDES"}.get(
+                crit.get("modifier"), crit.get("modifier")
+            )
             p = multi_predicate(crit, self.studio_descendants)
             return lambda rec: p([rec["studio_id"]] if rec["studio_id"] is not None else [])
         if key in ("tags", "performers", "galleries"):
@@ -857,13 +1080,20 @@ class StashData:
             return lambda rec: p([g for g, _ in rec["groups"]])
         if key == "is_missing":
             checks = {
-                "title": lambda rec: not rec["title"], "details": lambda rec: not rec["details"],
-                "url": lambda rec: not rec["urls"], "date": lambda rec: rec["date"] is None,
-                "studio": lambda rec: rec["studio_id"] is None, "performers": lambda rec: not rec["performer_ids"],
-                "tags": lambda rec: not rec["tag_ids"], "galleries": lambda rec: not rec["gallery_ids"],
-                "movie": lambda rec: not rec["groups"], "groups": lambda rec: not rec["groups"],
-                "stash_id": lambda rec: not rec["stash_ids"], "cover": lambda rec: False,
-                "code": lambda rec: not rec["code"], "director": lambda rec: not rec["director"],
+                "title": lambda rec: not rec["title"],
+                "details": lambda rec: not rec["details"],
+                "url": lambda rec: not rec["urls"],
+                "date": lambda rec: rec["date"] is None,
+                "studio": lambda rec: rec["studio_id"] is None,
+                "performers": lambda rec: not rec["performer_ids"],
+                "tags": lambda rec: not rec["tag_ids"],
+                "galleries": lambda rec: not rec["gallery_ids"],
+                "movie": lambda rec: not rec["groups"],
+                "groups": lambda rec: not rec["groups"],
+                "stash_id": lambda rec: not rec["stash_ids"],
+                "cover": lambda rec: False,
+                "code": lambda rec: not rec["code"],
+                "director": lambda rec: not rec["director"],
             }
             if crit not in checks:
                 raise StashError("scene_filter.is_missing=%r is not implemented by the Stash emulator" % crit)
@@ -897,15 +1127,21 @@ class StashData:
             "organized": lambda r: r["organized"],
             "performer_count": lambda r: len(r["performer_ids"]),
             "tag_count": lambda r: len(r["tag_ids"]),
-            "studio": lambda r: (self.studios.get(r["studio_id"]) or {}).get("name", "").lower() if r["studio_id"] else None,
+            "studio": lambda r: (
+                (self.studios.get(r["studio_id"]) or {}).get("name", "").lower() if r["studio_id"] else None
+            ),
         }
         if sort in keys:
             return keys[sort]
         return lambda r: None
 
-    def find_scenes(self, find_filter: Optional[Dict[str, Any]] = None, scene_filter: Optional[Dict[str, Any]] = None,
-                    ids: Optional[Iterable[Any]] = None, path_regex: bool = False
-                    ) -> Tuple[int, List[Dict[str, Any]], float, float]:
+    def find_scenes(
+        self,
+        find_filter: Optional[Dict[str, Any]] = None,
+        scene_filter: Optional[Dict[str, Any]] = None,
+        ids: Optional[Iterable[Any]] = None,
+        path_regex: bool = False,
+    ) -> Tuple[int, List[Dict[str, Any]], float, float]:
         """Returns (count, page of scene records, total duration, total size)."""
         ff = dict(find_filter or {})
         pred = self.compile_scene_filter(scene_filter)
@@ -922,9 +1158,13 @@ class StashData:
                 words = [_like("%" + w + "%") for w in _words(q)]
 
                 def qpred(rec: Dict[str, Any]) -> bool:  # type: ignore[misc]
-                    hay = [rec["title"], rec["details"], rec["code"]] + [f["path"] for f in rec["files"]] + \
-                          [f["oshash"] or "" for f in rec["files"]]
+                    hay = (
+                        [rec["title"], rec["details"], rec["code"]]
+                        + [f["path"] for f in rec["files"]]
+                        + [f["oshash"] or "" for f in rec["files"]]
+                    )
                     return all(any(w(h) for h in hay) for w in words)
+
         with self.lock:
             if ids is not None:
                 wanted = []
@@ -940,7 +1180,7 @@ class StashData:
         sort = ff.get("sort") or "id"
         direction = ff.get("direction") or "ASC"
         if sort.startswith("random"):
-            seed_text = sort[len("random_"):] if sort.startswith("random_") else ""
+            seed_text = sort[len("random_") :] if sort.startswith("random_") else ""
             rng = random.Random(seed_text or None)
             matched.sort(key=lambda r: r["id"])
             rng.shuffle(matched)
@@ -969,7 +1209,7 @@ class StashData:
             if page < 1:
                 page = 1
             start = (page - 1) * per_page
-            page_items = matched[start:start + per_page]
+            page_items = matched[start : start + per_page]
         return count, page_items, duration, size
 
     # ------------------------------------------------------------------ plain dicts
@@ -986,21 +1226,49 @@ class StashData:
             return None
         sid = rec["id"]
         return {
-            "id": str(sid), "title": rec["title"], "code": rec["code"], "details": rec["details"],
-            "director": rec["director"], "urls": list(rec["urls"]), "date": rec["date"],
-            "rating100": rec["rating100"], "organized": rec["organized"], "o_counter": rec["o_counter"],
-            "created_at": format_time(rec["created_at"]), "updated_at": format_time(rec["updated_at"]),
-            "files": [{"id": str(f["id"]), "path": f["path"], "basename": f["basename"], "size": f["size"],
-                       "duration": f["duration"], "width": f["width"], "height": f["height"],
-                       "video_codec": f["video_codec"], "audio_codec": f["audio_codec"], "format": f["format"],
-                       "frame_rate": f["frame_rate"], "bit_rate": f["bit_rate"],
-                       "fingerprints": [{"type": "oshash", "value": f["oshash"]}]} for f in rec["files"]],
+            "id": str(sid),
+            "title": rec["title"],
+            "code": rec["code"],
+            "details": rec["details"],
+            "director": rec["director"],
+            "urls": list(rec["urls"]),
+            "date": rec["date"],
+            "rating100": rec["rating100"],
+            "organized": rec["organized"],
+            "o_counter": rec["o_counter"],
+            "created_at": format_time(rec["created_at"]),
+            "updated_at": format_time(rec["updated_at"]),
+            "files": [
+                {
+                    "id": str(f["id"]),
+                    "path": f["path"],
+                    "basename": f["basename"],
+                    "size": f["size"],
+                    "duration": f["duration"],
+                    "width": f["width"],
+                    "height": f["height"],
+                    "video_codec": f["video_codec"],
+                    "audio_codec": f["audio_codec"],
+                    "format": f["format"],
+                    "frame_rate": f["frame_rate"],
+                    "bit_rate": f["bit_rate"],
+                    "fingerprints": [{"type": "oshash", "value": f["oshash"]}],
+                }
+                for f in rec["files"]
+            ],
             "paths": scene_paths(base_url, rec),
             "studio": self.studio_plain(rec["studio_id"]),
-            "performers": [{"id": str(p), "name": self.performers[p]["name"]} for p in rec["performer_ids"] if p in self.performers],
+            "performers": [
+                {"id": str(p), "name": self.performers[p]["name"]}
+                for p in rec["performer_ids"]
+                if p in self.performers
+            ],
             "tags": [{"id": str(t), "name": self.tags[t]["name"]} for t in rec["tag_ids"] if t in self.tags],
-            "groups": [{"group": {"id": str(g), "name": self.groups[g]["name"]}, "scene_index": idx}
-                       for g, idx in rec["groups"] if g in self.groups],
+            "groups": [
+                {"group": {"id": str(g), "name": self.groups[g]["name"]}, "scene_index": idx}
+                for g, idx in rec["groups"]
+                if g in self.groups
+            ],
             "stash_ids": [dict(s) for s in rec["stash_ids"]],
             "custom_fields": dict(rec["custom_fields"]),
             "cover_version": rec["cover_version"],
@@ -1023,6 +1291,16 @@ def scene_paths(base_url: str, rec: Dict[str, Any]) -> Dict[str, Optional[str]]:
     }
 
 
-
-__all__ = ["StashData", "StashError", "make_jpeg", "format_time", "parse_timestamp", "to_timestamp", "parse_date",
-           "now_ts", "scene_paths", "ZERO_TIME", "like_regex"]
+__all__ = [
+    "StashData",
+    "StashError",
+    "make_jpeg",
+    "format_time",
+    "parse_timestamp",
+    "to_timestamp",
+    "parse_date",
+    "now_ts",
+    "scene_paths",
+    "ZERO_TIME",
+    "like_regex",
+]

@@ -8,6 +8,7 @@ out of the zip, concatenated and built with graphql-core's ``build_schema``.
 
 Set ``STASH_SCHEMA_WHEEL`` to use another wheel file.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,11 +62,17 @@ def load_sdl() -> str:
             if not path.is_file():
                 raise SchemaWheelMissing(
                     "Stash's GraphQL schema wheel is missing: %s. Run `make schema` (it downloads "
-                    "stash-graphql-client==%s with pip download) or set STASH_SCHEMA_WHEEL." % (path, WHEEL_VERSION))
+                    "stash-graphql-client==%s with pip download) or set STASH_SCHEMA_WHEEL."
+                    % (path, WHEEL_VERSION)
+                )
             with zipfile.ZipFile(str(path)) as zf:
-                names = sorted(n for n in zf.namelist() if n.startswith(SCHEMA_PREFIX) and n.endswith(".graphql"))
+                names = sorted(
+                    n for n in zf.namelist() if n.startswith(SCHEMA_PREFIX) and n.endswith(".graphql")
+                )
                 if not names:
-                    raise SchemaWheelMissing("%s holds no %s*.graphql files; run `make schema` again" % (path, SCHEMA_PREFIX))
+                    raise SchemaWheelMissing(
+                        "%s holds no %s*.graphql files; run `make schema` again" % (path, SCHEMA_PREFIX)
+                    )
                 _sdl = "\n".join(zf.read(n).decode("utf-8") for n in names)
         return _sdl
 

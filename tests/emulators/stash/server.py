@@ -37,6 +37,7 @@ How it maps to real Stash
   nullable, otherwise [] / 0 / "" / false / {} / the first enum value.
   Mutations it does not implement answer a GraphQL error saying so.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,12 +55,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from graphql import (GraphQLEnumType, GraphQLError, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLList,
-                     GraphQLNonNull, GraphQLObjectType, GraphQLScalarType, GraphQLUnionType, OperationDefinitionNode,
-                     execute, parse, validate)
+from graphql import (
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLUnionType,
+    OperationDefinitionNode,
+    execute,
+    parse,
+    validate,
+)
 
 from ..plugin_runner import PluginConfigError, PluginRun, PluginRunner
-from .data import StashData, StashError, ZERO_TIME, format_time, make_jpeg, scene_paths
+from .data import ZERO_TIME, StashData, StashError, format_time, make_jpeg, scene_paths
 from .schema import load_schema
 
 STASH_VERSION = {"version": "v0.29.0", "hash": "0e1a2b3c4", "build_time": "2025-06-01 00:00:00"}
@@ -75,8 +88,16 @@ def default_args(operation: Optional[Dict[str, Any]]) -> Dict[str, str]:
             value = "true" if value else "false"
         out[str(key)] = "" if value is None else str(value)
     return out
-JOB_STATUS = {"queued": "READY", "running": "RUNNING", "stopping": "STOPPING", "finished": "FINISHED",
-              "failed": "FAILED", "cancelled": "CANCELLED"}
+
+
+JOB_STATUS = {
+    "queued": "READY",
+    "running": "RUNNING",
+    "stopping": "STOPPING",
+    "finished": "FINISHED",
+    "failed": "FAILED",
+    "cancelled": "CANCELLED",
+}
 
 
 # =========================================================================== records
@@ -107,7 +128,9 @@ class RequestRecord:
 class HookRun:
     """One hook process run for one object."""
 
-    def __init__(self, scene_id: str, hook_type: str, hook_name: str, input: Any, input_fields: List[str]) -> None:
+    def __init__(
+        self, scene_id: str, hook_type: str, hook_name: str, input: Any, input_fields: List[str]
+    ) -> None:
         self.scene_id = scene_id
         self.hook_type = hook_type
         self.hook_name = hook_name
@@ -126,14 +149,26 @@ class HookRun:
 
     def __repr__(self) -> str:  # pragma: no cover
         return "HookRun(scene=%s, %s, rc=%s, blocked=%.3fs, error=%r)" % (
-            self.scene_id, self.hook_type, self.returncode, self.blocked_seconds, self.error)
+            self.scene_id,
+            self.hook_type,
+            self.returncode,
+            self.blocked_seconds,
+            self.error,
+        )
 
 
 class TaskRun:
     """One job in the emulated job queue (a plugin task, or the fake scan)."""
 
-    def __init__(self, job_id: int, task_name: Optional[str], args: Dict[str, Any], description: str,
-                 kind: str = "task", visited: FrozenSet[Tuple[str, str]] = frozenset()) -> None:
+    def __init__(
+        self,
+        job_id: int,
+        task_name: Optional[str],
+        args: Dict[str, Any],
+        description: str,
+        kind: str = "task",
+        visited: FrozenSet[Tuple[str, str]] = frozenset(),
+    ) -> None:
         self.job_id = job_id
         self.id = str(job_id)
         self.kind = kind
@@ -156,7 +191,12 @@ class TaskRun:
         self._scan_done = threading.Event()
 
     def __repr__(self) -> str:  # pragma: no cover
-        return "TaskRun(%s #%s, %s, error=%r)" % (self.task_name or self.kind, self.id, self.status, self.error)
+        return "TaskRun(%s #%s, %s, error=%r)" % (
+            self.task_name or self.kind,
+            self.id,
+            self.status,
+            self.error,
+        )
 
 
 class ImageRequest:
@@ -167,7 +207,9 @@ class ImageRequest:
 
 
 class _Context:
-    def __init__(self, emulator: "StashEmulator", visited: FrozenSet[Tuple[str, str]], record: RequestRecord) -> None:
+    def __init__(
+        self, emulator: "StashEmulator", visited: FrozenSet[Tuple[str, str]], record: RequestRecord
+    ) -> None:
         self.emulator = emulator
         self.visited = visited
         self.record = record
@@ -184,9 +226,20 @@ def default_value(t: Any) -> Any:
     if isinstance(inner, GraphQLEnumType):
         return next(iter(inner.values))
     if isinstance(inner, GraphQLScalarType):
-        return {"String": "", "Int": 0, "Float": 0.0, "Boolean": False, "ID": "0", "Time": ZERO_TIME,
-                "Timestamp": ZERO_TIME, "Int64": 0, "Map": {}, "BoolMap": {}, "PluginConfigMap": {},
-                "Any": None}.get(inner.name, "")
+        return {
+            "String": "",
+            "Int": 0,
+            "Float": 0.0,
+            "Boolean": False,
+            "ID": "0",
+            "Time": ZERO_TIME,
+            "Timestamp": ZERO_TIME,
+            "Int64": 0,
+            "Map": {},
+            "BoolMap": {},
+            "PluginConfigMap": {},
+            "Any": None,
+        }.get(inner.name, "")
     if isinstance(inner, GraphQLObjectType):
         return {"__typename": inner.name}
     if isinstance(inner, (GraphQLInterfaceType, GraphQLUnionType)):
@@ -258,7 +311,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence
         pass
 
-    def _send(self, status: int, body: bytes, content_type: str, extra: Optional[Dict[str, str]] = None) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, extra: Optional[Dict[str, str]] = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -288,8 +343,13 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(payload, dict):
                 raise ValueError("body is not a JSON object")
         except ValueError as exc:
-            self._send(400, json.dumps({"errors": [{"message": "json body could not be decoded: %s" % exc}],
-                                        "data": None}).encode(), "application/json")
+            self._send(
+                400,
+                json.dumps(
+                    {"errors": [{"message": "json body could not be decoded: %s" % exc}], "data": None}
+                ).encode(),
+                "application/json",
+            )
             return
         status, out = emu._handle_graphql(self, payload, parse_qs(parts.query))
         self._send(status, out, "application/json" if status != 401 else "text/plain; charset=utf-8")
@@ -304,8 +364,11 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     payload["variables"] = json.loads(qs["variables"][0])
                 except ValueError:
-                    self._send(400, b'{"errors":[{"message":"variables could not be decoded"}],"data":null}',
-                               "application/json")
+                    self._send(
+                        400,
+                        b'{"errors":[{"message":"variables could not be decoded"}],"data":null}',
+                        "application/json",
+                    )
                     return
             if qs.get("operationName"):
                 payload["operationName"] = qs["operationName"][0]
@@ -334,10 +397,17 @@ class StashEmulator:
     reported; Stash itself has none).
     """
 
-    def __init__(self, plugin_dir: Any = None, api_key: Optional[str] = None, port: int = 0,
-                 python: str = sys.executable, plugin_env: Optional[Dict[str, Optional[str]]] = None,
-                 hook_timeout: float = 120.0, plugin_id: Optional[str] = None,
-                 session_age: float = 3600.0) -> None:
+    def __init__(
+        self,
+        plugin_dir: Any = None,
+        api_key: Optional[str] = None,
+        port: int = 0,
+        python: str = sys.executable,
+        plugin_env: Optional[Dict[str, Optional[str]]] = None,
+        hook_timeout: float = 120.0,
+        plugin_id: Optional[str] = None,
+        session_age: float = 3600.0,
+    ) -> None:
         self.schema = load_schema()
         # The session cookie a plugin process gets stops working after Stash's max session age
         # (pkg/session/session.go NewStore: sessionStore.MaxAge(GetMaxSessionAge()), default 1 h
@@ -358,11 +428,14 @@ class StashEmulator:
         self.plugin_dir = os.path.abspath(str(plugin_dir)) if plugin_dir is not None else None
         self.runner: Optional[PluginRunner] = None
         if self.plugin_dir is not None:
-            self.runner = PluginRunner(self.plugin_dir, python=python, env=plugin_env, plugin_id=plugin_id,
-                                       cwd=self.config_dir)
+            self.runner = PluginRunner(
+                self.plugin_dir, python=python, env=plugin_env, plugin_id=plugin_id, cwd=self.config_dir
+            )
         self.plugin_id: Optional[str] = self.runner.plugin_id if self.runner else None
         self.plugins_enabled = True
-        self.version = STASH_VERSION["version"]  # what `version { version }` answers; set to test an older Stash
+        self.version = STASH_VERSION[
+            "version"
+        ]  # what `version { version }` answers; set to test an older Stash
         self.log: List[Tuple[str, str]] = []  # what Stash itself logs about plugins (level, message)
         self._plugin_config: Dict[str, Dict[str, Any]] = {}
         self._tokens: Dict[str, FrozenSet[Tuple[str, str]]] = {}
@@ -392,8 +465,12 @@ class StashEmulator:
         self._stopping = False
         self._server = _Server((self.host, self.port), _Handler, self)
         self.port = self._server.server_address[1]
-        t = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                             name="stash-emulator-http", daemon=True)
+        t = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="stash-emulator-http",
+            daemon=True,
+        )
         t.start()
         w = threading.Thread(target=self._worker, name="stash-emulator-jobs", daemon=True)
         w.start()
@@ -468,15 +545,30 @@ class StashEmulator:
             "Scheme": "http",
             "Host": self.connection_host,
             "Port": self.port,
-            "SessionCookie": {"Name": "session", "Value": token or self._session_token, "Path": "", "Domain": "",
-                              "Expires": "0001-01-01T00:00:00Z", "RawExpires": "", "MaxAge": 0, "Secure": False,
-                              "HttpOnly": False, "SameSite": 0, "Raw": "", "Unparsed": None},
+            "SessionCookie": {
+                "Name": "session",
+                "Value": token or self._session_token,
+                "Path": "",
+                "Domain": "",
+                "Expires": "0001-01-01T00:00:00Z",
+                "RawExpires": "",
+                "MaxAge": 0,
+                "Secure": False,
+                "HttpOnly": False,
+                "SameSite": 0,
+                "Raw": "",
+                "Unparsed": None,
+            },
             "Dir": self.config_dir,
             "PluginDir": self.plugin_dir,
         }
 
-    def _authenticate(self, handler: BaseHTTPRequestHandler, qs: Dict[str, List[str]],
-                      record: Optional[RequestRecord] = None) -> Optional[FrozenSet[Tuple[str, str]]]:
+    def _authenticate(
+        self,
+        handler: BaseHTTPRequestHandler,
+        qs: Dict[str, List[str]],
+        record: Optional[RequestRecord] = None,
+    ) -> Optional[FrozenSet[Tuple[str, str]]]:
         raw = handler.headers.get("Cookie")
         if raw:
             value = _first_cookie(raw, "session")
@@ -486,8 +578,10 @@ class StashEmulator:
                     record.client = client
                 if client != "session":
                     renewed = self._new_token(self._tokens[value], client)
-                    handler.renewed_session = ("session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax"
-                                               % (renewed, int(self.session_age or 0)))
+                    handler.renewed_session = "session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax" % (
+                        renewed,
+                        int(self.session_age or 0),
+                    )
                 return self._tokens[value]
         if self.api_key:
             key = handler.headers.get("ApiKey") or (qs.get("apikey") or [""])[0]
@@ -501,8 +595,9 @@ class StashEmulator:
         """Re-read the plugin manifest (Stash's "Reload Plugins")."""
         if self.runner is not None:
             old = self.runner
-            self.runner = PluginRunner(old.plugin_dir, python=old.python, env=old.env, plugin_id=old.plugin_id,
-                                       cwd=old.cwd)
+            self.runner = PluginRunner(
+                old.plugin_dir, python=old.python, env=old.env, plugin_id=old.plugin_id, cwd=old.cwd
+            )
 
     # ------------------------------------------------------------------ plugin settings
     @property
@@ -531,18 +626,45 @@ class StashEmulator:
     def add_group(self, name: str, **fields: Any) -> str:
         return str(self.data.add_group(name, **fields))
 
-    def add_scene(self, path: Optional[str], size: int = 1000, title: Optional[str] = None,
-                  details: Optional[str] = None, date: Optional[str] = None, code: Optional[str] = None,
-                  director: Optional[str] = None, urls: Iterable[str] = (), studio: Any = None,
-                  performers: Iterable[Any] = (), tags: Iterable[Any] = (), organized: bool = False,
-                  duration: float = 60.0, **extra: Any) -> str:
+    def add_scene(
+        self,
+        path: Optional[str],
+        size: int = 1000,
+        title: Optional[str] = None,
+        details: Optional[str] = None,
+        date: Optional[str] = None,
+        code: Optional[str] = None,
+        director: Optional[str] = None,
+        urls: Iterable[str] = (),
+        studio: Any = None,
+        performers: Iterable[Any] = (),
+        tags: Iterable[Any] = (),
+        organized: bool = False,
+        duration: float = 60.0,
+        **extra: Any,
+    ) -> str:
         """Add a scene (no hooks).  ``extra``: rating100, o_counter, stash_ids, groups
         (names/ids or (name, scene_index)), created_at, updated_at (epoch, datetime or
         RFC3339), custom_fields, play_count, extra_paths, and file fields width,
         height, video_codec, audio_codec, format, frame_rate, bit_rate, oshash, md5."""
-        return str(self.data.add_scene(path, size=size, title=title, details=details, date=date, code=code,
-                                       director=director, urls=urls, studio=studio, performers=performers,
-                                       tags=tags, organized=organized, duration=duration, **extra))
+        return str(
+            self.data.add_scene(
+                path,
+                size=size,
+                title=title,
+                details=details,
+                date=date,
+                code=code,
+                director=director,
+                urls=urls,
+                studio=studio,
+                performers=performers,
+                tags=tags,
+                organized=organized,
+                duration=duration,
+                **extra,
+            )
+        )
 
     def seed_scenes(self, n: int, path_prefix: str = "/data/videos", **kwargs: Any) -> List[str]:
         """Add ``n`` scenes quickly (see StashData.seed_scenes for options)."""
@@ -649,8 +771,13 @@ class StashEmulator:
         self._next_job += 1
         return n
 
-    def _queue_task(self, task_name: Optional[str], args: Dict[str, Any], description: Optional[str],
-                    visited: FrozenSet[Tuple[str, str]]) -> str:
+    def _queue_task(
+        self,
+        task_name: Optional[str],
+        args: Dict[str, Any],
+        description: Optional[str],
+        visited: FrozenSet[Tuple[str, str]],
+    ) -> str:
         runner = self._require_runner()
         merged: Dict[str, Any] = dict(args)
         if task_name is not None:
@@ -710,9 +837,14 @@ class StashEmulator:
             if job._cancel:
                 job.status = "cancelled"
                 return
-            job._handle = runner.start(job.args, self.server_connection(token), operation=op,
-                                       on_log=lambda lvl, msg: job.logs.append((lvl, msg)),
-                                       on_progress=job.progress.append, cwd=self.config_dir)
+            job._handle = runner.start(
+                job.args,
+                self.server_connection(token),
+                operation=op,
+                on_log=lambda lvl, msg: job.logs.append((lvl, msg)),
+                on_progress=job.progress.append,
+                cwd=self.config_dir,
+            )
         run = job._handle.wait(None)
         job.run = run
         job.returncode = run.returncode
@@ -729,15 +861,26 @@ class StashEmulator:
 
     def _job_view(self, job: TaskRun) -> Dict[str, Any]:
         return {
-            "id": job.id, "status": JOB_STATUS[job.status], "subTasks": [], "description": job.description,
+            "id": job.id,
+            "status": JOB_STATUS[job.status],
+            "subTasks": [],
+            "description": job.description,
             "progress": job.progress[-1] if job.progress else None,
-            "startTime": format_time(job.started), "endTime": format_time(job.ended),
-            "addTime": format_time(job.added), "error": job.error if job.status == "failed" else None,
+            "startTime": format_time(job.started),
+            "endTime": format_time(job.ended),
+            "addTime": format_time(job.added),
+            "error": job.error if job.status == "failed" else None,
         }
 
     # ------------------------------------------------------------------ hooks
-    def _execute_post_hooks(self, ctx: _Context, object_id: int, hook_type: str, hook_input: Any,
-                            input_fields: Optional[List[str]]) -> None:
+    def _execute_post_hooks(
+        self,
+        ctx: _Context,
+        object_id: int,
+        hook_type: str,
+        hook_input: Any,
+        input_fields: Optional[List[str]],
+    ) -> None:
         runner = self.runner
         if runner is None or not self.plugins_enabled:
             return
@@ -759,8 +902,13 @@ class StashEmulator:
             rec.args = args
             self.hook_runs.append(rec)
             try:
-                run = runner.run(args, self.server_connection(token), timeout=self.hook_timeout, operation=hook,
-                                 cwd=self.config_dir)
+                run = runner.run(
+                    args,
+                    self.server_connection(token),
+                    timeout=self.hook_timeout,
+                    operation=hook,
+                    cwd=self.config_dir,
+                )
             except (OSError, PluginConfigError) as exc:
                 # Stash logs "error executing post hooks" and the save still succeeds
                 rec.error = "error running plugin: %s" % exc
@@ -805,12 +953,16 @@ class StashEmulator:
             if isinstance(definition, OperationDefinitionNode):
                 if operation_name and (definition.name is None or definition.name.value != operation_name):
                     continue
-                return [sel.name.value for sel in definition.selection_set.selections if hasattr(sel, "name")
-                        and sel.name is not None and sel.__class__.__name__ == "FieldNode"]
+                return [
+                    sel.name.value
+                    for sel in definition.selection_set.selections
+                    if hasattr(sel, "name") and sel.name is not None and sel.__class__.__name__ == "FieldNode"
+                ]
         return []
 
-    def _handle_graphql(self, handler: BaseHTTPRequestHandler, payload: Dict[str, Any],
-                        qs: Dict[str, List[str]]) -> Tuple[int, bytes]:
+    def _handle_graphql(
+        self, handler: BaseHTTPRequestHandler, payload: Dict[str, Any], qs: Dict[str, List[str]]
+    ) -> Tuple[int, bytes]:
         t0 = time.monotonic()
         query = payload.get("query") or ""
         variables = payload.get("variables") or {}
@@ -826,7 +978,9 @@ class StashEmulator:
             rec.authenticated = True
             if not query:
                 rec.status = 422
-                rec.errors = [{"message": "no operation provided", "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]
+                rec.errors = [
+                    {"message": "no operation provided", "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}
+                ]
                 return 422, json.dumps({"errors": rec.errors, "data": None}).encode()
             doc, errors = self._document(query)
             if doc is None:
@@ -846,9 +1000,16 @@ class StashEmulator:
                 rec.errors = [{"message": "variables must be an object"}]
                 return 422, json.dumps({"errors": rec.errors, "data": None}).encode()
             ctx = _Context(self, visited, rec)
-            result = execute(self.schema, doc, root_value=self._root, context_value=ctx,
-                             variable_values=variables, operation_name=op_name,
-                             field_resolver=self._resolve, type_resolver=self._type_resolver)
+            result = execute(
+                self.schema,
+                doc,
+                root_value=self._root,
+                context_value=ctx,
+                variable_values=variables,
+                operation_name=op_name,
+                field_resolver=self._resolve,
+                type_resolver=self._type_resolver,
+            )
             body: Dict[str, Any] = {}
             status = 200
             if result.errors:
@@ -900,62 +1061,124 @@ class StashEmulator:
 
         def groups(kind: str) -> List[Dict[str, Any]]:
             key = "group" if kind == "Group" else "movie"
-            return [{key: self._group_view(g, kind), "scene_index": idx} for g, idx in rec["groups"] if g in data.groups]
+            return [
+                {key: self._group_view(g, kind), "scene_index": idx}
+                for g, idx in rec["groups"]
+                if g in data.groups
+            ]
 
         return {
             "__typename": "Scene",
-            "id": str(rec["id"]), "title": rec["title"], "code": rec["code"], "details": rec["details"],
-            "director": rec["director"], "url": rec["urls"][0] if rec["urls"] else None, "urls": list(rec["urls"]),
-            "date": rec["date"], "rating100": rec["rating100"], "organized": rec["organized"],
-            "o_counter": rec["o_counter"], "interactive": False, "captions": [],
-            "created_at": format_time(rec["created_at"]), "updated_at": format_time(rec["updated_at"]),
-            "resume_time": rec.get("resume_time"), "play_duration": rec.get("play_duration"),
-            "play_count": rec.get("play_count"), "play_history": [], "o_history": [],
+            "id": str(rec["id"]),
+            "title": rec["title"],
+            "code": rec["code"],
+            "details": rec["details"],
+            "director": rec["director"],
+            "url": rec["urls"][0] if rec["urls"] else None,
+            "urls": list(rec["urls"]),
+            "date": rec["date"],
+            "rating100": rec["rating100"],
+            "organized": rec["organized"],
+            "o_counter": rec["o_counter"],
+            "interactive": False,
+            "captions": [],
+            "created_at": format_time(rec["created_at"]),
+            "updated_at": format_time(rec["updated_at"]),
+            "resume_time": rec.get("resume_time"),
+            "play_duration": rec.get("play_duration"),
+            "play_count": rec.get("play_count"),
+            "play_history": [],
+            "o_history": [],
             "files": lambda info, **a: [self._file_view(f, rec) for f in rec["files"]],
             "paths": lambda info, **a: scene_paths(base, rec),
-            "scene_markers": [], "galleries": [],
+            "scene_markers": [],
+            "galleries": [],
             "studio": lambda info, **a: self._studio_view(rec["studio_id"]),
             "groups": lambda info, **a: groups("Group"),
             "movies": lambda info, **a: groups("Movie"),
             "tags": lambda info, **a: [self._tag_view(t) for t in rec["tag_ids"] if t in data.tags],
-            "performers": lambda info, **a: [self._performer_view(p) for p in rec["performer_ids"] if p in data.performers],
+            "performers": lambda info, **a: [
+                self._performer_view(p) for p in rec["performer_ids"] if p in data.performers
+            ],
             "stash_ids": lambda info, **a: self._stash_ids(rec["stash_ids"], rec["updated_at"]),
             "custom_fields": dict(rec["custom_fields"]),
-            "sceneStreams": lambda info, **a: [{"url": "%s/scene/%d/stream" % (base, rec["id"]),
-                                                "mime_type": "video/mp4", "label": "Direct stream"}],
+            "sceneStreams": lambda info, **a: [
+                {
+                    "url": "%s/scene/%d/stream" % (base, rec["id"]),
+                    "mime_type": "video/mp4",
+                    "label": "Direct stream",
+                }
+            ],
         }
 
     @staticmethod
     def _stash_ids(items: List[Dict[str, Any]], ts: int) -> List[Dict[str, Any]]:
-        return [{"endpoint": s.get("endpoint", ""), "stash_id": s.get("stash_id", ""),
-                 "updated_at": s.get("updated_at") or format_time(ts)} for s in items]
+        return [
+            {
+                "endpoint": s.get("endpoint", ""),
+                "stash_id": s.get("stash_id", ""),
+                "updated_at": s.get("updated_at") or format_time(ts),
+            }
+            for s in items
+        ]
 
     def _file_view(self, f: Dict[str, Any], rec: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         def fingerprint(info: Any, type: str) -> Optional[str]:  # noqa: A002
             return {"oshash": f.get("oshash"), "md5": f.get("md5")}.get(type)
 
-        fps = [{"type": "oshash", "value": f["oshash"]}] + ([{"type": "md5", "value": f["md5"]}] if f.get("md5") else [])
+        fps = [{"type": "oshash", "value": f["oshash"]}] + (
+            [{"type": "md5", "value": f["md5"]}] if f.get("md5") else []
+        )
         return {
             "__typename": "VideoFile",
-            "id": str(f["id"]), "path": f["path"], "basename": f["basename"],
-            "parent_folder_id": str(f["folder_id"]), "zip_file_id": None,
-            "parent_folder": lambda info, **a: self._folder_view(f["folder_path"]), "zip_file": None,
-            "mod_time": format_time(f["mod_time"]), "size": f["size"],
-            "fingerprint": fingerprint, "fingerprints": fps,
-            "format": f["format"], "width": f["width"], "height": f["height"], "duration": f["duration"],
-            "video_codec": f["video_codec"], "audio_codec": f["audio_codec"], "frame_rate": f["frame_rate"],
+            "id": str(f["id"]),
+            "path": f["path"],
+            "basename": f["basename"],
+            "parent_folder_id": str(f["folder_id"]),
+            "zip_file_id": None,
+            "parent_folder": lambda info, **a: self._folder_view(f["folder_path"]),
+            "zip_file": None,
+            "mod_time": format_time(f["mod_time"]),
+            "size": f["size"],
+            "fingerprint": fingerprint,
+            "fingerprints": fps,
+            "format": f["format"],
+            "width": f["width"],
+            "height": f["height"],
+            "duration": f["duration"],
+            "video_codec": f["video_codec"],
+            "audio_codec": f["audio_codec"],
+            "frame_rate": f["frame_rate"],
             "bit_rate": f["bit_rate"],
             "scenes": lambda info, **a: [self._scene_view(rec)] if rec is not None else [],
-            "created_at": format_time(f["created_at"]), "updated_at": format_time(f["updated_at"]),
+            "created_at": format_time(f["created_at"]),
+            "updated_at": format_time(f["updated_at"]),
         }
 
     def _folder_view(self, path: str) -> Dict[str, Any]:
-        folder = self.data.folders.get(path) or {"id": 0, "path": path, "created_at": 0, "updated_at": 0, "mod_time": 0}
+        folder = self.data.folders.get(path) or {
+            "id": 0,
+            "path": path,
+            "created_at": 0,
+            "updated_at": 0,
+            "mod_time": 0,
+        }
         base = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-        return {"__typename": "Folder", "id": str(folder["id"]), "path": path, "basename": base,
-                "parent_folder_id": None, "zip_file_id": None, "parent_folder": None, "parent_folders": [],
-                "zip_file": None, "sub_folders": [], "mod_time": format_time(folder["mod_time"]),
-                "created_at": format_time(folder["created_at"]), "updated_at": format_time(folder["updated_at"])}
+        return {
+            "__typename": "Folder",
+            "id": str(folder["id"]),
+            "path": path,
+            "basename": base,
+            "parent_folder_id": None,
+            "zip_file_id": None,
+            "parent_folder": None,
+            "parent_folders": [],
+            "zip_file": None,
+            "sub_folders": [],
+            "mod_time": format_time(folder["mod_time"]),
+            "created_at": format_time(folder["created_at"]),
+            "updated_at": format_time(folder["updated_at"]),
+        }
 
     def _count_scenes(self, key: str, oid: int) -> int:
         return sum(1 for s in list(self.data.scenes.values()) if oid in s[key])
@@ -965,16 +1188,25 @@ class StashEmulator:
         if s is None:
             return None
         return {
-            "__typename": "Studio", "id": str(s["id"]), "name": s["name"],
-            "url": s["urls"][0] if s["urls"] else None, "urls": list(s["urls"]),
+            "__typename": "Studio",
+            "id": str(s["id"]),
+            "name": s["name"],
+            "url": s["urls"][0] if s["urls"] else None,
+            "urls": list(s["urls"]),
             "parent_studio": lambda info, **a: self._studio_view(s.get("parent_id")),
-            "child_studios": lambda info, **a: [self._studio_view(c["id"]) for c in list(self.data.studios.values())
-                                               if c.get("parent_id") == s["id"]],
-            "aliases": list(s["aliases"]), "details": s.get("details"),
+            "child_studios": lambda info, **a: [
+                self._studio_view(c["id"])
+                for c in list(self.data.studios.values())
+                if c.get("parent_id") == s["id"]
+            ],
+            "aliases": list(s["aliases"]),
+            "details": s.get("details"),
             "image_path": "%s/studio/%d/image?t=%d" % (self.url, s["id"], s["updated_at"]),
-            "scene_count": lambda info, depth=None: sum(1 for r in list(self.data.scenes.values())
-                                                        if r["studio_id"] == s["id"]),
-            "created_at": format_time(s["created_at"]), "updated_at": format_time(s["updated_at"]),
+            "scene_count": lambda info, depth=None: sum(
+                1 for r in list(self.data.scenes.values()) if r["studio_id"] == s["id"]
+            ),
+            "created_at": format_time(s["created_at"]),
+            "updated_at": format_time(s["updated_at"]),
         }
 
     def _performer_view(self, pid: Optional[int]) -> Optional[Dict[str, Any]]:
@@ -982,13 +1214,18 @@ class StashEmulator:
         if p is None:
             return None
         return {
-            "__typename": "Performer", "id": str(p["id"]), "name": p["name"],
-            "disambiguation": p.get("disambiguation"), "gender": p.get("gender"),
-            "url": p["urls"][0] if p["urls"] else None, "urls": list(p["urls"]),
+            "__typename": "Performer",
+            "id": str(p["id"]),
+            "name": p["name"],
+            "disambiguation": p.get("disambiguation"),
+            "gender": p.get("gender"),
+            "url": p["urls"][0] if p["urls"] else None,
+            "urls": list(p["urls"]),
             "alias_list": list(p["aliases"]),
             "image_path": "%s/performer/%d/image?t=%d" % (self.url, p["id"], p["updated_at"]),
             "scene_count": lambda info, **a: self._count_scenes("performer_ids", p["id"]),
-            "created_at": format_time(p["created_at"]), "updated_at": format_time(p["updated_at"]),
+            "created_at": format_time(p["created_at"]),
+            "updated_at": format_time(p["updated_at"]),
         }
 
     def _tag_view(self, tid: Optional[int]) -> Optional[Dict[str, Any]]:
@@ -996,11 +1233,15 @@ class StashEmulator:
         if t is None:
             return None
         return {
-            "__typename": "Tag", "id": str(t["id"]), "name": t["name"], "description": t.get("description"),
+            "__typename": "Tag",
+            "id": str(t["id"]),
+            "name": t["name"],
+            "description": t.get("description"),
             "aliases": list(t["aliases"]),
             "image_path": "%s/tag/%d/image?t=%d" % (self.url, t["id"], t["updated_at"]),
             "scene_count": lambda info, **a: self._count_scenes("tag_ids", t["id"]),
-            "created_at": format_time(t["created_at"]), "updated_at": format_time(t["updated_at"]),
+            "created_at": format_time(t["created_at"]),
+            "updated_at": format_time(t["updated_at"]),
         }
 
     def _group_view(self, gid: Optional[int], typename: str = "Group") -> Optional[Dict[str, Any]]:
@@ -1008,11 +1249,16 @@ class StashEmulator:
         if g is None:
             return None
         return {
-            "__typename": typename, "id": str(g["id"]), "name": g["name"], "urls": list(g["urls"]),
+            "__typename": typename,
+            "id": str(g["id"]),
+            "name": g["name"],
+            "urls": list(g["urls"]),
             "front_image_path": "%s/group/%d/frontimage?t=%d" % (self.url, g["id"], g["updated_at"]),
-            "scene_count": lambda info, **a: sum(1 for r in list(self.data.scenes.values())
-                                                 if any(x == g["id"] for x, _ in r["groups"])),
-            "created_at": format_time(g["created_at"]), "updated_at": format_time(g["updated_at"]),
+            "scene_count": lambda info, **a: sum(
+                1 for r in list(self.data.scenes.values()) if any(x == g["id"] for x, _ in r["groups"])
+            ),
+            "created_at": format_time(g["created_at"]),
+            "updated_at": format_time(g["updated_at"]),
         }
 
     def _plugin_view(self) -> Dict[str, Any]:
@@ -1020,22 +1266,41 @@ class StashEmulator:
         manifest = runner.manifest
         view: Dict[str, Any] = {}
         plugin = lambda info, **a: view  # noqa: E731
-        view.update({
-            "__typename": "Plugin", "id": runner.plugin_id, "name": runner.name,
-            "description": manifest.get("description"), "url": manifest.get("url"),
-            "version": str(manifest["version"]) if manifest.get("version") is not None else None,
-            "enabled": self.plugins_enabled,
-            "tasks": [{"name": op["name"], "description": op.get("description"), "plugin": plugin}
-                      for op in runner._operations("tasks")],
-            "hooks": [{"name": op["name"], "description": op.get("description"),
-                       "hooks": list(op.get("triggeredBy") or []), "plugin": plugin}
-                      for op in runner._operations("hooks")],
-            "settings": [{"name": name, "display_name": (cfg or {}).get("displayName"),
-                          "description": (cfg or {}).get("description"),
-                          "type": str((cfg or {}).get("type") or "STRING").upper()}
-                         for name, cfg in runner.settings.items()],
-            "requires": [], "paths": {"javascript": [], "css": []},
-        })
+        view.update(
+            {
+                "__typename": "Plugin",
+                "id": runner.plugin_id,
+                "name": runner.name,
+                "description": manifest.get("description"),
+                "url": manifest.get("url"),
+                "version": str(manifest["version"]) if manifest.get("version") is not None else None,
+                "enabled": self.plugins_enabled,
+                "tasks": [
+                    {"name": op["name"], "description": op.get("description"), "plugin": plugin}
+                    for op in runner._operations("tasks")
+                ],
+                "hooks": [
+                    {
+                        "name": op["name"],
+                        "description": op.get("description"),
+                        "hooks": list(op.get("triggeredBy") or []),
+                        "plugin": plugin,
+                    }
+                    for op in runner._operations("hooks")
+                ],
+                "settings": [
+                    {
+                        "name": name,
+                        "display_name": (cfg or {}).get("displayName"),
+                        "description": (cfg or {}).get("description"),
+                        "type": str((cfg or {}).get("type") or "STRING").upper(),
+                    }
+                    for name, cfg in runner.settings.items()
+                ],
+                "requires": [],
+                "paths": {"javascript": [], "css": []},
+            }
+        )
         return view
 
     def _page(self, items: List[Any], ff: Optional[Dict[str, Any]]) -> List[Any]:
@@ -1045,31 +1310,47 @@ class StashEmulator:
         if per_page < 0:
             return items
         page = max(1, ff.get("page") or 1)
-        return items[(page - 1) * per_page: page * per_page]
+        return items[(page - 1) * per_page : page * per_page]
 
-    def _find_named(self, kind: str, ff: Optional[Dict[str, Any]], obj_filter: Optional[Dict[str, Any]],
-                    ids: Optional[List[Any]]) -> Tuple[int, List[Dict[str, Any]]]:
-        table = {"studio": self.data.studios, "performer": self.data.performers, "tag": self.data.tags,
-                 "group": self.data.groups}[kind]
+    def _find_named(
+        self,
+        kind: str,
+        ff: Optional[Dict[str, Any]],
+        obj_filter: Optional[Dict[str, Any]],
+        ids: Optional[List[Any]],
+    ) -> Tuple[int, List[Dict[str, Any]]]:
+        table = {
+            "studio": self.data.studios,
+            "performer": self.data.performers,
+            "tag": self.data.tags,
+            "group": self.data.groups,
+        }[kind]
         items = list(table.values())
         if ids is not None:
             wanted = {int(i) for i in ids}
             items = [i for i in items if i["id"] in wanted]
         q = (ff or {}).get("q")
         if q:
-            items = [i for i in items if q.lower() in i["name"].lower()
-                     or any(q.lower() in a.lower() for a in i.get("aliases") or [])]
+            items = [
+                i
+                for i in items
+                if q.lower() in i["name"].lower()
+                or any(q.lower() in a.lower() for a in i.get("aliases") or [])
+            ]
         for key, crit in (obj_filter or {}).items():
             if crit is None:
                 continue
             if key != "name":
                 raise StashError("%s_filter.%s is not implemented by the Stash emulator" % (kind, key))
             from .data import string_predicate
+
             pred = string_predicate(crit)
             items = [i for i in items if pred(i["name"])]
         sort = (ff or {}).get("sort") or "name"
-        items.sort(key=lambda i: (i["name"].lower(), i["id"]) if sort == "name" else (i.get(sort) or 0, i["id"]),
-                   reverse=((ff or {}).get("direction") == "DESC"))
+        items.sort(
+            key=lambda i: (i["name"].lower(), i["id"]) if sort == "name" else (i.get(sort) or 0, i["id"]),
+            reverse=((ff or {}).get("direction") == "DESC"),
+        )
         return len(items), self._page(items, ff)
 
     # ------------------------------------------------------------------ Query
@@ -1078,19 +1359,34 @@ class StashEmulator:
 
     def _q_systemStatus(self, info: Any) -> Dict[str, Any]:  # noqa: N802
         os_name = {"win32": "windows", "darwin": "darwin"}.get(sys.platform, "linux")
-        return {"databaseSchema": 72, "databasePath": os.path.join(self.config_dir, "stash-go.sqlite"),
-                "configPath": os.path.join(self.config_dir, "config.yml"), "appSchema": 72, "status": "OK",
-                "os": os_name, "workingDir": self.config_dir, "homeDir": os.path.expanduser("~"),
-                "ffmpegPath": None, "ffprobePath": None}
+        return {
+            "databaseSchema": 72,
+            "databasePath": os.path.join(self.config_dir, "stash-go.sqlite"),
+            "configPath": os.path.join(self.config_dir, "config.yml"),
+            "appSchema": 72,
+            "status": "OK",
+            "os": os_name,
+            "workingDir": self.config_dir,
+            "homeDir": os.path.expanduser("~"),
+            "ffmpegPath": None,
+            "ffprobePath": None,
+        }
 
     def _q_configuration(self, info: Any) -> Dict[str, Any]:
         def plugins(info: Any, include: Optional[List[str]] = None) -> Dict[str, Any]:
-            return {pid: dict(cfg) for pid, cfg in self._plugin_config.items() if include is None or pid in include}
+            return {
+                pid: dict(cfg)
+                for pid, cfg in self._plugin_config.items()
+                if include is None or pid in include
+            }
 
-        plugins_path = os.path.dirname(self.plugin_dir) if self.plugin_dir else os.path.join(self.config_dir, "plugins")
+        plugins_path = (
+            os.path.dirname(self.plugin_dir) if self.plugin_dir else os.path.join(self.config_dir, "plugins")
+        )
         return {
             "general": {
-                "apiKey": self.api_key or "", "stashes": [{"path": "/data", "excludeVideo": False, "excludeImage": False}],
+                "apiKey": self.api_key or "",
+                "stashes": [{"path": "/data", "excludeVideo": False, "excludeImage": False}],
                 "databasePath": os.path.join(self.config_dir, "stash-go.sqlite"),
                 "configFilePath": os.path.join(self.config_dir, "config.yml"),
                 "generatedPath": os.path.join(self.config_dir, "generated"),
@@ -1098,13 +1394,24 @@ class StashEmulator:
                 "cachePath": os.path.join(self.config_dir, "cache"),
                 "blobsPath": os.path.join(self.config_dir, "blobs"),
                 "scrapersPath": os.path.join(self.config_dir, "scrapers"),
-                "pluginsPath": plugins_path, "parallelTasks": 1, "previewSegments": 12,
-                "previewSegmentDuration": 0.75, "previewExcludeStart": "0", "previewExcludeEnd": "0",
-                "logFile": "", "logOut": True, "logLevel": "Info", "logAccess": False,
+                "pluginsPath": plugins_path,
+                "parallelTasks": 1,
+                "previewSegments": 12,
+                "previewSegmentDuration": 0.75,
+                "previewExcludeStart": "0",
+                "previewExcludeEnd": "0",
+                "logFile": "",
+                "logOut": True,
+                "logLevel": "Info",
+                "logAccess": False,
                 "createGalleriesFromFolders": False,
                 "maxSessionAge": int(self.session_age) if self.session_age is not None else 3600,
             },
-            "interface": {}, "dlna": {}, "scraping": {}, "defaults": {}, "ui": {},
+            "interface": {},
+            "dlna": {},
+            "scraping": {},
+            "defaults": {},
+            "ui": {},
             "plugins": plugins,
         }
 
@@ -1127,13 +1434,24 @@ class StashEmulator:
                 return self._scene_view(rec)
         return None
 
-    def _scenes_result(self, count: int, recs: List[Dict[str, Any]], duration: float, size: float) -> Dict[str, Any]:
-        return {"count": count, "duration": duration, "filesize": size,
-                "scenes": lambda info, **a: [self._scene_view(r) for r in recs]}
+    def _scenes_result(
+        self, count: int, recs: List[Dict[str, Any]], duration: float, size: float
+    ) -> Dict[str, Any]:
+        return {
+            "count": count,
+            "duration": duration,
+            "filesize": size,
+            "scenes": lambda info, **a: [self._scene_view(r) for r in recs],
+        }
 
-    def _q_findScenes(self, info: Any, scene_filter: Optional[Dict[str, Any]] = None,  # noqa: N802
-                      scene_ids: Optional[List[int]] = None, ids: Optional[List[Any]] = None,
-                      filter: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:  # noqa: A002
+    def _q_findScenes(
+        self,
+        info: Any,
+        scene_filter: Optional[Dict[str, Any]] = None,  # noqa: N802
+        scene_ids: Optional[List[int]] = None,
+        ids: Optional[List[Any]] = None,
+        filter: Optional[Dict[str, Any]] = None,
+    ) -> Dict[str, Any]:  # noqa: A002
         wanted = ids if ids is not None else scene_ids
         return self._scenes_result(*self.data.find_scenes(filter, scene_filter, wanted))
 
@@ -1148,7 +1466,9 @@ class StashEmulator:
             f = next((x for x in list(self.data.files.values()) if x["path"] == path), None)
         if f is None:
             raise StashError("file not found")
-        owner = next((r for r in list(self.data.scenes.values()) if any(x["id"] == f["id"] for x in r["files"])), None)
+        owner = next(
+            (r for r in list(self.data.scenes.values()) if any(x["id"] == f["id"] for x in r["files"])), None
+        )
         return self._file_view(f, owner)
 
     def _q_allScenes(self, info: Any) -> List[Any]:  # noqa: N802
@@ -1157,7 +1477,9 @@ class StashEmulator:
     def _q_sceneStreams(self, info: Any, id: Any = None) -> List[Any]:  # noqa: A002,N802
         if id is None or int(id) not in self.data.scenes:
             return []
-        return [{"url": "%s/scene/%s/stream" % (self.url, id), "mime_type": "video/mp4", "label": "Direct stream"}]
+        return [
+            {"url": "%s/scene/%s/stream" % (self.url, id), "mime_type": "video/mp4", "label": "Direct stream"}
+        ]
 
     def _by_id(self, view: Callable[[Optional[int]], Any], id: Any) -> Any:  # noqa: A002
         try:
@@ -1180,13 +1502,23 @@ class StashEmulator:
     def _q_findMovie(self, info: Any, id: Any) -> Any:  # noqa: A002,N802
         return self._by_id(lambda g: self._group_view(g, "Movie"), id)
 
-    def _q_findStudios(self, info: Any, studio_filter: Any = None, filter: Any = None, ids: Any = None) -> Any:  # noqa
+    def _q_findStudios(
+        self, info: Any, studio_filter: Any = None, filter: Any = None, ids: Any = None
+    ) -> Any:  # noqa
         count, items = self._find_named("studio", filter, studio_filter, ids)
         return {"count": count, "studios": [self._studio_view(i["id"]) for i in items]}
 
-    def _q_findPerformers(self, info: Any, performer_filter: Any = None, filter: Any = None,  # noqa
-                          performer_ids: Any = None, ids: Any = None) -> Any:
-        count, items = self._find_named("performer", filter, performer_filter, ids if ids is not None else performer_ids)
+    def _q_findPerformers(
+        self,
+        info: Any,
+        performer_filter: Any = None,
+        filter: Any = None,  # noqa
+        performer_ids: Any = None,
+        ids: Any = None,
+    ) -> Any:
+        count, items = self._find_named(
+            "performer", filter, performer_filter, ids if ids is not None else performer_ids
+        )
         return {"count": count, "performers": [self._performer_view(i["id"]) for i in items]}
 
     def _q_findTags(self, info: Any, tag_filter: Any = None, filter: Any = None, ids: Any = None) -> Any:  # noqa
@@ -1211,12 +1543,16 @@ class StashEmulator:
 
     def _q_stats(self, info: Any) -> Dict[str, Any]:
         scenes = list(self.data.scenes.values())
-        return {"scene_count": len(scenes),
-                "scenes_size": float(sum(f["size"] for s in scenes for f in s["files"][:1])),
-                "scenes_duration": float(sum(f["duration"] for s in scenes for f in s["files"][:1])),
-                "performer_count": len(self.data.performers), "studio_count": len(self.data.studios),
-                "group_count": len(self.data.groups), "movie_count": len(self.data.groups),
-                "tag_count": len(self.data.tags)}
+        return {
+            "scene_count": len(scenes),
+            "scenes_size": float(sum(f["size"] for s in scenes for f in s["files"][:1])),
+            "scenes_duration": float(sum(f["duration"] for s in scenes for f in s["files"][:1])),
+            "performer_count": len(self.data.performers),
+            "studio_count": len(self.data.studios),
+            "group_count": len(self.data.groups),
+            "movie_count": len(self.data.groups),
+            "tag_count": len(self.data.tags),
+        }
 
     def _q_jobQueue(self, info: Any) -> List[Dict[str, Any]]:  # noqa: N802
         with self._cond:
@@ -1246,8 +1582,13 @@ class StashEmulator:
 
     def _m_sceneUpdate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
         rec = self.data.apply_scene_update(input["id"], input)
-        self._execute_post_hooks(info.context, rec["id"], "Scene.Update.Post",
-                                 full_input(self._input_type(info), input), list(input.keys()))
+        self._execute_post_hooks(
+            info.context,
+            rec["id"],
+            "Scene.Update.Post",
+            full_input(self._input_type(info), input),
+            list(input.keys()),
+        )
         return self._scene_view(self.data.scenes.get(rec["id"]))
 
     def _m_scenesUpdate(self, info: Any, input: List[Dict[str, Any]]) -> Any:  # noqa: A002,N802
@@ -1284,7 +1625,9 @@ class StashEmulator:
     def _destroy_hook_input(self, base: Dict[str, Any], rec: Dict[str, Any]) -> Dict[str, Any]:
         out = dict(base)
         f = rec["files"][0] if rec["files"] else {}
-        out.update({"checksum": f.get("md5") or "", "oshash": f.get("oshash") or "", "path": f.get("path") or ""})
+        out.update(
+            {"checksum": f.get("md5") or "", "oshash": f.get("oshash") or "", "path": f.get("path") or ""}
+        )
         return out
 
     def _m_sceneDestroy(self, info: Any, input: Dict[str, Any]) -> bool:  # noqa: A002,N802
@@ -1300,8 +1643,9 @@ class StashEmulator:
             recs = [self.data.delete_scene(sid) for sid in input["ids"]]
         base = full_input(self._input_type(info), input)
         for rec in recs:
-            self._execute_post_hooks(info.context, rec["id"], "Scene.Destroy.Post",
-                                     self._destroy_hook_input(base, rec), None)
+            self._execute_post_hooks(
+                info.context, rec["id"], "Scene.Destroy.Post", self._destroy_hook_input(base, rec), None
+            )
         return True
 
     def _m_sceneGenerateScreenshot(self, info: Any, id: Any, at: Optional[float] = None) -> str:  # noqa: A002,N802
@@ -1318,8 +1662,9 @@ class StashEmulator:
         return self._studio_view(sid)
 
     def _m_performerCreate(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
-        pid = self.data.add_performer(input["name"], disambiguation=input.get("disambiguation"),
-                                      gender=input.get("gender"))
+        pid = self.data.add_performer(
+            input["name"], disambiguation=input.get("disambiguation"), gender=input.get("gender")
+        )
         p = self.data.performers[pid]
         p["urls"] = list(input.get("urls") or [])
         p["aliases"] = list(input.get("alias_list") or [])
@@ -1340,8 +1685,9 @@ class StashEmulator:
     # the input and its fields; Destroy the input and no fields; the bulk destroys (tagsDestroy ...)
     # the whole list of ids for each id; TagsMerge the input with the destination's id. Group hooks
     # also fire the deprecated Movie hook of the same kind. PerformerMerge fires no hook.
-    def _entity_hooks(self, ctx: Any, oid: Any, kind: str, event: str, hook_input: Any,
-                      fields: Optional[List[str]]) -> None:
+    def _entity_hooks(
+        self, ctx: Any, oid: Any, kind: str, event: str, hook_input: Any, fields: Optional[List[str]]
+    ) -> None:
         name = {"tag": "Tag", "performer": "Performer", "studio": "Studio", "group": "Group"}[kind]
         self._execute_post_hooks(ctx, int(oid), "%s.%s.Post" % (name, event), hook_input, fields)
         if kind == "group":
@@ -1352,16 +1698,20 @@ class StashEmulator:
         if input.get("name") is not None:
             self.data.rename(kind, oid, input["name"])
         if kind == "studio" and "parent_id" in input:
-            self.data.studios[oid]["parent_id"] = (self.data.id_ref("studio", input["parent_id"])
-                                                   if input["parent_id"] else None)
-        self._entity_hooks(info.context, oid, kind, "Update", full_input(self._input_type(info), input),
-                           list(input.keys()))
+            self.data.studios[oid]["parent_id"] = (
+                self.data.id_ref("studio", input["parent_id"]) if input["parent_id"] else None
+            )
+        self._entity_hooks(
+            info.context, oid, kind, "Update", full_input(self._input_type(info), input), list(input.keys())
+        )
         return oid
 
     def _entity_destroy(self, info: Any, kind: str, input: Dict[str, Any]) -> bool:  # noqa: A002
         oid = self.data.id_ref(kind, input["id"])
         self.data.destroy(kind, oid)
-        self._entity_hooks(info.context, oid, kind, "Destroy", full_input(self._input_type(info), input), None)
+        self._entity_hooks(
+            info.context, oid, kind, "Destroy", full_input(self._input_type(info), input), None
+        )
         return True
 
     def _entities_destroy(self, info: Any, kind: str, ids: List[Any]) -> bool:
@@ -1408,7 +1758,9 @@ class StashEmulator:
     def _m_tagsMerge(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
         dest = self.data.id_ref("tag", input["destination"])
         self.data.merge("tag", input.get("source") or [], dest)
-        self._execute_post_hooks(info.context, dest, "Tag.Merge.Post", full_input(self._input_type(info), input), None)
+        self._execute_post_hooks(
+            info.context, dest, "Tag.Merge.Post", full_input(self._input_type(info), input), None
+        )
         return self._tag_view(dest)
 
     def _m_performerMerge(self, info: Any, input: Dict[str, Any]) -> Any:  # noqa: A002,N802
@@ -1448,9 +1800,15 @@ class StashEmulator:
             raise StashError("plugin %s is disabled" % plugin_id)
         return runner
 
-    def _m_runPluginTask(self, info: Any, plugin_id: str, task_name: Optional[str] = None,  # noqa: N802
-                         description: Optional[str] = None, args: Optional[List[Dict[str, Any]]] = None,
-                         args_map: Optional[Dict[str, Any]] = None) -> str:
+    def _m_runPluginTask(
+        self,
+        info: Any,
+        plugin_id: str,
+        task_name: Optional[str] = None,  # noqa: N802
+        description: Optional[str] = None,
+        args: Optional[List[Dict[str, Any]]] = None,
+        args_map: Optional[Dict[str, Any]] = None,
+    ) -> str:
         self._check_plugin(plugin_id)
         if args_map is not None:
             merged = dict(args_map)
@@ -1461,8 +1819,9 @@ class StashEmulator:
     def _m_runPluginOperation(self, info: Any, plugin_id: str, args: Optional[Dict[str, Any]] = None) -> Any:  # noqa
         runner = self._check_plugin(plugin_id)
         token = self._new_token(info.context.visited, "operation")
-        run = runner.run(dict(args or {}), self.server_connection(token), timeout=self.hook_timeout,
-                         cwd=self.config_dir)
+        run = runner.run(
+            dict(args or {}), self.server_connection(token), timeout=self.hook_timeout, cwd=self.config_dir
+        )
         if run.error is not None:
             raise StashError(run.error)
         return run.output
@@ -1489,10 +1848,13 @@ class StashEmulator:
         return True
 
     # ------------------------------------------------------------------ images
-    _IMAGE_RE = re.compile(r"^/(scene|studio|performer|tag|group)/(\d+)/(screenshot|image|frontimage|backimage)$")
+    _IMAGE_RE = re.compile(
+        r"^/(scene|studio|performer|tag|group)/(\d+)/(screenshot|image|frontimage|backimage)$"
+    )
 
-    def _handle_image(self, handler: BaseHTTPRequestHandler, path: str, qs: Dict[str, List[str]]
-                      ) -> Tuple[int, bytes, str]:
+    def _handle_image(
+        self, handler: BaseHTTPRequestHandler, path: str, qs: Dict[str, List[str]]
+    ) -> Tuple[int, bytes, str]:
         m = self._IMAGE_RE.match(path)
         if m is None:
             self.image_requests.append(ImageRequest(path, 404))
@@ -1505,10 +1867,18 @@ class StashEmulator:
             rec = self.data.scenes.get(oid)
             comment = "stash-emulator scene=%d cover=%d" % (oid, rec["cover_version"]) if rec else None
         else:
-            table = {"studio": self.data.studios, "performer": self.data.performers, "tag": self.data.tags,
-                     "group": self.data.groups}[kind]
+            table = {
+                "studio": self.data.studios,
+                "performer": self.data.performers,
+                "tag": self.data.tags,
+                "group": self.data.groups,
+            }[kind]
             obj = table.get(oid)
-            comment = "stash-emulator %s=%d image=%d %s" % (kind, oid, obj["image_version"], m.group(3)) if obj else None
+            comment = (
+                "stash-emulator %s=%d image=%d %s" % (kind, oid, obj["image_version"], m.group(3))
+                if obj
+                else None
+            )
         if comment is None:
             self.image_requests.append(ImageRequest(path, 404))
             return 404, b"404 page not found\n", "text/plain; charset=utf-8"
