@@ -148,19 +148,21 @@ def _refusal(answer) -> str:
     return "Stash refused the task (%s)" % text
 
 
-def start_background_drain(server_connection: dict, plugin_dir: str) -> str:
-    """Start a detached drain process; returns "" on success, else why it failed."""
+def spawn_detached(argv: list, cwd: str, stdin_bytes: bytes) -> str:
+    """Start `argv` detached from this process and from Stash, `stdin_bytes` on its stdin.
+
+    It inherits none of our pipes (Stash reads a hook's stdout and stderr until EOF, so an
+    inherited pipe would hold the save) and is never waited for. Returns "" on success, else
+    the system's reason.
+    """
     import subprocess
 
-    payload = json.dumps(
-        {"server_connection": server_connection, "args": {"mode": "process_queue", "background": True}}
-    ).encode("utf-8")
     kwargs = {
         "stdin": subprocess.PIPE,
         "stdout": subprocess.DEVNULL,
         "stderr": subprocess.DEVNULL,
         "close_fds": True,
-        "cwd": plugin_dir,
+        "cwd": cwd,
     }
     if os.name == "nt":  # pragma: no cover - Windows only
         kwargs["creationflags"] = (
@@ -171,12 +173,22 @@ def start_background_drain(server_connection: dict, plugin_dir: str) -> str:
     else:
         kwargs["start_new_session"] = True
     try:
-        proc = subprocess.Popen([sys.executable, os.path.join(plugin_dir, "plexsync.py")], **kwargs)
-        proc.stdin.write(payload)
+        proc = subprocess.Popen(argv, **kwargs)
+        proc.stdin.write(stdin_bytes)
         proc.stdin.close()
     except OSError as exc:
-        return "could not start a background drain (%s)" % exc
+        return str(exc)
+    proc.returncode = 0  # never waited for: it outlives this process (no ResourceWarning at exit)
     return ""
+
+
+def start_background_drain(server_connection: dict, plugin_dir: str) -> str:
+    """Start a detached drain process; returns "" on success, else why it failed."""
+    payload = json.dumps(
+        {"server_connection": server_connection, "args": {"mode": "process_queue", "background": True}}
+    ).encode("utf-8")
+    problem = spawn_detached([sys.executable, os.path.join(plugin_dir, "plexsync.py")], plugin_dir, payload)
+    return "could not start a background drain (%s)" % problem if problem else ""
 
 
 def request_drain(server_connection: dict, plugin_dir: str) -> tuple:

@@ -123,31 +123,10 @@ def start_watcher(server_connection: dict, plugin_dir: str, data_dir: str, setti
 
 def _spawn_detached(argv: list, cwd: str, stdin_bytes: bytes) -> str:
     """Start `argv` detached from this process and from Stash; "" on success, else why not."""
-    import subprocess
+    from stashplugin.drain_request import spawn_detached
 
-    kwargs = {
-        "stdin": subprocess.PIPE,
-        "stdout": subprocess.DEVNULL,
-        "stderr": subprocess.DEVNULL,
-        "close_fds": True,
-        "cwd": cwd,
-    }
-    if os.name == "nt":  # pragma: no cover - Windows only
-        kwargs["creationflags"] = (
-            getattr(subprocess, "DETACHED_PROCESS", 0x8)
-            | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)
-            | getattr(subprocess, "CREATE_NO_WINDOW", 0x8000000)
-        )
-    else:
-        kwargs["start_new_session"] = True
-    try:
-        proc = subprocess.Popen(argv, **kwargs)
-        proc.stdin.write(stdin_bytes)
-        proc.stdin.close()
-    except OSError as exc:
-        return "could not start the watcher (%s)" % exc
-    proc.returncode = 0  # never waited for: it outlives this process (no ResourceWarning at exit)
-    return ""
+    problem = spawn_detached(argv, cwd, stdin_bytes)
+    return "could not start the watcher (%s)" % problem if problem else ""
 
 
 def continue_after_drain(ctx, report) -> None:
