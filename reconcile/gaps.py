@@ -29,7 +29,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from worker.metadata import CAPS, LIST_FIELDS, file_stem, fingerprint, rating_text, sanitize_text
+from worker.metadata import (
+    CAPS,
+    LIST_FIELDS,
+    SCALAR_FIELDS,
+    file_stem,
+    fingerprint,
+    rating_text,
+    sanitize_text,
+)
 
 MISSING = "missing_from_plex"
 AMBIGUOUS = "ambiguous"
@@ -49,17 +57,8 @@ WORDS = {
 
 # Fields whose emptiness a listing shows reliably (tag lists: only "none at all").
 EMPTY_CHECKED = ("title", "summary", "studio", "originallyAvailableAt", "actors", "genres")
-# Scalars a listing shows in full, so a difference there is real.
-DRIFT_CHECKED = (
-    "title",
-    "titleSort",
-    "summary",
-    "tagline",
-    "studio",
-    "originallyAvailableAt",
-    "contentRating",
-    "userRating",
-)
+# Scalars a listing shows in full, so a difference there is real: every scalar PlexSync writes.
+DRIFT_CHECKED = SCALAR_FIELDS
 
 
 FIELD_WORDS = {
