@@ -20,7 +20,7 @@ from stashplugin import log  # noqa: E402  (after the path fix, stdlib only)
 # mode -> (module, function, needs Plex settings). Each function takes a TaskContext and
 # returns the task's JSON output; it raises TaskError with a one-sentence message on failure.
 TASKS = {
-    "process_queue": ("worker.drain", "process_queue", True),
+    "process_queue": ("reconcile.tasks", "process_queue", True),
     "status": ("worker.status", "view_queue_status", False),
     "clear_queue": ("worker.maintenance", "clear_pending_queue", False),
     "clear_dlq": ("worker.maintenance", "clear_dead_letter_queue", False),
