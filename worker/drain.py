@@ -18,11 +18,11 @@ import time
 from stashplugin import log
 from stashplugin.task import TaskError
 from sync.drain_marker import DrainMarker, drain_lock
+from worker import steps
 from worker.attach import WatcherStart
 from worker.drain_report import DrainReport
-from worker.errors import SyncFailure, classify
-from worker.failures import TOKEN_REFUSED, Stop, decide, token_refused
-from worker.filtered import FilteredScenes, kept_out
+from worker.failures import Stop
+from worker.filtered import FilteredScenes
 from worker.gate import Gate
 from worker.handover import HandOver
 from worker.new_scenes import NewSceneScans
@@ -36,7 +36,6 @@ RETRY_WAIT_SECONDS = 10.0  # a retry due within this is waited for; a later one 
 DRAIN_LOCK_WAIT = 2.0  # a second drainer waits this long for drain.lock before it exits
 
 
-END_PASS = Stop("")  # the pass ends without stopping the drain (a failed connection's backoff)
 __all__ = ["Drain", "DrainReport", "process_queue"]
 
 
@@ -181,12 +180,12 @@ class Drain:
 
     def _batch(self, jobs) -> Stop | None:
         jobs = self.entities.expand(jobs)  # "tag 17 changed" -> its scenes, queued (worker/entities.py)
-        jobs = self._without_unsynced(jobs)
+        jobs = steps.without_unsynced(self, jobs)
         if not jobs:
             return None
-        stop = self._connect(jobs)
+        stop = steps.connect(self, jobs)
         if stop is None:
-            stop, scenes = self._fetch_scenes(jobs)
+            stop, scenes = steps.fetch_scenes(self, jobs)
         if stop is not None:
             return stop
         from worker.batch_read import prefetch_batch
@@ -194,7 +193,7 @@ class Drain:
         prefetch_batch(self, jobs, scenes)  # the batch's Plex items in one request, not one each
         for index, job in enumerate(jobs):
             self.gate.pace()
-            stop = self._process(job, scenes.get(job.scene_id))
+            stop = steps.process(self, job, scenes.get(job.scene_id))
             self._heartbeat()
             done = self.report.processed
             self._total = max(self._total, done + 1)
@@ -209,170 +208,6 @@ class Drain:
             if stop is not None:
                 return stop
         return None
-
-    def _without_unsynced(self, jobs) -> list:
-        """Drop the jobs none of whose fields the settings sync now (the hook keeps every edit a
-        setting could sync, since its copy of the settings may be stale: stashplugin/hook.py)."""
-        from stashplugin.hook import synced_fields
-
-        keep = []
-        for job in jobs:
-            if synced_fields(job.fields, self.settings):
-                keep.append(job)
-                continue
-            self.queue.ack(job)
-            self.report.skipped += 1
-            log.debug(
-                "Scene %s: nothing to send (%s not synced by the current settings)"
-                % (job.scene_id, ", ".join(job.fields))
-            )
-        return keep
-
-    def _connect(self, jobs) -> Stop | None:
-        if self.server is not None:
-            return None
-        from sync.sync_state import SyncState
-        from worker.matcher import Matcher
-        from worker.plex import connect
-        from worker.plex_writer import PlexWriter, PosterMemo
-
-        try:
-            self.server, self.counter = connect(self.settings)
-        except Exception as exc:  # noqa: BLE001 - classified below
-            failure = classify(exc)
-            for job in jobs:
-                self.queue.release(job)
-            if token_refused(failure):
-                return TOKEN_REFUSED
-            return self.gate.connection_failed(failure) or END_PASS
-        # Not a success for the breaker: a Plex still loading its database answers "/" and then
-        # fails every library request. Only a synced job or a deep health probe proves Plex is up.
-        self.matcher = Matcher(self.server, self.settings, self.data_dir)
-        self.writer = PlexWriter(
-            self.server, self.settings, image_source=self.ctx.stash.image, memo=PosterMemo(self.data_dir)
-        )
-        self.sync_state = SyncState(self.data_dir)
-        return None
-
-    def _fetch_scenes(self, jobs):
-        """(None, the batch's scenes by id), or (a stop, None) when Stash did not answer."""
-        from stashplugin.stash import StashError
-
-        try:
-            before = self.ctx.stash.requests
-            scenes = self.ctx.stash.find_scenes([j.scene_id for j in jobs])
-            self.report.stash_requests += self.ctx.stash.requests - before
-            return None, scenes
-        except StashError as exc:
-            for job in jobs:
-                self.queue.nack(
-                    job,
-                    "stash_unreachable",
-                    log.redact(str(exc))[:300],
-                    max_retries=self.settings.max_retries,
-                )
-            self.report.failed += len(jobs)
-            log.warning("%s The change(s) are retried." % exc)
-            return Stop("Stash did not answer"), None
-
-    # -- one job -------------------------------------------------------------------------
-    def _process(self, job, scene) -> Stop | None:
-        from stashplugin.stash import StashError
-
-        sid = job.scene_id
-        if scene is None:
-            self.queue.ack(job)
-            self.report.deleted += 1
-            log.info("Scene %s no longer exists in Stash; its queued change was dropped." % sid)
-            return None
-        for file in scene.get("files") or ():
-            log.add_path(file.get("path"))  # hidden whole in logs when 'obfuscate_paths' is on
-        title = scene.get("title") or (scene.get("files") or [{}])[0].get("basename") or sid
-        if self._kept_out(job, scene, title):
-            return None
-        started = time.monotonic()
-        try:
-            result = self._write(scene)
-        except (SyncFailure, StashError, Exception) as exc:  # noqa: BLE001 - every path is classified
-            return self._failed(job, scene, title, exc)
-        self.queue.ack(job)
-        self.gate.succeeded(time.monotonic() - started)
-        self.sync_state.record(sid, result.desired_hash, scene.get("updated_at"), self.clock())
-        if result.unchanged:
-            self.report.unchanged += 1
-            log.debug("Scene %s \"%s\": Plex already up to date" % (sid, title))
-        else:
-            self.report.synced += 1
-            log.info(
-                "Synced scene %s \"%s\" to Plex (%s)" % (sid, title, ", ".join(result.changed) or "artwork")
-            )
-        return None
-
-    def _kept_out(self, job, scene, title) -> bool:
-        """A scene a filter setting keeps out of Plex: ack its change as skipped."""
-        from worker.metadata import FILTER_WORDS
-
-        reason = kept_out(job, scene, self.settings, self.filtered)
-        if not reason:
-            return False
-        self.queue.ack(job)
-        self.report.skipped += 1
-        log.info(
-            "Scene %s \"%s\" skipped (%s); it is left as it is in Plex."
-            % (job.scene_id, title, FILTER_WORDS[reason])
-        )
-        return True
-
-    def _write(self, scene):
-        from plexapi.exceptions import NotFound
-
-        match = self.matcher.match(scene)
-        log.debug("Scene %s matches Plex item %s (%s)" % (scene.get("id"), match.rating_key, match.how))
-        try:
-            return self.writer.sync(scene, match.rating_key)
-        except NotFound:
-            # The cached item is gone (deleted or re-added under a new key): match again once.
-            self.matcher.invalidate(str(scene["id"]))
-            match = self.matcher.match(scene)
-            return self.writer.sync(scene, match.rating_key)
-
-    def _failed(self, job, scene, title, exc) -> Stop | None:
-        failure = classify(exc)
-        action = decide(failure, job, self.settings)  # worker/failures.py's table
-        sid = job.scene_id
-        if action.traceback:
-            import traceback
-
-            log.debug(traceback.format_exc())
-        if action.stop is not None:
-            self.queue.release(job)
-            return action.stop
-        if action.scan:
-            self.scans.scan_if_new(job, scene, self.matcher, self.server)
-        if action.skip:
-            self.queue.ack(job)
-            self.report.skipped += 1
-            log.info(
-                "Scene %s \"%s\" is not in Plex; skipped ('Skip scenes not in Plex' is on)." % (sid, title)
-            )
-            return None
-        message = log.redact(str(failure))[:500]
-        retry_at, stop = self.gate.outage_failure(failure) if action.outage else (None, None)
-        outcome = self.queue.nack(
-            job,
-            failure.error_class,
-            message,
-            max_retries=self.settings.max_retries,
-            permanent=action.permanent,
-            retry_at=retry_at,
-        )
-        if outcome == "dead":
-            self.report.dead_lettered += 1
-            log.warning("Scene %s \"%s\" moved to the dead-letter queue: %s" % (sid, title, message))
-        else:
-            self.report.failed += 1
-            log.info("Scene %s \"%s\" will be retried: %s" % (sid, title, message))
-        return stop
 
     # -- bookkeeping ---------------------------------------------------------------------
     def reclaim_abandoned(self) -> int:
