@@ -190,15 +190,12 @@ def drain_wanted(
     later (its time is in the drain marker), and a due automatic reconciliation: the drain runs
     it (reconcile/schedule.py decides from `reconcile.json`, one small read).
     """
+    from sync.breaker_file import CLOSED, read_breaker_cheap
     from sync.store import read_json_quiet
 
-    breaker = read_json_quiet(os.path.join(data_dir, "circuit_breaker.json"))
-    if breaker.get("state") in ("open", "half_open"):
-        from sync.backoff import effective_time
-
-        next_probe = breaker.get("next_probe_at")
-        due = not isinstance(next_probe, (int, float)) or now >= effective_time(next_probe, now)
-        if not due:
+    breaker = read_breaker_cheap(data_dir, now)
+    if breaker["state"] != CLOSED:
+        if not breaker["probe_due"]:
             return False
         from sync.queue import FileQueue
 
