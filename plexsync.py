@@ -20,7 +20,7 @@ from stashplugin import log  # noqa: E402  (after the path fix, stdlib only)
 # mode -> (module, function, needs Plex settings). Each function takes a TaskContext and
 # returns the task's JSON output; it raises TaskError with a one-sentence message on failure.
 TASKS = {
-    "process_queue": ("worker.drain", "process_queue", True),
+    "process_queue": ("reconcile.tasks", "process_queue", True),
     "status": ("worker.status", "view_queue_status", False),
     "clear_queue": ("worker.maintenance", "clear_pending_queue", False),
     "clear_dlq": ("worker.maintenance", "clear_dead_letter_queue", False),
@@ -190,15 +190,12 @@ def drain_wanted(
     later (its time is in the drain marker), and a due automatic reconciliation: the drain runs
     it (reconcile/schedule.py decides from `reconcile.json`, one small read).
     """
+    from sync.breaker_file import CLOSED, read_breaker_cheap
     from sync.store import read_json_quiet
 
-    breaker = read_json_quiet(os.path.join(data_dir, "circuit_breaker.json"))
-    if breaker.get("state") in ("open", "half_open"):
-        from sync.backoff import effective_time
-
-        next_probe = breaker.get("next_probe_at")
-        due = not isinstance(next_probe, (int, float)) or now >= effective_time(next_probe, now)
-        if not due:
+    breaker = read_breaker_cheap(data_dir, now)
+    if breaker["state"] != CLOSED:
+        if not breaker["probe_due"]:
             return False
         from sync.queue import FileQueue
 

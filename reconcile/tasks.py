@@ -14,6 +14,7 @@ from reconcile.preview import describe, preview, scene_title
 from reconcile.scan import Scan, since_for, stash_pages
 from stashplugin import log
 from stashplugin.task import TaskError
+from worker.attach import Attachment
 
 SAMPLE_SIZE = 20
 ENQUEUE_CHUNK = 500  # gaps written to the queue per fsync'd append
@@ -333,10 +334,24 @@ def sync_all(ctx) -> dict:
     }
 
 
+class AutoReconcile(Attachment):
+    """The automatic reconciliation, attached to a drain (worker/attach.py)."""
+
+    def before_pass(self, drain) -> None:
+        reconcile_if_due(drain)
+
+
+def process_queue(ctx) -> dict:
+    """Process Queue task: the drain (worker/drain.py) with the automatic reconciliation attached."""
+    from worker.drain import process_queue as drain_queue
+
+    return drain_queue(ctx, attachments=[AutoReconcile()])
+
+
 def reconcile_if_due(drain):
     """Run the automatic reconciliation inside a drain when it is due; returns its report or None.
 
-    Called by `worker.drain.Drain` once Plex is known to be reachable. A failure is logged and
+    Called by `worker.drain.Drain` through `AutoReconcile` once Plex is known to be reachable. A failure is logged and
     waits for the next interval; it never stops the drain.
     """
     settings = drain.settings

@@ -21,9 +21,9 @@ and tasks write this file; the hook only reads it). The same file also holds the
 recovery ramp (`recovered_at`, `ramp_errors`; see worker/ratelimit.py) so that each new drain
 process continues the ramp.
 
-`read_breaker_cheap` reads the state without a lock or a write, importing no HTTP library; the
-hook does not call it yet: `plexsync.drain_wanted` reads `circuit_breaker.json` itself (it treats
-an open record without a probe time as due, where `read_breaker_cheap` reads it as CLOSED).
+`read_breaker_cheap` (sync/breaker_file.py, re-exported here) reads the state without a lock or
+a write, importing only the standard library and `sync`; it is the hook's one way to read this
+file (`plexsync.drain_wanted`).
 """
 
 from __future__ import annotations
@@ -33,12 +33,11 @@ import time
 
 from stashplugin import log
 from sync.backoff import effective_time
-from sync.store import JsonFile, loads
+from sync.breaker_file import CLOSED, FILE_NAME, HALF_OPEN, OPEN, number, read_breaker_cheap  # noqa: F401 - re-exported
+from sync.store import JsonFile
 from worker.errors import SyncFailure
 
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 STATES = (CLOSED, OPEN, HALF_OPEN)
-FILE_NAME = "circuit_breaker.json"
 MAX_PAUSE = 60.0  # seconds: the longest pause between checks, as the settings promise
 
 # How each outage class reads in a log line ("Plex unreachable (connection refused) 5 times").
@@ -73,12 +72,6 @@ def _blank() -> dict:
     }
 
 
-def _number(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return None
-    return float(value)
-
-
 def _clean(raw, warn: bool = False) -> dict:
     """Coerce whatever was read into a well-formed record; garbage values fall back to CLOSED.
 
@@ -88,9 +81,9 @@ def _clean(raw, warn: bool = False) -> dict:
     if not isinstance(raw, dict):
         return data
     for key in ("opened_at", "open_seconds", "next_probe_at", "down_since", "changed_at", "recovered_at"):
-        data[key] = _number(raw.get(key))
+        data[key] = number(raw.get(key))
     for key in ("failure_count", "reopen_count", "ramp_errors"):
-        value = _number(raw.get(key))
+        value = number(raw.get(key))
         data[key] = max(0, int(value)) if value is not None else 0
     for key in ("last_reason", "last_error_class"):
         data[key] = raw.get(key) if isinstance(raw.get(key), str) else ""
@@ -172,35 +165,6 @@ class FileBreakerStorage:
                 % (FILE_NAME, exc.strerror or type(exc).__name__)
             )
             return None
-
-
-def read_breaker_cheap(data_dir: str, now: float | None = None) -> dict:
-    """What the hook needs to know, read with the standard library only and without a lock.
-
-    Returns {"state", "next_probe_at", "opened_at", "probe_due"}. `probe_due` is True when the
-    breaker is not CLOSED and Plex may be asked again (open period over, or a probe was under
-    way): the hook then requests a drain. While OPEN and not due it should only queue.
-    A missing or unreadable file reads as CLOSED; the drain reports damage, not the hook.
-    """
-    result = {"state": CLOSED, "next_probe_at": None, "opened_at": None, "probe_due": False}
-    try:
-        with open(os.path.join(data_dir, FILE_NAME), "rb") as fh:
-            raw = loads(fh.read())
-    except (OSError, ValueError):
-        return result
-    if not isinstance(raw, dict) or raw.get("state") not in (OPEN, HALF_OPEN):
-        return result
-    next_probe = _number(raw.get("next_probe_at"))
-    if next_probe is None:
-        return result
-    now = time.time() if now is None else now
-    result.update(
-        state=raw["state"],
-        next_probe_at=next_probe,
-        opened_at=_number(raw.get("opened_at")),
-        probe_due=raw["state"] == HALF_OPEN or now >= effective_time(next_probe, now),
-    )
-    return result
 
 
 # -- states --------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ maxSessionAge`), and only by a drain that has already run CHECK_AFTER seconds.
 from __future__ import annotations
 
 from stashplugin import log
+from worker.attach import Attachment
+from worker.failures import Stop
 
 CHECK_AFTER = 5.0  # seconds of running before a drain asks Stash for the session age
 FRACTION = 0.5  # hand over after this part of the session age
@@ -35,7 +37,7 @@ def session_age(stash) -> float:
     )
 
 
-class HandOver:
+class HandOver(Attachment):
     """Decides, for one drain, when it should hand over to a fresh one."""
 
     def __init__(self, ctx, started_at: float):
@@ -50,6 +52,12 @@ class HandOver:
         if self.age is None:
             self.age = session_age(self.ctx.stash)
         return elapsed >= self.age * FRACTION
+
+    def after_batch(self, drain):
+        """Before Stash's session cookie expires: the rest goes to a fresh drain."""
+        if self.due(drain.clock()):
+            return Stop("handed over to a fresh drain", handed_over=True)
+        return None
 
 
 def request_fresh_drain(ctx) -> bool:

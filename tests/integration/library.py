@@ -3,12 +3,11 @@ integration tests that run the real drain and reconciliation in this process."""
 
 from __future__ import annotations
 
-from reconcile.tasks import run_reconciliation, sync_all
+from reconcile.tasks import process_queue, run_reconciliation, sync_all
 from stashplugin.settings import Settings
 from stashplugin.stash import StashClient
 from stashplugin.task import TaskContext
 from sync.jobs import PENDING
-from worker.drain import process_queue
 
 TOKEN = "reconcile-token-7c2e"
 STASH = "/data/videos"

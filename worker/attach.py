@@ -1,0 +1,32 @@
+"""Work that runs inside a drain attaches here (like dramatiq's middleware).
+
+The drain calls each attachment's hooks at fixed points and knows nothing else about it:
+`before_pass(drain)` once Plex may be sent to, before the queue is leased (the automatic
+reconciliation, reconcile/tasks.py); `after_batch(drain)` after each batch, returning a
+`worker.failures.Stop` to end the drain (the hand-over, worker/handover.py); and
+`after_drain(ctx, report)` once the drain lock is released (the watcher, worker/watcher.py).
+"""
+
+from __future__ import annotations
+
+
+class Attachment:
+    """No-op hooks; an attachment overrides the ones it needs."""
+
+    def before_pass(self, drain) -> None:
+        return None
+
+    def after_batch(self, drain):
+        return None
+
+    def after_drain(self, ctx, report) -> None:
+        return None
+
+
+class WatcherStart(Attachment):
+    """Work left and nobody at the keyboard: something must come back (worker/watcher.py)."""
+
+    def after_drain(self, ctx, report) -> None:
+        from worker.watcher import continue_after_drain
+
+        continue_after_drain(ctx, report)
