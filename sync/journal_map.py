@@ -26,7 +26,7 @@ import json
 import os
 
 from sync.lock import FileLock
-from sync.store import PRIVATE, CorruptFile, atomic_write_bytes, fsync_dir, loads, quarantine
+from sync.store import PRIVATE, CorruptFile, atomic_write_bytes, fsync_dir, loads, quarantine, write_all
 
 FORMAT_VERSION = 1
 
@@ -193,9 +193,7 @@ class JournalMap:
                 self._write_generation({})
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
             try:
-                view = memoryview(blob)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, blob)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -231,9 +229,7 @@ class JournalMap:
                     os.fsync(out.fileno())
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
         try:
-            view = memoryview(blob)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, blob)
             os.fsync(fd)
         finally:
             os.close(fd)

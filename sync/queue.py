@@ -15,7 +15,16 @@ import time
 from sync.backoff import backoff_delay, effective_time
 from sync.jobs import DEAD, INFLIGHT, PENDING, Job, QueueState
 from sync.lock import FileLock
-from sync.store import PRIVATE, commit_staged, discard_staged, fsync_dir, keep_copy, loads, stage_bytes
+from sync.store import (
+    PRIVATE,
+    commit_staged,
+    discard_staged,
+    fsync_dir,
+    keep_copy,
+    loads,
+    stage_bytes,
+    write_all,
+)
 
 JOURNAL_NAME = "queue.jsonl"
 FORMAT_VERSION = 1
@@ -528,7 +537,7 @@ class FileQueue(JobQueue):
                 data = _header_line(_new_id(), self.clock()) + data
             else:
                 data = _after_tail(fd, size, self.clock()) + data
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -594,12 +603,6 @@ def _header_gen(line: bytes):
     if isinstance(rec, dict) and rec.get("op") == "header":
         return rec.get("gen")
     return None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def tail_is_damage(tail: bytes) -> bool:
