@@ -1,10 +1,12 @@
 """Work that runs inside a drain attaches here (like dramatiq's middleware).
 
 The drain calls each attachment's hooks at fixed points and knows nothing else about it:
-`before_pass(drain)` once Plex may be sent to, before the queue is leased (the automatic
-reconciliation, reconcile/tasks.py); `after_batch(drain)` after each batch, returning a
-`worker.failures.Stop` to end the drain (the hand-over, worker/handover.py); and
-`after_drain(ctx, report)` once the drain lock is released (the watcher, worker/watcher.py).
+`before_drain(drain)` once, with the drain lock held, before anything else (a drain continuing
+one that handed over to it, worker/handover.py); `before_pass(drain)` once Plex may be sent to,
+before the queue is leased (the automatic reconciliation, reconcile/tasks.py);
+`after_batch(drain)` after each batch, returning a `worker.failures.Stop` to end the drain (the
+hand-over); and `after_drain(ctx, report)` once the drain lock is released, before the summary
+(the hand-over's request for a fresh drain, then the watcher, worker/watcher.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 
 class Attachment:
     """No-op hooks; an attachment overrides the ones it needs."""
+
+    def before_drain(self, drain) -> None:
+        return None
 
     def before_pass(self, drain) -> None:
         return None

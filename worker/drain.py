@@ -69,6 +69,8 @@ class Drain:
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> DrainReport:
         self._heartbeat(force=True)
+        for attachment in self.attachments:
+            attachment.before_drain(self)  # a drain that handed over to this one: carry it on
         stop = None
         try:
             stop = self._remember_retry(self._passes())
@@ -195,9 +197,9 @@ class Drain:
             self.gate.pace()
             stop = steps.process(self, job, scenes.get(job.scene_id))
             self._heartbeat()
-            done = self.report.processed
+            done = self.report.processed_here
             self._total = max(self._total, done + 1)
-            log.progress(done / float(self._total))
+            log.progress(self.report.bar_at(done / float(self._total)))
             if stop is not None:
                 for rest in jobs[index + 1 :]:
                     self.queue.release(rest)
@@ -256,7 +258,8 @@ class Drain:
             self._has_due()
         from worker.stats import SyncStats
 
-        SyncStats(self.data_dir).record_run(self.report.to_dict())
+        # Each part of a drain that hands over adds its own counts; the last run is the whole drain.
+        SyncStats(self.data_dir).record_run(self.report.to_dict(), counted=self.report.own_counts())
 
 
 def process_queue(ctx, attachments=()) -> dict:
@@ -279,7 +282,9 @@ def process_queue(ctx, attachments=()) -> dict:
     finally:
         lock.release()
     for attachment in drain.attachments:
-        attachment.after_drain(ctx, report)  # the watcher: work left and nobody at the keyboard
+        attachment.after_drain(ctx, report)  # the hand-over; the watcher: work left, nobody at the keyboard
+    if report.handed_over:  # a fresh Stash job continues this drain and logs its one summary
+        return {"handed_over": True, "part": report.parts}
     # While it runs the bar stays short of full (more changes may arrive); now the run is done.
     log.progress(1.0)
     log.info(report.line())

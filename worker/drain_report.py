@@ -1,8 +1,25 @@
-"""What one drain did: the summary line of Process Queue and the task's JSON output."""
+"""What one drain did: the summary line of Process Queue and the task's JSON output.
+
+A drain that hands over to a fresh one (worker/handover.py) is one drain in several Stash jobs:
+the fresh job's report continues the earlier parts' (`continue_from`), so its one summary and
+its progress bar cover the whole drain.
+"""
 
 from __future__ import annotations
 
 import time
+
+COUNTS = (
+    "synced",
+    "unchanged",
+    "skipped",
+    "failed",
+    "dead_lettered",
+    "deleted",
+    "plex_requests",
+    "stash_requests",
+)
+DONE = COUNTS[:6]  # the counts of changes processed (the rest count requests)
 
 
 class DrainReport:
@@ -23,6 +40,10 @@ class DrainReport:
         self.next_retry_at = None
         self.error = ""
         self.handed_over = False  # a fresh drain continues (worker/handover.py)
+        self.parts = 1  # Stash jobs this drain ran in (one more per hand-over)
+        self.earlier = dict.fromkeys(COUNTS, 0)  # the counts of the parts before this job's
+        self.progress_from = 0.0  # where the progress bar stood when this job took over
+        self.progress = 0.0  # where it stands now (it never goes back)
 
     @property
     def seconds(self) -> float:
@@ -30,26 +51,42 @@ class DrainReport:
 
     @property
     def processed(self) -> int:
-        return self.synced + self.unchanged + self.skipped + self.failed + self.dead_lettered + self.deleted
+        return sum(getattr(self, name) for name in DONE)
+
+    @property
+    def processed_here(self) -> int:
+        """Changes processed by this Stash job alone (what its progress bar measures)."""
+        return self.processed - sum(self.earlier[name] for name in DONE)
+
+    def counts(self) -> dict:
+        return {name: getattr(self, name) for name in COUNTS}
+
+    def own_counts(self) -> dict:
+        """This job's part alone: what it adds to the sync totals (earlier parts added theirs)."""
+        return {name: getattr(self, name) - self.earlier[name] for name in COUNTS}
+
+    def continue_from(self, started_at: float, counts: dict, parts: int, progress: float) -> None:
+        """This job continues a drain that handed over: its counts, start and bar carry on."""
+        self.started_at = started_at
+        for name in COUNTS:
+            value = int(counts.get(name, 0))
+            setattr(self, name, getattr(self, name) + value)
+            self.earlier[name] += value
+        self.parts = parts + 1
+        self.progress_from = self.progress = max(self.progress, progress)
+
+    def bar_at(self, fraction: float) -> float:
+        """Where the progress bar stands when this job has done `fraction` of its work: it
+        fills what the earlier parts left, so it starts where they stopped and never goes back
+        (a pass that finds more work than the last one does not lower it either)."""
+        fraction = min(1.0, max(0.0, fraction))
+        self.progress = max(self.progress, self.progress_from + (1.0 - self.progress_from) * fraction)
+        return self.progress
 
     def to_dict(self) -> dict:
         out = {
             k: getattr(self, k)
-            for k in (
-                "synced",
-                "unchanged",
-                "skipped",
-                "failed",
-                "dead_lettered",
-                "deleted",
-                "plex_requests",
-                "stash_requests",
-                "started_at",
-                "ended_at",
-                "stopped",
-                "next_retry_at",
-                "handed_over",
-            )
+            for k in COUNTS + ("started_at", "ended_at", "stopped", "next_retry_at", "handed_over", "parts")
         }
         out["seconds"] = self.seconds
         return out
@@ -63,10 +100,10 @@ class DrainReport:
             self.dead_lettered,
             self.seconds,
         )
+        if self.parts > 1:
+            text += " (%d Stash jobs, each with a fresh Stash session)" % self.parts
         if self.next_retry_at:
             text += "; next retry at %s" % time.strftime("%H:%M:%S", time.localtime(self.next_retry_at))
-        if self.handed_over:
-            text += "; a fresh drain continues"
-        elif self.stopped:
+        if self.stopped:
             text += " (stopped: %s)" % self.stopped
         return text

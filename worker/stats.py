@@ -19,8 +19,12 @@ class SyncStats:
     def read(self) -> dict:
         return self.file.read()
 
-    def record_run(self, run: dict) -> None:
-        """Add one drain's figures to the totals and keep it as the last run."""
+    def record_run(self, run: dict, counted: dict | None = None) -> None:
+        """Add one drain's figures to the totals and keep it as the last run.
+
+        `counted` (default `run`) is what the totals add: a drain that continues one that handed
+        over to it (worker/handover.py) reports the whole drain but adds only its own part."""
+        counted = run if counted is None else counted
 
         def change(value):
             totals = value.get("totals")
@@ -30,8 +34,8 @@ class SyncStats:
                 old = (
                     old if isinstance(old, int) and not isinstance(old, bool) and old >= 0 else 0
                 )  # damaged: restart
-                totals[name] = old + int(run.get(name, 0))
-            jobs = int(run.get("synced", 0)) + int(run.get("unchanged", 0))
+                totals[name] = old + int(counted.get(name, 0))
+            jobs = int(counted.get("synced", 0)) + int(counted.get("unchanged", 0))
             if jobs:
                 value["last_sync_at"] = run.get("ended_at")
             value["totals"] = totals

@@ -130,15 +130,11 @@ def _spawn_detached(argv: list, cwd: str, stdin_bytes: bytes) -> str:
 
 
 def continue_after_drain(ctx, report) -> None:
-    """The drain is stopping: a long one hands over to a fresh drain (worker/handover.py);
-    otherwise leave a watcher when work is left that no one else will start."""
+    """The drain is stopping: leave a watcher when work is left that no one else will start."""
     if report.error or ctx.settings.pause_sync:
         return  # a setting the user must fix, or sync paused: nothing could be sent anyway
     if report.handed_over:
-        from worker.handover import request_fresh_drain
-
-        if request_fresh_drain(ctx):
-            return
+        return  # a fresh drain was asked for and continues (worker/handover.py)
     summary = ctx.queue().summary()
     if summary.pending + summary.waiting == 0:
         return
