@@ -110,7 +110,8 @@ def test_the_watcher_is_started_once_and_leaves_nothing_behind_when_the_queue_em
     FileQueue(data_dir(world)).clear_pending()  # the user cleared the queue: nothing is left to watch for
     wait_for(lambda: not _watcher_alive(world), timeout=30, what="the watcher to exit on an empty queue")
     world.plex.set_fault(None)
-    assert not _watcher_pids(world)
+    # The watcher frees its lock just before its process ends: wait for the process, not the lock.
+    wait_for(lambda: not _watcher_pids(world), timeout=30, what="the watcher's process to end")
 
 
 def _watcher_pids(world) -> list:
