@@ -355,8 +355,7 @@ def reconcile_if_due(drain):
     waits for the next interval; it never stops the drain.
     """
     settings = drain.settings
-    interval = getattr(settings, "reconcile_interval", "never")
-    scope = getattr(settings, "reconcile_scope", "7d+")
+    interval, scope = settings.reconcile_interval, settings.reconcile_scope
     now = drain.clock()
     if not schedule.auto_due(drain.data_dir, interval, scope, now):
         return None

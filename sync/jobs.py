@@ -15,71 +15,39 @@ from __future__ import annotations
 import math
 
 from sync.backoff import effective_time
+from sync.plain_data import field_names, plain_data
 
 PENDING = "pending"
 INFLIGHT = "inflight"
 DEAD = "dead"
 
-_FIELDS = (
-    "id",
-    "scene_id",
-    "fields",
-    "state",
-    "source",
-    "enqueued_at",
-    "changed_at",
-    "attempts",
-    "next_attempt_at",
-    "lease_until",
-    "lease_owner",
-    "error_class",
-    "error_message",
-    "first_failure_at",
-    "last_failure_at",
-    "dead_at",
-)
 
-
+@plain_data(slots=True)
 class Job:
-    """One scene waiting to be synced to Plex (or dead-lettered with its reason)."""
+    """One scene waiting to be synced to Plex (or dead-lettered with its reason).
 
-    __slots__ = _FIELDS
+    Its fields, in this order, are the keys of a `job` record in the queue's journal."""
 
-    def __init__(
-        self,
-        id,
-        scene_id,
-        fields=(),
-        state=PENDING,
-        source="hook",
-        enqueued_at=0.0,
-        changed_at=0.0,
-        attempts=0,
-        next_attempt_at=0.0,
-        lease_until=0.0,
-        lease_owner="",
-        error_class="",
-        error_message="",
-        first_failure_at=0.0,
-        last_failure_at=0.0,
-        dead_at=0.0,
-    ):
-        self.id = id
-        self.scene_id = str(scene_id)
-        self.fields = sorted(set(fields))
-        self.state = state
-        self.source = source
-        self.enqueued_at = enqueued_at
-        self.changed_at = changed_at
-        self.attempts = attempts
-        self.next_attempt_at = next_attempt_at
-        self.lease_until = lease_until
-        self.lease_owner = lease_owner
-        self.error_class = error_class
-        self.error_message = error_message
-        self.first_failure_at = first_failure_at
-        self.last_failure_at = last_failure_at
-        self.dead_at = dead_at
+    id: str
+    scene_id: str
+    fields: list = ()  # sorted, without duplicates; empty: the whole scene
+    state: str = PENDING
+    source: str = "hook"
+    enqueued_at: float = 0.0
+    changed_at: float = 0.0
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    lease_until: float = 0.0
+    lease_owner: str = ""
+    error_class: str = ""
+    error_message: str = ""
+    first_failure_at: float = 0.0
+    last_failure_at: float = 0.0
+    dead_at: float = 0.0
+
+    def __post_init__(self):
+        self.scene_id = str(self.scene_id)
+        self.fields = sorted(set(self.fields))
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in _FIELDS}
@@ -94,8 +62,8 @@ class Job:
     def __repr__(self) -> str:
         return "Job(%s scene=%s %s attempts=%d)" % (self.id, self.scene_id, self.state, self.attempts)
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Job) and self.to_dict() == other.to_dict()
+
+_FIELDS = field_names(Job)
 
 
 # Record key -> the kind of value it must hold. A journal line that parses as JSON but carries a

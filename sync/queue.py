@@ -15,6 +15,7 @@ import time
 from sync.backoff import backoff_delay, effective_time
 from sync.jobs import DEAD, INFLIGHT, PENDING, Job, QueueState
 from sync.lock import FileLock
+from sync.plain_data import Field, plain_data
 from sync.store import (
     PRIVATE,
     commit_staged,
@@ -53,29 +54,18 @@ def is_due(job: Job, now: float) -> bool:
     return False
 
 
+@plain_data(slots=True)
 class QueueSummary:
     """Counts for status reports, computed at one instant."""
 
-    __slots__ = (
-        "pending",
-        "waiting",
-        "inflight",
-        "dead",
-        "dead_by_class",
-        "oldest_pending_at",
-        "next_due_at",
-        "scenes_pending",
-    )
-
-    def __init__(self):
-        self.pending = 0  # due now
-        self.waiting = 0  # pending but waiting for a retry time
-        self.inflight = 0  # leased by a running drain
-        self.dead = 0
-        self.dead_by_class = {}
-        self.oldest_pending_at = 0.0
-        self.next_due_at = 0.0  # earliest retry time of a waiting job
-        self.scenes_pending = 0
+    pending: int = 0  # due now
+    waiting: int = 0  # pending but waiting for a retry time
+    inflight: int = 0  # leased by a running drain
+    dead: int = 0
+    dead_by_class: dict = Field(factory=dict)  # error class -> dead-lettered jobs
+    oldest_pending_at: float = 0.0
+    next_due_at: float = 0.0  # earliest retry time of a waiting job
+    scenes_pending: int = 0
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__}

@@ -195,3 +195,30 @@ def test_a_host_typed_with_its_scheme_keeps_it_and_gets_the_port():
     raw, _ = take_over_legacy({"plexHost": "http://plex.lan:32400/", "plexToken": "t-1234"})
     assert raw["plex_url"] == "http://plex.lan:32400"
     assert take_over_legacy({})[1] == [] and take_over_legacy({"plexPort": "1"})[1] == []
+
+
+def test_the_hook_puts_only_the_bad_settings_default_in_its_place():
+    s = Settings.from_raw(
+        {
+            "path_map": "nonsense",
+            "reconcile_scope": "24h",
+            "recovery_rates": "1,3",
+            "tagline_source": "Code",
+            "labels": "A, B",
+            "title_template": "{nope}",
+        },
+        strict=False,
+    )
+    assert s.path_pairs == [] and s.title_template == ""
+    assert s.reconcile_scope == "24h" and s.recovery_rate_steps == (1.0, 3.0)
+    assert s.tagline_source == "code" and s.label_names == ("A", "B")
+
+
+def test_every_setting_is_an_attribute_even_without_validation():
+    s = Settings()
+    assert s == Settings.from_raw({}) and s.to_dict() == {name: spec[1] for name, spec in SPEC.items()}
+    assert s.path_pairs == [] and s.recovery_rate_steps == (2.0, 5.0, 10.0) and s.collection_sources == ()
+
+
+def test_settings_never_show_the_token():
+    assert "abcd1234" not in repr(Settings.from_raw(GOOD)) and "192.168.1.10" in repr(Settings.from_raw(GOOD))
