@@ -279,17 +279,19 @@ def _check_title_template(name: str, text: str) -> str:
 # --- the table -------------------------------------------------------------------------------
 
 
-@plain_data
 class Setting(Field):
-    """One row of the table: a setting's default, how Stash's UI shows it, and what it accepts."""
+    """One row of the table: a setting's default, how Stash's UI shows it, and what it accepts.
+    (The table's row type, as `dataclasses.Field` is a dataclass's; `plain_data` fills in `name`
+    and `kind`.)"""
 
-    default: object
-    display: str  # the display name, as in PlexSync.yml
-    description: str
-    limits: tuple = ()  # (lowest, highest) of a number
-    choices: tuple = ()  # the words a text may be (a few aliases too, `_CHOICE_ALIASES`)
-    check: object = None  # check(name, value) -> the value to use; raises SettingsError
-    hook: bool = False  # the hook needs it: cached in settings_cache.json (never a secret)
+    def __init__(self, default, display, description, limits=(), choices=(), check=None, hook=False):
+        super().__init__(default)
+        self.display = display  # as in PlexSync.yml
+        self.description = description
+        self.limits = limits  # (lowest, highest) of a number
+        self.choices = choices  # the words a text may be (a few aliases too, `_CHOICE_ALIASES`)
+        self.check = check  # check(name, value) -> the value to use; raises SettingsError
+        self.hook = hook  # the hook needs it: cached in settings_cache.json (never a secret)
 
     def parse(self, value):
         """The value to use for `value` as Stash stored it (None: never set); SettingsError when it

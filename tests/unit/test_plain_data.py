@@ -67,3 +67,19 @@ def test_a_job_record_keeps_its_keys_in_the_journals_order():
     summary = QueueSummary()
     summary.dead_by_class["plex_timeout"] = 1
     assert QueueSummary().dead_by_class == {}
+
+
+@plain_data
+class Options:
+    name: str
+    size: int = 1
+    seen: dict = Field(factory=dict)
+
+
+def test_a_class_without_slots_checks_its_arguments_and_keeps_defaults_on_the_class():
+    a, b = Options("a"), Options(name="b", size=3)
+    a.seen["x"] = 1
+    assert (a.size, b.size, b.seen, Options.size) == (1, 3, {}, 1) and a == Options("a", seen={"x": 1})
+    for bad in (lambda: Options(), lambda: Options("a", name="b"), lambda: Options("a", colour="red")):
+        with pytest.raises(TypeError):
+            bad()
