@@ -25,7 +25,7 @@ import time
 from reconcile import gaps
 from stashplugin import log
 from worker.batch_read import RECONCILE_BATCH
-from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
+from worker.errors import NO_FILE, AmbiguousMatch, NotInPlex, SyncFailure
 from worker.plex_index import PlexIndex
 
 STASH_PAGE = 1000
@@ -295,7 +295,7 @@ class Scan:
         except AmbiguousMatch as exc:
             return gaps.ambiguous(sid, exc.detail or str(exc))
         except SyncFailure as exc:
-            if exc.error_class != "no_file":
+            if exc.error_class != NO_FILE:
                 raise
             self.no_file += 1  # nothing to match: not a gap PlexSync can close
             return None

@@ -35,17 +35,17 @@ from stashplugin import log
 from sync.backoff import effective_time
 from sync.breaker_file import CLOSED, FILE_NAME, HALF_OPEN, OPEN, number, read_breaker_cheap  # noqa: F401 - re-exported
 from sync.store import JsonFile
-from worker.errors import SyncFailure
+from worker.errors import PLEX_STARTING, PLEX_TIMEOUT, PLEX_UNAVAILABLE, PLEX_UNREACHABLE, SyncFailure
 
 STATES = (CLOSED, OPEN, HALF_OPEN)
 MAX_PAUSE = 60.0  # seconds: the longest pause between checks, as the settings promise
 
 # How each outage class reads in a log line ("Plex unreachable (connection refused) 5 times").
 _FAILURE_WORDS = {
-    "plex_unreachable": "Plex unreachable",
-    "plex_timeout": "Plex did not answer in time",
-    "plex_unavailable": "Plex answered with a server error",
-    "plex_starting": "Plex is still starting",
+    PLEX_UNREACHABLE: "Plex unreachable",
+    PLEX_TIMEOUT: "Plex did not answer in time",
+    PLEX_UNAVAILABLE: "Plex answered with a server error",
+    PLEX_STARTING: "Plex is still starting",
 }
 
 

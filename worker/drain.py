@@ -18,6 +18,7 @@ import time
 from stashplugin import log
 from stashplugin.task import TaskError
 from sync.drain_marker import DrainMarker, drain_lock
+from sync.jobs import INFLIGHT
 from worker import steps
 from worker.attach import WatcherStart
 from worker.drain_report import DrainReport
@@ -222,7 +223,7 @@ class Drain:
         now = self.clock()
         abandoned = [
             j
-            for j in self.queue.jobs("inflight")
+            for j in self.queue.jobs(INFLIGHT)
             if j.lease_until > now and str(j.lease_owner).startswith("drain-")
         ]
         for job in abandoned:

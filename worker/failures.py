@@ -2,13 +2,16 @@
 
 `decide(failure, job, settings)` turns a classified failure (worker/errors.py) into an `Action`:
 give the job back and stop the drain with a message, skip it, or nack it (retry at a time the gate
-chooses for an outage, dead-letter when permanent or out of retries). Nothing else in the drain
-compares error classes; it asks this table.
+chooses for an outage, dead-letter when permanent or out of retries). The table is
+`worker.errors.ERROR_CLASSES` (whether a class is transient, says Plex is down, and what a drain
+does with it); nothing in the drain compares error classes, it asks this function.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from worker.errors import NOT_FOUND, SETTINGS, STOP, TRACE
 
 UNAUTHORIZED_ERROR = (
     "Plex refused the token (HTTP 401): set a valid 'Plex token' in PlexSync's settings, "
@@ -40,27 +43,14 @@ class Action:
     permanent: bool = False  # dead-letter at once
 
 
-# error class -> how it is handled; a class not listed is retried (or dead-lettered when permanent)
-STOP = "stop"  # release the job and stop the drain
-SETTINGS = "settings"  # stop: a setting does not fit this Plex server
-NOT_FOUND = "not_found"  # scan if new; skipped when 'Skip scenes not in Plex' is on
-TRACE = "trace"  # nack, with the traceback at debug level
-TABLE = {
-    "plex_unauthorized": STOP,
-    "invalid_settings": SETTINGS,
-    "not_in_plex": NOT_FOUND,
-    "internal": TRACE,
-}
-
-
 def token_refused(failure) -> bool:
     """Does this failure mean Plex refused the token (stop everything, keep every job)?"""
-    return failure is not None and TABLE.get(failure.error_class) == STOP
+    return failure is not None and failure.action == STOP
 
 
 def decide(failure, job, settings) -> Action:
     """The action for one failed job (pure: reads nothing, writes nothing)."""
-    kind = TABLE.get(failure.error_class)
+    kind = failure.action
     if kind == STOP:
         return Action(stop=TOKEN_REFUSED)
     if kind == SETTINGS:

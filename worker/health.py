@@ -21,7 +21,15 @@ from typing import NamedTuple, Optional
 
 from stashplugin import log
 from sync.store import JsonFile
-from worker.errors import OUTAGE_CLASSES, SyncFailure, classify
+from worker.errors import (
+    INTERNAL,
+    OUTAGE_CLASSES,
+    PLEX_STARTING,
+    PLEX_TIMEOUT,
+    PLEX_UNAUTHORIZED,
+    SyncFailure,
+    classify,
+)
 
 FILE_NAME = "health.json"
 DEFAULT_INTERVALS = (5.0, 10.0, 20.0, 40.0, 60.0)
@@ -45,7 +53,7 @@ class HealthResult(NamedTuple):
 
     def failure(self) -> Optional[SyncFailure]:
         """The result as a SyncFailure for the breaker, or None when healthy."""
-        return None if self.healthy else SyncFailure(self.error_class or "internal", self.detail)
+        return None if self.healthy else SyncFailure(self.error_class or INTERNAL, self.detail)
 
     def describe(self) -> str:
         """One line for the Health Check task."""
@@ -94,7 +102,7 @@ def likely_cause(error_class: str, detail: str, plex_url: str = "") -> str:
     """What a failed probe most likely means, in the user's words, with what to do."""
     shown, detail = detail or "", (detail or "").lower()
     where = plex_url or "the address in 'Plex URL'"
-    if error_class == "plex_unauthorized":
+    if error_class == PLEX_UNAUTHORIZED:
         return (
             "Plex refused the token: set a valid 'Plex token' in PlexSync's settings (Plex Web: any item > "
             "Get Info > View XML shows it in the address)."
@@ -116,9 +124,9 @@ def likely_cause(error_class: str, detail: str, plex_url: str = "") -> str:
             "The https connection to %s failed its certificate check (a self-signed certificate): switch on "
             "'Skip TLS verification', or use http:// in 'Plex URL'." % where
         )
-    if error_class == "plex_starting":
+    if error_class == PLEX_STARTING:
         return "Plex is still starting (its library is loading): run Health Check again in a minute."
-    if error_class in ("plex_timeout",) or "timeout" in detail:
+    if error_class == PLEX_TIMEOUT or "timeout" in detail:
         return (
             "Plex did not answer at %s in time: check 'Plex URL' and that Plex is reachable from Stash "
             "(from Docker, not localhost)." % where

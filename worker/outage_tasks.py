@@ -6,6 +6,8 @@ import time
 
 from stashplugin import log
 from stashplugin.task import TaskError
+from sync.breaker_file import CLOSED, HALF_OPEN, OPEN
+from sync.jobs import DEAD
 from worker.errors import DEFAULT_RECOVERABLE
 
 
@@ -51,9 +53,9 @@ def health_check(ctx) -> dict:
         "  " + result.describe(),
         "  Sync: %s"
         % {
-            "closed": "running normally",
-            "open": "paused because Plex was down",
-            "half_open": "about to check Plex again",
+            CLOSED: "running normally",
+            OPEN: "paused because Plex was down",
+            HALF_OPEN: "about to check Plex again",
         }[breaker.state],
     ]
     if breaker.next_probe_at:
@@ -93,11 +95,11 @@ def recover_outage_jobs(ctx) -> dict:
         )
     classes = set(DEFAULT_RECOVERABLE) | set(ctx.settings.recover_classes)
     queue = ctx.queue()
-    dead = [j for j in queue.jobs("dead") if j.error_class in classes]
+    dead = [j for j in queue.jobs(DEAD) if j.error_class in classes]
     if not dead:
         log.info("No dead-lettered changes from outages (%s) to recover." % ", ".join(sorted(classes)))
         return {"recovered": 0, "skipped_deleted": 0, "skipped_queued": 0}
-    queued = {j.scene_id for j in queue.jobs() if j.state != "dead"}
+    queued = {j.scene_id for j in queue.jobs() if j.state != DEAD}
     existing = ctx.stash.find_scenes([j.scene_id for j in dead])
     to_move, deleted, already = [], [], []
     for job in dead:

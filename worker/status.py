@@ -6,7 +6,9 @@ import os
 import time
 
 from stashplugin import log
+from sync.breaker_file import CLOSED
 from sync.store import quarantined_files, read_json_quiet
+from worker.errors import PLEX_UNAUTHORIZED
 
 
 def _age(seconds: float) -> str:
@@ -95,7 +97,7 @@ def _plex_status(data_dir: str, now: float) -> dict:
     return {
         "breaker": breaker.state_at(now),
         "reason": breaker.last_reason,
-        "down_since": breaker.down_since if breaker.state_at(now) != "closed" else None,
+        "down_since": breaker.down_since if breaker.state_at(now) != CLOSED else None,
         "next_probe_at": breaker.next_probe_at,
         "current_outage": history.current(),
         "last_outage": history.last(),
@@ -120,7 +122,7 @@ def render_status(status: dict) -> str:
     plex = status["plex"]
     if status.get("plex_address_problem"):
         lines.append("  Plex: cannot be found at the address in 'Plex URL'")
-    elif plex["breaker"] == "closed":
+    elif plex["breaker"] == CLOSED:
         last = plex.get("last_outage")
         lines.append(
             "  Plex: reachable (sync running)"
@@ -230,9 +232,9 @@ def next_action(status: dict) -> str:
     if status.get("plex_address_problem"):
         return status["plex_address_problem"]
     last_probe = status["plex"].get("last_probe") or {}
-    if last_probe.get("error_class") == "plex_unauthorized":
+    if last_probe.get("error_class") == PLEX_UNAUTHORIZED:
         return "set a valid 'Plex token' in PlexSync's settings"
-    if status["plex"]["breaker"] != "closed":
+    if status["plex"]["breaker"] != CLOSED:
         return "nothing to do unless Plex stays down: check that Plex is running; queued changes go out by themselves"
     if status["queue"]["dead_lettered"]:
         return "read the dead-letter reasons above, fix the cause, then run 'Recover Outage Jobs' or 'Clear Dead Letter Queue'"

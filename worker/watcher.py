@@ -37,8 +37,10 @@ import sys
 import time
 
 from stashplugin import log
+from sync.breaker_file import CLOSED, HALF_OPEN, OPEN
 from sync.lock import FileLock
 from sync.store import atomic_write_bytes, read_json_quiet
+from worker.errors import PLEX_UNAUTHORIZED
 
 RECORD_NAME = "watcher.json"
 LOCK_NAME = "watcher.lock"
@@ -163,9 +165,7 @@ def next_due(data_dir: str, now: float):
     else:
         return None
     breaker = read_json_quiet(os.path.join(data_dir, "circuit_breaker.json"))
-    if breaker.get("state") in ("open", "half_open") and isinstance(
-        breaker.get("next_probe_at"), (int, float)
-    ):
+    if breaker.get("state") in (OPEN, HALF_OPEN) and isinstance(breaker.get("next_probe_at"), (int, float)):
         due = max(due, breaker["next_probe_at"])  # a drain before the breaker's check would only stop
     return due
 
@@ -306,14 +306,14 @@ class Watcher:
             )
             self.probes += 1
             self._record_probe(result)
-            if result.error_class == "plex_unauthorized":
+            if result.error_class == PLEX_UNAUTHORIZED:
                 return "Plex refused the token"
             if not result.healthy:
                 # Counted like a drain's failure: the breaker opens after its threshold (the outage is
                 # recorded, and the drain that finds Plex back ramps up), then paces the probes.
                 if breaker is not None:
                     breaker.record_failure(result.failure())
-                if breaker is None or breaker.state == "closed":
+                if breaker is None or breaker.state == CLOSED:
                     not_before = self.clock() + PROBE_GAPS[min(probe_failures, len(PROBE_GAPS) - 1)]
                     probe_failures += 1
                 else:
