@@ -27,6 +27,7 @@ changes what should be written without touching `updated_at`. The hash sees both
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from worker.metadata import (
@@ -91,23 +92,23 @@ def empty_reason(fields: list) -> str:
     return "Plex shows the file name as title" + (" and no " + field_words(rest) if rest else "")
 
 
+@dataclass
 class Gap:
     """One scene that needs a sync (or, when `enqueue` is False, only a mention in the report)."""
 
-    __slots__ = ("scene_id", "kind", "fields", "reason", "enqueue", "rating_key")
+    scene_id: str
+    kind: str
+    fields: list = ()
+    reason: str = ""
+    enqueue: bool = True
+    rating_key: int | None = None
 
-    def __init__(
-        self, scene_id, kind: str, fields=(), reason: str = "", enqueue: bool = True, rating_key=None
-    ):
-        self.scene_id = str(scene_id)
-        self.kind = kind
-        self.fields = list(fields)
-        self.reason = reason
-        self.enqueue = enqueue
-        self.rating_key = rating_key
+    def __post_init__(self):
+        self.scene_id = str(self.scene_id)
+        self.fields = list(self.fields)
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return asdict(self)
 
     def __repr__(self) -> str:
         return "Gap(%s, %s, fields=%r, enqueue=%r)" % (self.scene_id, self.kind, self.fields, self.enqueue)

@@ -8,6 +8,7 @@ already queued for that scene; the drain then syncs it like any edit. Nothing he
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 from reconcile import gaps, schedule
 from reconcile.preview import describe, preview, scene_title
@@ -74,18 +75,21 @@ def _connector(settings):
 
 
 # ---------------------------------------------------------------------- the run
+@dataclass
 class _Tally:
     """Counts by gap type, what was queued, and the sample."""
 
-    def __init__(self, kinds: tuple, sample_size: int):
-        self.kinds = kinds
-        self.gaps = {k: 0 for k in kinds}
-        self.ambiguous = 0
-        self.enqueued = 0
-        self.already_queued = 0
-        self.not_queued = 0
-        self.sample = []
-        self.sample_size = sample_size
+    kinds: tuple
+    sample_size: int
+    gaps: dict = field(init=False)  # gap type -> count, for each of `kinds`
+    ambiguous: int = 0
+    enqueued: int = 0
+    already_queued: int = 0
+    not_queued: int = 0
+    sample: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.gaps = {k: 0 for k in self.kinds}
 
 
 def run_reconciliation(

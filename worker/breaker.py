@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 from stashplugin import log
 from sync.backoff import effective_time
@@ -170,14 +171,17 @@ class FileBreakerStorage:
 # -- states --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class Transition:
     """What listeners are told: from, to, when, and why."""
 
-    __slots__ = ("old", "new", "at", "reason", "failure_count", "open_seconds", "down_since")
-
-    def __init__(self, old, new, at, reason, failure_count, open_seconds, down_since):
-        self.old, self.new, self.at, self.reason = old, new, at, reason
-        self.failure_count, self.open_seconds, self.down_since = failure_count, open_seconds, down_since
+    old: str  # CLOSED, OPEN or HALF_OPEN
+    new: str
+    at: float
+    reason: str
+    failure_count: int
+    open_seconds: float
+    down_since: float | None
 
     def __repr__(self):
         return "Transition(%s -> %s, %r)" % (self.old, self.new, self.reason)

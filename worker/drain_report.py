@@ -8,6 +8,7 @@ its progress bar cover the whole drain.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 COUNTS = (
     "synced",
@@ -22,28 +23,28 @@ COUNTS = (
 DONE = COUNTS[:6]  # the counts of changes processed (the rest count requests)
 
 
+@dataclass
 class DrainReport:
     """What one drain did; logged as the summary line and returned as the task's output."""
 
-    def __init__(self):
-        self.synced = 0
-        self.unchanged = 0
-        self.skipped = 0
-        self.failed = 0
-        self.dead_lettered = 0
-        self.deleted = 0
-        self.plex_requests = 0
-        self.stash_requests = 0
-        self.started_at = time.time()
-        self.ended_at = None
-        self.stopped = ""  # why the drain stopped early ("" = queue empty)
-        self.next_retry_at = None
-        self.error = ""
-        self.handed_over = False  # a fresh drain continues (worker/handover.py)
-        self.parts = 1  # Stash jobs this drain ran in (one more per hand-over)
-        self.earlier = dict.fromkeys(COUNTS, 0)  # the counts of the parts before this job's
-        self.progress_from = 0.0  # where the progress bar stood when this job took over
-        self.progress = 0.0  # where it stands now (it never goes back)
+    synced: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    deleted: int = 0
+    plex_requests: int = 0
+    stash_requests: int = 0
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+    stopped: str = ""  # why the drain stopped early ("" = queue empty)
+    next_retry_at: float | None = None
+    error: str = ""
+    handed_over: bool = False  # a fresh drain continues (worker/handover.py)
+    parts: int = 1  # Stash jobs this drain ran in (one more per hand-over)
+    earlier: dict = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))  # the parts before this job's
+    progress_from: float = 0.0  # where the progress bar stood when this job took over
+    progress: float = 0.0  # where it stands now (it never goes back)
 
     @property
     def seconds(self) -> float:

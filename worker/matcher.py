@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 from stashplugin import log
 from sync.store import JsonFile
@@ -36,6 +37,7 @@ RULE_WORDS = {
 }
 
 
+@dataclass
 class Match:
     """The Plex item chosen for a scene.
 
@@ -44,16 +46,17 @@ class Match:
     `file` is the Stash path matched and `plex_file` the Plex path it corresponds to.
     """
 
-    __slots__ = ("rating_key", "how", "confidence", "candidates", "file", "plex_file", "section_id")
+    rating_key: int
+    how: str
+    confidence: float
+    candidates: list = ()
+    file: str = ""
+    plex_file: str = ""
+    section_id: int | None = None
 
-    def __init__(self, rating_key, how, confidence, candidates=(), file="", plex_file="", section_id=None):
-        self.rating_key = int(rating_key)
-        self.how = how
-        self.confidence = confidence
-        self.candidates = list(candidates)
-        self.file = file
-        self.plex_file = plex_file
-        self.section_id = section_id
+    def __post_init__(self):
+        self.rating_key = int(self.rating_key)
+        self.candidates = list(self.candidates)
 
     def __repr__(self) -> str:
         return "Match(rating_key=%r, how=%r, confidence=%.2f)" % (self.rating_key, self.how, self.confidence)
