@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from sync.jobs import Job
 from sync.plain_data import Field, field_names, plain_data
 from sync.queue import QueueSummary
+from tests.conftest import ROOT, child_env
 
 
 @plain_data(slots=True)
@@ -83,3 +87,15 @@ def test_a_class_without_slots_checks_its_arguments_and_keeps_defaults_on_the_cl
     for bad in (lambda: Options(), lambda: Options("a", name="b"), lambda: Options("a", colour="red")):
         with pytest.raises(TypeError):
             bad()
+
+
+def test_the_hooks_modules_do_not_import_dataclasses():
+    code = (
+        "import sys, stashplugin.hook, stashplugin.settings as s, sync.queue; "
+        "s.Settings.from_raw({'sync_tags': False}, strict=False); "
+        "print([m for m in ('dataclasses', 'inspect') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "[]", out.stderr
