@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from stashplugin import log
 from sync.lock import FileLock
+from tests.clock import FakeClock
 from worker.breaker import (
     CLOSED,
     HALF_OPEN,
@@ -32,14 +33,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 REFUSED = SyncFailure("plex_unreachable", "connection refused")
 
 
-class Clock:
-    def __init__(self, t=1_000_000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-
 class Recorder:
     def __init__(self):
         self.seen = []
@@ -50,7 +43,7 @@ class Recorder:
 
 def make(storage=None, clock=None, **kw):
     return CircuitBreaker(
-        storage if storage is not None else MemoryBreakerStorage(), clock=clock or Clock(), **kw
+        storage if storage is not None else MemoryBreakerStorage(), clock=clock or FakeClock(), **kw
     )
 
 
@@ -80,7 +73,7 @@ def test_closed_breaker_lets_requests_through():
 
 
 def test_breaker_opens_after_threshold_consecutive_outage_failures():
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(clock=clock, threshold=5, open_seconds=60)
     open_breaker(breaker, 4)
     assert breaker.state == CLOSED and breaker.allow_request()
@@ -126,7 +119,7 @@ def test_every_outage_class_counts_toward_opening():
 
 
 def test_open_breaker_reads_half_open_once_the_pause_is_over():
-    clock = Clock()
+    clock = FakeClock()
     storage = MemoryBreakerStorage()
     breaker = make(storage, clock=clock, open_seconds=60)
     open_breaker(breaker)
@@ -142,7 +135,7 @@ def test_open_breaker_reads_half_open_once_the_pause_is_over():
 
 
 def test_probe_success_closes_the_breaker_and_starts_the_recovery_ramp():
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(clock=clock)
     open_breaker(breaker)
     clock.t += 60
@@ -155,7 +148,7 @@ def test_probe_success_closes_the_breaker_and_starts_the_recovery_ramp():
 
 
 def test_probe_failure_reopens_with_a_longer_pause_up_to_the_cap():
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(clock=clock, open_seconds=60, max_open_seconds=300)
     open_breaker(breaker)
     pauses = []
@@ -169,7 +162,7 @@ def test_probe_failure_reopens_with_a_longer_pause_up_to_the_cap():
 
 
 def test_a_new_outage_starts_again_with_the_first_pause():
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(clock=clock, open_seconds=60)
     open_breaker(breaker)
     clock.t = breaker.next_probe_at
@@ -190,7 +183,7 @@ def test_success_while_open_closes_the_breaker():
 
 
 def test_late_failure_while_open_does_not_lengthen_the_pause():
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(clock=clock)
     open_breaker(breaker)
     probe_at = breaker.next_probe_at
@@ -218,7 +211,7 @@ def test_busy_storage_keeps_the_change_in_memory_only():
 
 
 def test_opening_clears_a_running_recovery_ramp():
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(clock=clock)
     open_breaker(breaker)
     breaker.record_success()
@@ -230,7 +223,7 @@ def test_opening_clears_a_running_recovery_ramp():
 
 
 def test_trip_pauses_a_recovering_plex_that_keeps_failing(capsys):
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(clock=clock, open_seconds=5, listeners=[LogListener()])
     open_breaker(breaker)
     clock.t += 5
@@ -255,7 +248,7 @@ def test_trip_pauses_a_recovering_plex_that_keeps_failing(capsys):
 
 
 def test_listeners_hear_each_transition_once():
-    clock = Clock()
+    clock = FakeClock()
     rec = Recorder()
     breaker = make(clock=clock, listeners=[rec])
     open_breaker(breaker, 7)
@@ -287,7 +280,7 @@ def test_a_broken_listener_does_not_break_the_breaker():
 
 
 def test_log_listener_says_what_happened_in_plain_words(capsys):
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(clock=clock, open_seconds=60, listeners=[LogListener()])
     capsys.readouterr()
     open_breaker(breaker)
@@ -319,7 +312,7 @@ def test_token_in_a_failure_detail_never_reaches_the_file(tmp_path):
 @given(st.lists(st.sampled_from(["ok", "outage", "other", "wait", "allow"]), max_size=60))
 @settings(max_examples=200, deadline=None)
 def test_any_sequence_keeps_the_breaker_consistent_and_a_success_closes_it(events):
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(clock=clock, threshold=3, open_seconds=10, max_open_seconds=40)
     for event in events:
         if event == "ok":
@@ -348,7 +341,7 @@ def test_any_sequence_keeps_the_breaker_consistent_and_a_success_closes_it(event
 
 
 def test_a_new_process_sees_the_breaker_still_open(tmp_path):
-    clock = Clock()
+    clock = FakeClock()
     first = make(FileBreakerStorage(str(tmp_path)), clock=clock)
     open_breaker(first)
     again = make(FileBreakerStorage(str(tmp_path)), clock=clock)
@@ -359,7 +352,7 @@ def test_a_new_process_sees_the_breaker_still_open(tmp_path):
 
 
 def test_failures_from_separate_processes_add_up(tmp_path):
-    clock = Clock()
+    clock = FakeClock()
     for _ in range(5):
         make(FileBreakerStorage(str(tmp_path)), clock=clock).record_failure(REFUSED)
     assert make(FileBreakerStorage(str(tmp_path)), clock=clock).state == OPEN
@@ -459,7 +452,7 @@ def test_cheap_read_of_a_missing_or_damaged_file_says_closed(tmp_path):
 
 
 def test_cheap_read_says_when_a_probe_is_due(tmp_path):
-    clock = Clock()
+    clock = FakeClock()
     breaker = make(FileBreakerStorage(str(tmp_path)), clock=clock, open_seconds=60)
     open_breaker(breaker)
     paused = read_breaker_cheap(str(tmp_path), now=clock.t + 30)

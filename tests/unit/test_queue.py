@@ -11,22 +11,12 @@ from sync.backoff import backoff_bounds, backoff_delay
 from sync.jobs import DEAD, INFLIGHT, PENDING
 from sync.queue import FileQueue, MemoryQueue
 from sync.store import quarantined_files
-
-
-class Clock:
-    def __init__(self, t=1_000_000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, seconds):
-        self.t += seconds
+from tests.clock import FakeClock
 
 
 @pytest.fixture(params=["memory", "file"])
 def make_queue(request, tmp_path):
-    clock = Clock()
+    clock = FakeClock()
 
     def make(**kw):
         if request.param == "memory":

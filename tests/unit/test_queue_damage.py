@@ -19,14 +19,9 @@ import sync.store
 from sync.jobs import INFLIGHT, PENDING
 from sync.queue import MAX_RECORD_BYTES, FileQueue, MemoryQueue
 from sync.store import JsonFile, keep_copy, quarantined_files, remove_if_same
+from tests.clock import FakeClock
 
-
-class Clock:
-    def __init__(self, t=1_800_000_000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
+NOW = 1_800_000_000.0
 
 
 def _journal(tmp_path) -> str:
@@ -170,7 +165,7 @@ def test_a_non_finite_time_in_a_record_is_damage_and_never_stalls_the_drain(tmp_
 
 
 def test_summary_and_lease_agree_on_what_is_due_in_memory_too():
-    q = MemoryQueue(clock=Clock())
+    q = MemoryQueue(clock=FakeClock(NOW))
     with pytest.raises(ValueError):
         q.state.apply({"op": "enq", "id": "a", "scene": "1", "t": float("nan")})
     assert q.summary().pending == 0 and q.lease(5, 60) == []
@@ -190,7 +185,7 @@ def test_a_state_file_with_a_non_finite_number_is_quarantined(tmp_path, value):
 
 
 def test_a_clock_stepped_back_does_not_park_a_failed_change_for_a_day(tmp_path):
-    clock = Clock()
+    clock = FakeClock(NOW)
     q = FileQueue(str(tmp_path), clock=clock)
     q.enqueue("1", ["title"])
     clock.t += 86400  # the clock ran a day ahead...
@@ -205,7 +200,7 @@ def test_a_clock_stepped_back_does_not_park_a_failed_change_for_a_day(tmp_path):
 
 
 def test_a_retry_within_the_largest_backoff_still_waits(tmp_path):
-    clock = Clock()
+    clock = FakeClock(NOW)
     q = FileQueue(str(tmp_path), clock=clock)
     q.enqueue("1", ["title"])
     (job,) = q.lease(1, 300)
@@ -258,7 +253,7 @@ def test_adopting_an_earlier_folders_queue_moves_waiting_changes_once(tmp_path):
     old_dir, new_dir = str(tmp_path / "old"), str(tmp_path / "new")
     os.makedirs(old_dir)
     os.makedirs(new_dir)
-    clock = Clock()
+    clock = FakeClock(NOW)
     old = FileQueue(old_dir, clock=clock)
     old.enqueue("1", ["title"])
     old.enqueue("2", ["tag_ids"])

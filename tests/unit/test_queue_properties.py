@@ -12,24 +12,17 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from sync.jobs import DEAD, INFLIGHT, PENDING
 from sync.queue import FileQueue, MemoryQueue
+from tests.clock import FakeClock
 
 SCENES = st.sampled_from([str(i) for i in range(6)])
 FIELDS = st.lists(st.sampled_from(["title", "details", "tag_ids", "studio_id"]), min_size=1, max_size=3)
-
-
-class Clock:
-    def __init__(self):
-        self.t = 1_000_000.0
-
-    def __call__(self):
-        return self.t
 
 
 class QueueMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.dir = tempfile.mkdtemp()
-        self.clock = Clock()
+        self.clock = FakeClock()
         self.model = MemoryQueue(clock=self.clock)
         self.real = FileQueue(self.dir, clock=self.clock)
         self.real.COMPACT_MIN_RECORDS = 15  # compact often to exercise it

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.clock import FakeClock
 from worker.breaker import CircuitBreaker, FileBreakerStorage, MemoryBreakerStorage
 from worker.ratelimit import RateLimiter, RecoveryRamp
-
-
-class FakeTime:
-    """A clock whose sleep moves it forward; records every sleep."""
-
-    def __init__(self, t=500.0):
-        self.t = t
-        self.sleeps = []
-
-    def clock(self):
-        return self.t
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.t += seconds
-
 
 # -- the ramp ------------------------------------------------------------------------------
 
@@ -120,27 +105,26 @@ def test_nonsense_ramp_settings_are_refused(rates, step):
 
 
 def test_closing_the_breaker_starts_a_ramp_the_next_process_continues(tmp_path):
-    t = [1000.0]
-    clock = lambda: t[0]  # noqa: E731
+    clock = FakeClock(1000.0)
     breaker = CircuitBreaker(FileBreakerStorage(str(tmp_path)), threshold=1, open_seconds=60, clock=clock)
     breaker.record_failure("plex_unreachable")
-    t[0] = 1060.0
+    clock.t = 1060.0
     breaker.allow_request()
     breaker.record_success()
-    t[0] = 1100.0  # a new drain process, 40 s into the ramp
+    clock.t = 1100.0  # a new drain process, 40 s into the ramp
     later = CircuitBreaker(FileBreakerStorage(str(tmp_path)), clock=clock)
     ramp = RecoveryRamp.from_breaker(later, rates=(2, 5, 10), step_seconds=60)
-    assert ramp.started_at == 1060.0 and ramp.rate_at(t[0]) == 2
-    ramp.record_error(t[0])
-    ramp.back_off(t[0])
+    assert ramp.started_at == 1060.0 and ramp.rate_at(clock.t) == 2
+    ramp.record_error(clock.t)
+    ramp.back_off(clock.t)
     ramp.save_to(later)
-    t[0] = 1170.0  # another process after the back-off: still protected, from the first value
+    clock.t = 1170.0  # another process after the back-off: still protected, from the first value
     again = RecoveryRamp.from_breaker(CircuitBreaker(FileBreakerStorage(str(tmp_path)), clock=clock))
-    assert again.started_at == 1100.0 and again.errors_in_ramp == 1 and again.rate_at(t[0]) == 2
-    assert any(again.observe(t[0], 0.05) for _ in range(200))
+    assert again.started_at == 1100.0 and again.errors_in_ramp == 1 and again.rate_at(clock.t) == 2
+    assert any(again.observe(clock.t, 0.05) for _ in range(200))
     again.save_to(later)
     last = RecoveryRamp.from_breaker(CircuitBreaker(FileBreakerStorage(str(tmp_path)), clock=clock))
-    assert last.rate_at(t[0]) is None, "a ramp that ended stays ended for the next process"
+    assert last.rate_at(clock.t) is None, "a ramp that ended stays ended for the next process"
 
 
 def test_no_ramp_without_an_outage():
@@ -157,61 +141,61 @@ def jobs_per_window(times, window=1.0):
 
 
 def test_first_job_goes_at_once():
-    fake = FakeTime()
-    assert RateLimiter(fake.clock, fake.sleep).wait(2) == 0
-    assert fake.sleeps == []
+    clock = FakeClock(500.0)
+    assert RateLimiter(clock, clock.sleep).wait(2) == 0
+    assert clock.sleeps == []
 
 
 def test_jobs_are_spaced_to_the_rate():
-    fake = FakeTime()
-    limiter = RateLimiter(fake.clock, fake.sleep)
+    clock = FakeClock(500.0)
+    limiter = RateLimiter(clock, clock.sleep)
     starts = []
     for _ in range(20):
         limiter.wait(2)
-        starts.append(fake.t)
+        starts.append(clock.t)
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     assert all(gap == pytest.approx(0.5) for gap in gaps)
     assert jobs_per_window(starts) <= 3
 
 
 def test_slow_jobs_are_not_held_back_further():
-    fake = FakeTime()
-    limiter = RateLimiter(fake.clock, fake.sleep)
+    clock = FakeClock(500.0)
+    limiter = RateLimiter(clock, clock.sleep)
     limiter.wait(2)
-    fake.t += 0.7  # the job itself took longer than 1/rate
+    clock.t += 0.7  # the job itself took longer than 1/rate
     assert limiter.wait(2) == 0
 
 
 def test_an_idle_pause_does_not_save_up_a_burst():
-    fake = FakeTime()
-    limiter = RateLimiter(fake.clock, fake.sleep)
+    clock = FakeClock(500.0)
+    limiter = RateLimiter(clock, clock.sleep)
     limiter.wait(5)
-    fake.t += 60
+    clock.t += 60
     starts = []
     for _ in range(10):
         limiter.wait(5)
-        starts.append(fake.t)
+        starts.append(clock.t)
     assert jobs_per_window(starts) <= 6
 
 
 def test_a_larger_burst_allows_that_many_at_once():
-    fake = FakeTime()
-    limiter = RateLimiter(fake.clock, fake.sleep, burst=3)
+    clock = FakeClock(500.0)
+    limiter = RateLimiter(clock, clock.sleep, burst=3)
     for _ in range(3):
         assert limiter.wait(1) == 0
     assert limiter.wait(1) == pytest.approx(1.0)
 
 
 def test_rate_follows_the_ramp_and_then_stops_waiting():
-    fake = FakeTime(t=1000.0)
+    clock = FakeClock(1000.0)
     ramp = RecoveryRamp(rates=(2, 10), step_seconds=60, started_at=1000.0)
-    limiter = RateLimiter(fake.clock, fake.sleep)
+    limiter = RateLimiter(clock, clock.sleep)
     starts = []
-    while fake.t < 1030:
-        limiter.wait(ramp.rate_at(fake.t))
-        starts.append(fake.t)
-        fake.t += 0.01  # each job takes 10 ms
-        ramp.observe(fake.t, 0.01)
+    while clock.t < 1030:
+        limiter.wait(ramp.rate_at(clock.t))
+        starts.append(clock.t)
+        clock.t += 0.01  # each job takes 10 ms
+        ramp.observe(clock.t, 0.01)
     limited = [t for t in starts if ramp_was_on(t, starts)]
     assert jobs_per_window(starts[:3]) <= 3, "it starts gently"
     assert max(jobs_per_window(limited), 1) <= 11, "never above the upper bound while it ramps"
@@ -226,14 +210,14 @@ def ramp_was_on(t, starts):
 
 
 def test_no_limit_never_sleeps():
-    fake = FakeTime()
-    limiter = RateLimiter(fake.clock, fake.sleep)
+    clock = FakeClock(500.0)
+    limiter = RateLimiter(clock, clock.sleep)
     for _ in range(100):
         assert limiter.wait(None) == 0
-    assert fake.sleeps == []
+    assert clock.sleeps == []
 
 
 def test_zero_rate_is_refused():
-    fake = FakeTime()
+    clock = FakeClock(500.0)
     with pytest.raises(ValueError):
-        RateLimiter(fake.clock, fake.sleep).wait(0)
+        RateLimiter(clock, clock.sleep).wait(0)

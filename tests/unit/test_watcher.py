@@ -8,6 +8,7 @@ import os
 from sync.drain_marker import DrainMarker, drain_lock
 from sync.lock import FileLock
 from sync.queue import FileQueue
+from tests.clock import FakeClock
 from worker.health import HealthResult
 from worker.watcher import LOCK_NAME, RECORD_NAME, STASH_GONE_AFTER, Watcher, start_watcher, watcher_status
 
@@ -17,7 +18,7 @@ DOWN = HealthResult(False, False, None, None, "plex_unreachable", "connection re
 
 class Fake:
     def __init__(self, data_dir, plex=(), stash=(), t=1000.0, threshold=100):
-        self.t = t
+        self.clock = FakeClock(t)
         self.plex = list(plex)
         self.stash = list(stash)
         self.probes, self.asks = [], []
@@ -31,24 +32,18 @@ class Fake:
             {"Host": "127.0.0.1", "Port": 9},
             config,
             clock=self.clock,
-            sleep=self.sleep,
+            sleep=self.clock.sleep,
             probe=self.probe,
             ask=self.ask,
         )
         self.watcher.renew = lambda conn: 3600.0
 
-    def clock(self):
-        return self.t
-
-    def sleep(self, seconds):
-        self.t += seconds
-
     def probe(self, *args, **kwargs):
-        self.probes.append(self.t)
+        self.probes.append(self.clock.t)
         return self.plex.pop(0) if self.plex else UP
 
     def ask(self, conn):
-        self.asks.append(self.t)
+        self.asks.append(self.clock.t)
         return self.stash.pop(0) if self.stash else ""
 
 
@@ -112,7 +107,7 @@ def test_a_stash_gone_for_good_ends_the_watcher_within_the_hour(tmp_path):
     fake = Fake(str(tmp_path), plex=[DOWN] * 10000)
     fake.watcher.renew = lambda conn: None
     assert fake.watcher.run() == "Stash has not answered for an hour"
-    assert fake.t - 1000.0 <= STASH_GONE_AFTER + 120
+    assert fake.clock.t - 1000.0 <= STASH_GONE_AFTER + 120
     assert fake.asks == []
 
 
@@ -123,7 +118,7 @@ def test_it_only_waits_while_a_drain_runs(tmp_path):
     drain.acquire()  # a drain is alive: it holds the drain lock and keeps the marker fresh
     DrainMarker(str(tmp_path), clock=fake.clock).heartbeat()
     calls = []
-    original = fake.sleep
+    original = fake.clock.sleep
 
     def sleep(seconds):
         calls.append(seconds)
