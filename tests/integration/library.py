@@ -8,8 +8,8 @@ from stashplugin.settings import Settings
 from stashplugin.stash import StashClient
 from stashplugin.task import TaskContext
 from sync.jobs import PENDING
+from tests.world import PLEX_TOKEN
 
-TOKEN = "reconcile-token-7c2e"
 STASH = "/data/videos"
 PLEX = "/media/movies"
 
@@ -24,7 +24,7 @@ class Library:
         self.section = plex.add_section("Movies", [PLEX])
         self.raw = {
             "plex_url": plex.url,
-            "plex_token": TOKEN,
+            "plex_token": PLEX_TOKEN,
             "path_map": "%s=%s" % (STASH, PLEX),
             "data_dir": data_dir,
             "recovery_rates": "",

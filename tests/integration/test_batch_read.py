@@ -8,17 +8,17 @@ from plexapi.exceptions import NotFound
 from plexapi.server import PlexServer
 
 from stashplugin.settings import Settings
+from tests.world import PLEX_TOKEN
 from worker import metadata
 from worker.batch_read import MAX_PATH, fetch_items, key_chunks
 from worker.plex_writer import PlexWriter, PosterMemo, fetch_item, read_item
 
-TOKEN = "batch-read-token-93ad"
 UNICODE = "\u201cQuoted\u201d \u2014 \U0001f469\u200d\U0001f469\u200d\U0001f467 \u6771\u4eac \u05e9\u05dc\u05d5\u05dd"
 
 
 @pytest.fixture
 def server(plex):
-    return PlexServer(plex.url, TOKEN)
+    return PlexServer(plex.url, PLEX_TOKEN)
 
 
 def settings(**raw):

@@ -4,7 +4,6 @@ the drain: a setting change makes scenes stale, Sync All fixes them, filtered sc
 from __future__ import annotations
 
 from reconcile.tasks import sync_all
-from tests.integration.library import TOKEN  # noqa: F401 - the `plex` fixture reads it
 
 NEW = {
     "content_rating": "XXX",

@@ -7,9 +7,9 @@ import pytest
 from plexapi.server import PlexServer
 
 from stashplugin.settings import Settings
+from tests.world import PLEX_TOKEN
 from worker.plex_writer import PlexWriter, PosterMemo
 
-TOKEN = "content-settings-token-91ad"
 FILE = "/media/videos/Clip One.mp4"
 TRICKY = 'Net, "Quoted" — Ünïcödé 東京 👩\u200d👩\u200d👧'
 
@@ -26,7 +26,7 @@ def rk(plex, section):
 
 @pytest.fixture
 def server(plex):
-    return PlexServer(plex.url, TOKEN)
+    return PlexServer(plex.url, PLEX_TOKEN)
 
 
 def scene(**overrides):

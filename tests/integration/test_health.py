@@ -10,15 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.emulators.plex import PlexEmulator
+from tests.world import PLEX_TOKEN
 from worker.breaker import CLOSED, CircuitBreaker, MemoryBreakerStorage
 from worker.health import HealthResult, ProbeSchedule, probe
-
-TOKEN = "tok-health-7d3e51aa"
 
 
 @pytest.fixture
 def plex():
-    server = PlexEmulator(token=TOKEN, quiet=True).start()
+    server = PlexEmulator(token=PLEX_TOKEN, quiet=True).start()
     try:
         yield server
     finally:
@@ -26,12 +25,12 @@ def plex():
         server.stop()
 
 
-def ask(plex, token=TOKEN, read_timeout=5.0, deep=True):
+def ask(plex, token=PLEX_TOKEN, read_timeout=5.0, deep=True):
     return probe(plex.url, token, connect_timeout=3.0, read_timeout=read_timeout, deep=deep)
 
 
 def assert_no_token(result):
-    assert TOKEN not in repr(result) and TOKEN not in result.describe()
+    assert PLEX_TOKEN not in repr(result) and PLEX_TOKEN not in result.describe()
 
 
 # -- probe over HTTP -----------------------------------------------------------------------
@@ -122,7 +121,7 @@ def free_port():
 
 
 def test_nothing_listening_is_unreachable():
-    result = probe("http://127.0.0.1:%d" % free_port(), TOKEN, connect_timeout=2, read_timeout=2)
+    result = probe("http://127.0.0.1:%d" % free_port(), PLEX_TOKEN, connect_timeout=2, read_timeout=2)
     assert result.error_class == "plex_unreachable" and not result.reachable
 
 
@@ -143,7 +142,7 @@ def test_a_web_server_that_is_not_plex_is_not_healthy():
     thread.start()
     try:
         result = probe(
-            "http://127.0.0.1:%d" % server.server_address[1], TOKEN, connect_timeout=2, read_timeout=2
+            "http://127.0.0.1:%d" % server.server_address[1], PLEX_TOKEN, connect_timeout=2, read_timeout=2
         )
     finally:
         server.shutdown()
@@ -157,7 +156,7 @@ def test_token_never_reaches_health_json(plex, tmp_path):
     for fault in ("down", "503", "db_loading", "401", None):
         plex.set_fault(fault)
         schedule.record(ask(plex), now=1000)
-    assert TOKEN not in (tmp_path / "health.json").read_text()
+    assert PLEX_TOKEN not in (tmp_path / "health.json").read_text()
 
 
 def test_probe_results_are_recorded_for_the_health_check(plex, tmp_path):

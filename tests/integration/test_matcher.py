@@ -9,17 +9,17 @@ import pytest
 from plexapi.server import PlexServer
 
 from stashplugin.settings import Settings
+from tests.world import PLEX_TOKEN
 from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.matcher import Matcher
 from worker.plex_index import PlexIndex
 
-TOKEN = "matcher-token-4f9a"
 LONG_AGO = int(time.time()) - 30 * 86400
 
 
 @pytest.fixture
 def server(plex):
-    return PlexServer(plex.url, TOKEN)
+    return PlexServer(plex.url, PLEX_TOKEN)
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def data_dir(tmp_path):
 
 
 def settings(plex, **raw):
-    return Settings.from_raw(dict(raw, plex_url=plex.url, plex_token=TOKEN), strict=True, need_plex=True)
+    return Settings.from_raw(dict(raw, plex_url=plex.url, plex_token=PLEX_TOKEN), strict=True, need_plex=True)
 
 
 def scene(path, size=None, scene_id="1"):
@@ -268,7 +268,7 @@ def test_state_files_never_contain_the_token(plex, server, data_dir):
     matcher.flush()
     for name in os.listdir(data_dir):
         with open(os.path.join(data_dir, name), "rb") as fh:
-            assert TOKEN.encode() not in fh.read()
+            assert PLEX_TOKEN.encode() not in fh.read()
 
 
 def test_corrupt_index_is_moved_aside_and_rebuilt(plex, server, data_dir, capsys):

@@ -6,10 +6,10 @@ import pytest
 from plexapi.server import PlexServer
 
 from stashplugin.settings import Settings
+from tests.world import PLEX_TOKEN
 from worker.errors import classify
 from worker.plex_writer import PlexWriter, PosterMemo, fetch_item, read_item, trigger_scan
 
-TOKEN = "writer-test-token-5f1c"
 FILE = "/media/videos/Clip One.mp4"
 COVER = "http://stash.local:9999/scene/7/screenshot?t=1700000000"
 
@@ -26,7 +26,7 @@ def rk(plex, section):
 
 @pytest.fixture
 def server(plex):
-    return PlexServer(plex.url, TOKEN)
+    return PlexServer(plex.url, PLEX_TOKEN)
 
 
 class Covers:
@@ -253,7 +253,7 @@ def test_poster_memo_survives_a_new_process(plex, server, rk, tmp_path):
 def test_memo_files_hold_no_token_and_no_urls(plex, server, rk, tmp_path):
     writer(server, tmp_path, Covers(), sync_background=True).sync(scene(), rk)
     contents = (tmp_path / "poster_memo.jsonl").read_text(encoding="utf-8")
-    assert contents and TOKEN not in contents and "screenshot" not in contents
+    assert contents and PLEX_TOKEN not in contents and "screenshot" not in contents
 
 
 def test_new_cover_url_with_the_same_image_is_not_uploaded_again(plex, server, rk, tmp_path):
@@ -308,7 +308,7 @@ def test_plex_error_propagates_and_is_classified_without_the_token(plex, server,
         writer(server, tmp_path).sync(scene(), rk)
     failure = classify(caught.value)
     assert failure.error_class == "plex_unavailable" and failure.transient
-    assert TOKEN not in str(caught.value) and TOKEN not in str(failure)
+    assert PLEX_TOKEN not in str(caught.value) and PLEX_TOKEN not in str(failure)
 
 
 def test_missing_item_is_classified_as_not_in_plex(server, tmp_path):

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from reconcile.tasks import sync_all
-from tests.integration.library import PLEX, STASH, TOKEN
+from tests.integration.library import PLEX, STASH
+from tests.world import PLEX_TOKEN
 
 
 def full_scene(lib, name, title, in_plex=True):
@@ -291,7 +292,7 @@ def test_plex_down_fails_the_task_with_a_clear_message_and_queues_nothing(lib):
     lib.plex.set_fault("down")
     with pytest.raises(TaskError) as err:
         lib.reconcile()
-    assert "could not reach Plex" in str(err.value) and TOKEN not in str(err.value)
+    assert "could not reach Plex" in str(err.value) and PLEX_TOKEN not in str(err.value)
     assert lib.queued() == {}
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 
-from tests.integration.library import PLEX, TOKEN  # noqa: F401 - TOKEN is the Plex fixture's token
-
 SCENES = 24
 
 

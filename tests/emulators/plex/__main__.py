@@ -35,7 +35,7 @@ def main(argv=None) -> int:
         prog='python -m tests.emulators.plex', description='Serve an emulated Plex Media Server.'
     )
     parser.add_argument('--port', type=int, default=32400, help='port on 127.0.0.1 (0 = any free)')
-    parser.add_argument('--token', default='secret-token', help='the X-Plex-Token to accept')
+    parser.add_argument('--token', required=True, help='the X-Plex-Token to accept')
     parser.add_argument('--seed', type=int, default=0, help='number of movie items to create')
     parser.add_argument('--section-title', default='Movies')
     parser.add_argument('--section-path', default='/media/movies')

@@ -297,7 +297,7 @@ class PlexEmulator:
 
     def __init__(
         self,
-        token: str = 'secret-token',
+        token: str,
         port: int = 0,
         host: str = '127.0.0.1',
         machine_identifier: Optional[str] = None,
