@@ -151,6 +151,35 @@ def error(message) -> None:
     _emit("e", message)
 
 
+class Capture:
+    """`with log.capture() as out:` writes the log lines to `out` (an `io.StringIO`, in Stash's
+    protocol) instead of stderr, starting from the default settings and no log file; on leaving,
+    the stream, the settings, the log file and the known paths are put back. Registered secrets
+    stay: a secret is never forgotten. For tests and for running the entry point in-process."""
+
+    def __enter__(self):
+        import io  # only when capturing: the hook should not pay for it
+
+        self._saved = (_stream["err"], dict(_settings), dict(_file), dict(_paths))
+        self.out = io.StringIO()
+        _stream["err"] = self.out
+        _settings.update(debug=False, obfuscate_paths=False)
+        _file["path"] = None
+        return self.out
+
+    def __exit__(self, *exc_info) -> bool:
+        stream, settings, file, paths = self._saved
+        _stream["err"] = stream
+        for live, saved in ((_settings, settings), (_file, file), (_paths, paths)):
+            live.clear()
+            live.update(saved)
+        return False
+
+
+def capture() -> Capture:
+    return Capture()
+
+
 def progress(fraction: float) -> None:
     fraction = min(1.0, max(0.0, float(fraction)))
     stream = _stream["err"] or sys.stderr

@@ -36,17 +36,9 @@ def run_main(entrypoint, stdin) -> tuple:
         stream = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
     else:
         stream = io.StringIO(stdin)
-    out, err = io.StringIO(), io.StringIO()
-    saved = log._stream["err"], dict(log._settings), dict(log._file)
-    log._stream["err"] = err
-    try:
+    out = io.StringIO()
+    with log.capture() as err:
         rc = entrypoint.main(stream, out)
-    finally:
-        log._stream["err"], settings, files = saved
-        log._settings.clear()
-        log._settings.update(settings)
-        log._file.clear()
-        log._file.update(files)
     return rc, out.getvalue(), err.getvalue()
 
 

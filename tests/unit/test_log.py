@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 
 import pytest
@@ -11,13 +10,9 @@ from stashplugin import log
 
 
 @pytest.fixture
-def stream(monkeypatch):
-    out = io.StringIO()
-    monkeypatch.setitem(log._stream, "err", out)
-    monkeypatch.setitem(log._settings, "debug", False)
-    monkeypatch.setitem(log._settings, "obfuscate_paths", False)
-    monkeypatch.setitem(log._file, "path", None)
-    return out
+def stream():
+    with log.capture() as out:
+        yield out
 
 
 def test_levels_and_progress_use_stash_protocol(stream):
@@ -63,8 +58,6 @@ def test_obfuscated_paths_get_stable_placeholders(stream):
     assert "videos" not in first and "Holiday" not in first and "Videos" not in first and "a b" not in first
     placeholder = first.split("Synced ")[1].split(" ")[0]
     assert placeholder.startswith("<path:") and placeholder.endswith(".mp4>") and placeholder in second
-    log._paths.clear()
-    log.configure(obfuscate_paths=False)
 
 
 def test_background_log_file_is_capped_and_rotated(stream, tmp_path):
@@ -74,4 +67,13 @@ def test_background_log_file_is_capped_and_rotated(stream, tmp_path):
         log.info("line %03d %s" % (i, "x" * 40))
     assert os.path.getsize(path) <= 2000 + 100
     assert os.path.exists(path + ".1") and os.path.exists(path + ".2") and not os.path.exists(path + ".3")
-    log.configure(file_path="", max_bytes=1_000_000)
+
+
+def test_capture_puts_the_stream_and_the_settings_back(capsys):
+    with log.capture() as out:
+        log.configure(debug=True)
+        log.debug("inside")
+    log.debug("hidden again")
+    log.info("after")
+    assert out.getvalue() == "\x01i\x02[debug] inside\n"
+    assert capsys.readouterr().err == "\x01i\x02after\n"
