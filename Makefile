@@ -51,13 +51,13 @@ torture: $(PY) $(SCHEMA_WHEEL)
 	PLEXSYNC_TORTURE=1 $(PY) -m pytest -q -m torture
 
 demo: $(PY) $(SCHEMA_WHEEL)
-	$(PY) -m tests.demo
+	$(PY) -m tools.demo
 
 bench: $(PY) $(SCHEMA_WHEEL)
 	$(PY) -m bench
 
 package:
-	$(PYTHON) -m tests.package dist
+	$(PYTHON) -m tools.package dist
 
 clean:
 	rm -rf dist .pytest_cache

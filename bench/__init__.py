@@ -82,8 +82,8 @@ def fast_emulator_sockets() -> None:
     answers. Real Stash (Go's net/http) and real Plex set TCP_NODELAY, so without this the
     benchmarks would mostly measure that stall instead of PlexSync.
     """
-    from tests.emulators.plex import server as plex_server
-    from tests.emulators.stash import server as stash_server
+    from emulators.plex import server as plex_server
+    from emulators.stash import server as stash_server
 
     plex_server._Handler.disable_nagle_algorithm = True
     stash_server._Handler.disable_nagle_algorithm = True

@@ -84,8 +84,8 @@ def _timed(cmd, stdin: bytes, env: dict) -> tuple:
 
 def run(rounds: int | None = None) -> dict:
     """Median hook wall times and their ratios to `python -c pass`, measured in one run."""
-    from tests.emulators.stash import StashEmulator
-    from tests.package import install
+    from emulators.stash import StashEmulator
+    from tools.package import install
 
     rounds = rounds or sized(25, 5)
     fast_emulator_sockets()

@@ -76,8 +76,8 @@ def _wait(predicate, timeout: float) -> bool:
 
 
 def _world(folder: str, jobs: int):
-    from tests.package import install
-    from tests.world import PLEX_PREFIX, STASH_PREFIX, start_world
+    from emulators.world import PLEX_PREFIX, STASH_PREFIX, start_world
+    from tools.package import install
 
     world = start_world(install(os.path.join(folder, "PlexSync")))
     ids = world.stash.seed_scenes(jobs, path_prefix=STASH_PREFIX)

@@ -227,8 +227,8 @@ def _run_child(config: dict) -> dict:
 def _scenario(scenes: int, gap_rate: float, records: bool, planted=None) -> tuple:
     """Seed both emulators, reconcile twice in a child process; returns (made, seed seconds, runs)."""
     from bench import fast_emulator_sockets, scratch_dir
-    from tests.emulators.plex import PlexEmulator
-    from tests.emulators.stash import StashEmulator
+    from emulators.plex import PlexEmulator
+    from emulators.stash import StashEmulator
 
     fast_emulator_sockets()
     work = scratch_dir("reconcile")

@@ -51,8 +51,8 @@ SCALE_SCENES = 50000
 
 def _world(scenes: int):
     """Both emulators, the plugin installed, `scenes` scenes in Stash with their files in Plex."""
-    from tests.package import install
-    from tests.world import PLEX_PREFIX, STASH_PREFIX, start_world
+    from emulators.world import PLEX_PREFIX, STASH_PREFIX, start_world
+    from tools.package import install
 
     fast_emulator_sockets()
     world = start_world(install(os.path.join(scratch_dir("sync"), "PlexSync")), recovery_rates="")
@@ -166,7 +166,7 @@ def at_scale(scenes: int = SCALE_SCENES, jobs: int = THROUGHPUT_JOBS, runs: int 
     world, ids = _world(scenes)
     probe = os.path.join(scratch_dir("io"), "io.txt")
     try:
-        from tests.world import PLEX_PREFIX
+        from emulators.world import PLEX_PREFIX
 
         rks = [world.plex.find_by_file("%s/scene_%06d.mp4" % (PLEX_PREFIX, int(i))) for i in ids]
         _seed_synced_state(world, ids, rks)

@@ -35,7 +35,7 @@ def _no_watcher_left_behind(request):
     yield
     if root is None:
         return
-    from tests.world import stop_watcher
+    from emulators.world import stop_watcher
 
     for folder, _dirs, files in os.walk(root):
         if "watcher.lock" in files:
@@ -45,14 +45,14 @@ def _no_watcher_left_behind(request):
 @pytest.fixture
 def plugin_dir(tmp_path):
     """The plugin installed into a fresh folder, as Stash unpacks it (data goes to <dir>/data)."""
-    from tests.package import install
+    from tools.package import install
 
     return install(str(tmp_path / "plugins" / "PlexSync"))
 
 
 @pytest.fixture
 def runner(plugin_dir):
-    from tests.emulators.plugin_runner import PluginRunner
+    from emulators.plugin_runner import PluginRunner
 
     # No PYTHONPATH: the installed copy must run on its own files, as in Stash.
     return PluginRunner(plugin_dir, python=sys.executable, env={"PYTHONPATH": None})
@@ -72,8 +72,8 @@ def register_secret(value) -> None:
 
 
 def _install_recorders() -> None:
-    from tests.emulators import plugin_runner
-    from tests.emulators.plex import server as plex_server
+    from emulators import plugin_runner
+    from emulators.plex import server as plex_server
 
     original_wait = plugin_runner.PluginHandle.wait
 
@@ -97,7 +97,7 @@ def _install_recorders() -> None:
 
 def pytest_configure(config):
     _install_recorders()
-    from tests.world import PLEX_TOKEN
+    from emulators.world import PLEX_TOKEN
 
     register_secret(PLEX_TOKEN)
 

@@ -1,10 +1,10 @@
-"""End-to-end fixtures: the `world` of tests/world.py for each test."""
+"""End-to-end fixtures: the `world` of emulators/world.py for each test."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.world import start_world
+from emulators.world import start_world
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from tests.world import data_dir, wait_for
+from emulators.world import data_dir, wait_for
 
 
 def _plex(world, rk):

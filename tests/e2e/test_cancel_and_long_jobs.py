@@ -10,8 +10,8 @@ import json
 import os
 import time
 
+from emulators.world import data_dir, wait_for
 from sync.drain_marker import MARKER_NAME
-from tests.world import data_dir, wait_for
 
 
 def _backlog(world, count: int, prefix: str) -> list:

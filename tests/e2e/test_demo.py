@@ -10,7 +10,7 @@ from tests.conftest import ROOT, child_env
 
 def test_demo_story_runs_end_to_end():
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.demo", "--short"],
+        [sys.executable, "-m", "tools.demo", "--short"],
         cwd=ROOT,
         env=child_env(),
         capture_output=True,

@@ -15,8 +15,8 @@ import sysconfig
 
 import pytest
 
-from tests.package import install
-from tests.world import start_world, wait_for
+from emulators.world import start_world, wait_for
+from tools.package import install
 
 # A faithful stand-in for the Community source's PythonDepManager (stashapp/CommunityScripts,
 # plugins/PythonDepManager/deps.py): the same `ensure_import(*deps)` API and spec parsing, the
@@ -179,7 +179,7 @@ def test_hooks_do_not_load_python_dep_manager(world):
 
 
 def test_packages_that_cannot_be_installed_give_the_exact_command(tmp_path, bare_python):
-    from tests.emulators.plugin_runner import PluginRunner
+    from emulators.plugin_runner import PluginRunner
 
     plugin_dir = install(str(tmp_path / "plugins" / "PlexSync"))
     # No package index and no wheels: pip fails the way it does on a machine without network.
@@ -206,7 +206,7 @@ def test_packages_that_cannot_be_installed_give_the_exact_command(tmp_path, bare
 
 
 def test_a_python_without_pip_is_told_to_get_pip(tmp_path):
-    from tests.emulators.plugin_runner import PluginRunner
+    from emulators.plugin_runner import PluginRunner
 
     folder = tmp_path / "no-pip"
     base = getattr(sys, "_base_executable", None) or sys.executable

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import time
 
+from emulators.plugin_runner import PluginRunner
+from emulators.world import PLEX_PREFIX, data_dir, start_world, wait_for
 from sync.drain_marker import drain_running
 from sync.queue import FileQueue
 from tests.e2e.test_tasks import assert_no_secrets
-from tests.emulators.plugin_runner import PluginRunner
-from tests.package import install
-from tests.world import PLEX_PREFIX, data_dir, start_world, wait_for
+from tools.package import install
 
 
 def puts_by_item(world) -> dict:

@@ -9,9 +9,9 @@ import socket
 import subprocess
 import sys
 
+from emulators.world import wait_for
 from sync.queue import FileQueue
 from tests.conftest import ROOT
-from tests.world import wait_for
 
 
 def queue(world) -> FileQueue:
@@ -142,7 +142,7 @@ def test_view_queue_status_does_not_say_all_is_well_when_plex_cannot_be_found(wo
 
 
 def test_the_community_plex_sync_settings_are_taken_over_once_and_kept(plugin_dir):
-    from tests.world import PLEX_TOKEN, start_world
+    from emulators.world import PLEX_TOKEN, start_world
 
     world = start_world(plugin_dir, recovery_rates="")
     try:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import re
 
+from emulators.world import data_dir, wait_for
 from sync.queue import FileQueue
-from tests.world import data_dir, wait_for
 from worker.handover import RECORD_NAME
 
 N = 300

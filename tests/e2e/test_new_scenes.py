@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.world import STASH_PREFIX
+from emulators.world import STASH_PREFIX
 
 
 def test_scan_created_scene_is_left_to_reconciliation_by_default(world):

@@ -15,10 +15,10 @@ import time
 
 import pytest
 
+from emulators.world import data_dir, dead_letter, wait_for
 from sync.queue import FileQueue
 from sync.store import read_json_quiet
 from tests.e2e.test_tasks import assert_no_secrets
-from tests.world import data_dir, dead_letter, wait_for
 
 
 def breaker(world) -> dict:

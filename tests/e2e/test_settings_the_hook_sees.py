@@ -11,9 +11,9 @@ import json
 import os
 import time
 
+from emulators.world import data_dir, wait_for
 from sync.drain_marker import MARKER_NAME
 from sync.queue import FileQueue
-from tests.world import data_dir, wait_for
 
 
 def test_a_sync_field_switched_on_without_a_task_is_synced_from_the_next_edit(world):
@@ -102,7 +102,7 @@ def test_a_changed_data_folder_takes_the_changes_queued_in_the_old_one_along(wor
 
 
 def test_ask_plex_to_scan_switched_on_without_a_task_is_honoured_for_the_next_new_scene(world):
-    from tests.world import STASH_PREFIX
+    from emulators.world import STASH_PREFIX
 
     world.apply(max_retries=3)  # the hook's copy says: do not ask Plex to scan new files
     world.configure(trigger_plex_scan=True)  # switched on in Stash's settings page; no task runs

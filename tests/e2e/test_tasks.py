@@ -7,8 +7,8 @@ import json
 import os
 import time
 
+from emulators.world import PLEX_TOKEN, dead_letter
 from sync.queue import FileQueue
-from tests.world import PLEX_TOKEN, dead_letter
 
 TASKS = (
     "Process Queue",

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from emulators.world import data_dir, wait_for
 from sync.queue import FileQueue
 from tests.conftest import scaled
-from tests.world import data_dir, wait_for
 from worker.watcher import LOCK_NAME, RECORD_NAME
 
 

@@ -1,15 +1,15 @@
 """Integration fixtures: a Plex emulator over real HTTP that accepts the tests' one Plex token
-(`PLEX_TOKEN`, tests/world.py), and a library shared by a Stash and a Plex emulator
+(`PLEX_TOKEN`, emulators/world.py), and a library shared by a Stash and a Plex emulator
 (tests/integration/library.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.emulators.plex import PlexEmulator
-from tests.emulators.stash import StashEmulator
+from emulators.plex import PlexEmulator
+from emulators.stash import StashEmulator
+from emulators.world import PLEX_TOKEN
 from tests.integration.library import Library
-from tests.world import PLEX_TOKEN
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@ integration tests that run the real drain and reconciliation in this process."""
 
 from __future__ import annotations
 
+from emulators.world import PLEX_TOKEN
 from reconcile.tasks import process_queue, run_reconciliation, sync_all
 from stashplugin.settings import Settings
 from stashplugin.stash import StashClient
 from stashplugin.task import TaskContext
 from sync.jobs import PENDING
-from tests.world import PLEX_TOKEN
 
 STASH = "/data/videos"
 PLEX = "/media/movies"

@@ -7,8 +7,8 @@ import pytest
 from plexapi.exceptions import NotFound
 from plexapi.server import PlexServer
 
+from emulators.world import PLEX_TOKEN
 from stashplugin.settings import Settings
-from tests.world import PLEX_TOKEN
 from worker import metadata
 from worker.batch_read import MAX_PATH, fetch_items, key_chunks
 from worker.plex_writer import PlexWriter, PosterMemo, fetch_item, read_item

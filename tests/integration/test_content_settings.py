@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from plexapi.server import PlexServer
 
+from emulators.world import PLEX_TOKEN
 from stashplugin.settings import Settings
-from tests.world import PLEX_TOKEN
 from worker.plex_writer import PlexWriter, PosterMemo
 
 FILE = "/media/videos/Clip One.mp4"

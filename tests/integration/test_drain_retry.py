@@ -9,8 +9,8 @@ import time
 import plexsync
 import worker.drain
 import worker.watcher
+from emulators.world import wait_for
 from sync.drain_marker import DrainMarker
-from tests.world import wait_for
 from worker.breaker import OPEN, breaker_for
 from worker.errors import SyncFailure
 from worker.status import collect_status, render_status

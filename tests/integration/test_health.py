@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.emulators.plex import PlexEmulator
-from tests.world import PLEX_TOKEN
+from emulators.plex import PlexEmulator
+from emulators.world import PLEX_TOKEN
 from worker.breaker import CLOSED, CircuitBreaker, MemoryBreakerStorage
 from worker.health import HealthResult, ProbeSchedule, probe
 

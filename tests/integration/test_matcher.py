@@ -8,8 +8,8 @@ import time
 import pytest
 from plexapi.server import PlexServer
 
+from emulators.world import PLEX_TOKEN
 from stashplugin.settings import Settings
-from tests.world import PLEX_TOKEN
 from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.matcher import Matcher
 from worker.plex_index import PlexIndex

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from plexapi.server import PlexServer
 
+from emulators.world import PLEX_TOKEN
 from stashplugin.settings import Settings
-from tests.world import PLEX_TOKEN
 from worker.errors import classify
 from worker.plex_writer import PlexWriter, PosterMemo, fetch_item, read_item, trigger_scan
 

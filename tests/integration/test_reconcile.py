@@ -13,9 +13,9 @@ import time
 
 import pytest
 
+from emulators.world import PLEX_TOKEN
 from reconcile.tasks import sync_all
 from tests.integration.library import PLEX, STASH
-from tests.world import PLEX_TOKEN
 
 
 def full_scene(lib, name, title, in_plex=True):

@@ -18,10 +18,10 @@ import time
 
 import pytest
 
+from emulators.world import start_world
 from sync.queue import FileQueue
 from tests.conftest import scaled
 from tests.reliability import torture_summary
-from tests.world import start_world
 
 pytestmark = pytest.mark.torture
 

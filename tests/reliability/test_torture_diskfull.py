@@ -15,13 +15,13 @@ import sys
 
 import pytest
 
+from emulators.plugin_runner import PluginRunner
+from emulators.world import start_world
 from sync.queue import FileQueue
 from sync.store import quarantined_files
 from tests.conftest import scaled
-from tests.emulators.plugin_runner import PluginRunner
 from tests.reliability import torture_summary
 from tests.reliability.inprocess import answer_problems
-from tests.world import start_world
 
 pytestmark = pytest.mark.torture
 

@@ -24,9 +24,9 @@ from stashplugin.settings import SPEC, Settings, SettingsError
 from sync.queue import FileQueue
 from sync.store import quarantined_files
 from tests.conftest import scaled
-from tests.package import install
 from tests.reliability import torture_summary
 from tests.reliability.inprocess import answer_problems, load_entrypoint, run_main
+from tools.package import install
 
 pytestmark = [pytest.mark.torture, pytest.mark.usefixtures("no_retry_wait")]
 

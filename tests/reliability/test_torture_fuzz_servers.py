@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from emulators.world import PLEX_TOKEN, start_world
 from sync.queue import FileQueue
 from tests.conftest import scaled
 from tests.reliability import torture_summary
 from tests.reliability.garbage_server import GarbageProxy, http_answer
 from tests.reliability.inprocess import answer_problems, load_entrypoint, run_main
-from tests.world import PLEX_TOKEN, start_world
 
 pytestmark = [pytest.mark.torture, pytest.mark.usefixtures("no_retry_wait")]
 
@@ -86,7 +86,7 @@ def answers(bodies, content_type: str):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from tests.package import install
+    from tools.package import install
 
     plugin_dir = install(str(tmp_path_factory.mktemp("fuzz-servers") / "PlexSync"))
     w = start_world(plugin_dir, recovery_rates="", connect_timeout=1, read_timeout=3, max_retries=100)

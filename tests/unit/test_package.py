@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.package import RUNTIME_FILES, RUNTIME_PACKAGES, build, revision, runtime_files
+from tools.package import RUNTIME_FILES, RUNTIME_PACKAGES, build, revision, runtime_files
 
 
 def test_zip_holds_exactly_the_runtime_files_and_no_tests(tmp_path):
@@ -22,7 +22,9 @@ def test_zip_holds_exactly_the_runtime_files_and_no_tests(tmp_path):
     names = sorted(zipfile.ZipFile(zip_path).namelist())
     assert names == runtime_files()
     assert "plexsync.py" in names and "PlexSync.yml" in names and "sync/queue.py" in names
-    assert not [n for n in names if n.startswith(("tests/", "bench/", "docs/", ".")) or "emulator" in n]
+    assert not [
+        n for n in names if n.startswith(("tests/", "bench/", "docs/", "tools/", ".")) or "emulator" in n
+    ]
 
 
 def test_index_entry_matches_the_zip(tmp_path):
@@ -144,8 +146,8 @@ def test_make_package_needs_nothing_but_python3():
     makefile = open(os.path.join(ROOT, "Makefile"), encoding="utf-8").read()
     target = makefile.split("\npackage:", 1)[1].split("\n\n", 1)[0]
     assert target.splitlines()[0].strip() == ""  # no prerequisites (no venv)
-    assert "$(PYTHON) -m tests.package" in target
-    source = open(os.path.join(ROOT, "tests", "package.py"), encoding="utf-8").read()
+    assert "$(PYTHON) -m tools.package" in target
+    source = open(os.path.join(ROOT, "tools", "package.py"), encoding="utf-8").read()
     imports = {
         line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))
     }

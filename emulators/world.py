@@ -8,9 +8,9 @@ import sys
 import tempfile
 import time
 
-from tests.emulators.plex import PlexEmulator
-from tests.emulators.stash import StashEmulator
-from tests.package import install
+from emulators.plex import PlexEmulator
+from emulators.stash import StashEmulator
+from tools.package import install
 
 PLEX_TOKEN = "plex-secret-token-4f9a"
 STASH_PREFIX = "/data/videos"

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from tests.emulators.echo_plugin import echo_plugin_dir, write_echo_plugin
-from tests.emulators.plugin_runner import PluginConfigError, PluginRunner, parse_log_line, parse_plugin_output
+from emulators.echo_plugin import echo_plugin_dir, write_echo_plugin
+from emulators.plugin_runner import PluginConfigError, PluginRunner, parse_log_line, parse_plugin_output
 
 ECHO_DIR = echo_plugin_dir()
 

@@ -1,7 +1,7 @@
 """Stash emulator: a GraphQL server on Stash's real schema with Stash's plugin
 machinery (synchronous post hooks, a one-at-a-time task queue).
 
-    from tests.emulators.stash import StashEmulator
+    from emulators.stash import StashEmulator
 """
 
 from .data import StashData, StashError, make_jpeg

@@ -1,6 +1,6 @@
 """Plex Media Server emulator for tests and `make demo`: real HTTP on 127.0.0.1, driven by plexapi.
 
-from tests.emulators.plex import PlexEmulator
+from emulators.plex import PlexEmulator
 plex = PlexEmulator(token="secret-token").start()
 """
 

@@ -23,7 +23,7 @@ WHEEL_VERSION = "0.12.12"
 WHEEL_NAME = "stash_graphql_client-%s-py3-none-any.whl" % WHEEL_VERSION
 SCHEMA_PREFIX = "stash_graphql_client/schema/"
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache" / "stash-schema"
 
 _lock = threading.Lock()

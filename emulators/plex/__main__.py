@@ -1,4 +1,4 @@
-"""Run the Plex emulator by hand: `python -m tests.emulators.plex --port 32400 --token T --seed 100`.
+"""Run the Plex emulator by hand: `python -m emulators.plex --port 32400 --token T --seed 100`.
 
 Prints the URL on stdout and serves until Ctrl-C. `--seed N` creates N movie items named
 `<section-path>/scene_00001.mp4`, ... with a few genres and actors, so plexapi has something to list.
@@ -32,7 +32,7 @@ def seed_items(section_path: str, count: int):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog='python -m tests.emulators.plex', description='Serve an emulated Plex Media Server.'
+        prog='python -m emulators.plex', description='Serve an emulated Plex Media Server.'
     )
     parser.add_argument('--port', type=int, default=32400, help='port on 127.0.0.1 (0 = any free)')
     parser.add_argument('--token', required=True, help='the X-Plex-Token to accept')

@@ -13,7 +13,7 @@ import requests
 from plexapi.exceptions import BadRequest, NotFound, Unauthorized
 from plexapi.server import PlexServer
 
-from tests.emulators.plex import PlexEmulator
+from emulators.plex import PlexEmulator
 
 TOKEN = 'secret-token'
 PNG = b'\x89PNG\r\n\x1a\n' + b'\x00' * 32 + b'poster-bytes'
@@ -219,7 +219,7 @@ def test_batch_edit_round_trips(plex, movies, server):
 
 
 def test_every_edit_plexapi_sends_for_a_movie_is_accepted(plex, movies, server):
-    from tests.emulators.plex.model import MOVIE_EDIT_FIELDS, MOVIE_EDIT_LOCKS, MOVIE_EDIT_TAGS
+    from emulators.plex.model import MOVIE_EDIT_FIELDS, MOVIE_EDIT_LOCKS, MOVIE_EDIT_TAGS
 
     rk = plex.add_item(movies, file='/media/movies/a.mp4')
     item = server.fetchItem(rk)

@@ -1,6 +1,6 @@
 """Serve the Stash emulator until Ctrl-C.
 
-python -m tests.emulators.stash --port 9999 --plugin-dir . --seed 100
+python -m emulators.stash --port 9999 --plugin-dir . --seed 100
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .server import StashEmulator
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.emulators.stash", description=__doc__.strip().splitlines()[0]
+        prog="python -m emulators.stash", description=__doc__.strip().splitlines()[0]
     )
     parser.add_argument("--port", type=int, default=9999, help="port on 127.0.0.1 (0 = any free port)")
     parser.add_argument(

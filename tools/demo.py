@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tests.world import PLEX_PREFIX, start_world, wait_for
+from emulators.world import PLEX_PREFIX, start_world, wait_for
 
 SCENES = [
     ("sunrise.mp4", "Sunrise over the Bay", "Harbor Films", ["Ana Lima"], ["Nature", "Sea"]),

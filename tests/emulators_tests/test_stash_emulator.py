@@ -8,9 +8,9 @@ import pytest
 import requests
 from stashapi.stashapp import StashInterface
 
-from tests.emulators.echo_plugin import echo_plugin_dir
-from tests.emulators.stash import StashEmulator, load_schema
-from tests.emulators.stash import schema as schema_mod
+from emulators.echo_plugin import echo_plugin_dir
+from emulators.stash import StashEmulator, load_schema
+from emulators.stash import schema as schema_mod
 
 ECHO_DIR = echo_plugin_dir()
 ECHO_SLEEP = 0.4

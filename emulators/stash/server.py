@@ -1,10 +1,10 @@
 """A Stash server emulator: GraphQL over HTTP on Stash's real schema, plus the
 plugin machinery (hooks run synchronously inside the mutation, tasks in a
-one-at-a-time job queue) driven by ``tests.emulators.plugin_runner``.
+one-at-a-time job queue) driven by ``emulators.plugin_runner``.
 
 Usage::
 
-    from tests.emulators.stash import StashEmulator
+    from emulators.stash import StashEmulator
     with StashEmulator(plugin_dir=".") as stash:       # start() / stop()
         sid = stash.add_scene("/data/a.mp4", title="A")
         conn = stash.server_connection()               # what Stash gives a plugin
