@@ -1,21 +1,27 @@
 """A durable map (text key -> JSON value) kept as an fsync'd append-only JSON-lines journal.
 
 For per-scene and per-item stores that grow with the library (sync state, match cache, the memo
-of written values): a change writes a few hundred bytes, never the whole map, so a drain of
-1,000 changes writes in proportion to those changes, not to a library of 50,000 scenes. Same
-rules as the queue's journal (docs/ARCHITECTURE.md, "The queue file"):
+of written values, the Plex path index): a change writes a few hundred bytes, never the whole
+map, so a drain of 1,000 changes writes in proportion to those changes, not to a library of
+50,000 scenes. Same rules as the queue's journal (docs/ARCHITECTURE.md, "The queue file"):
 
 * The first line is a header `{"journal": <name>, "v": 1, "gen": <id>}`; every other line is one
   record: `{"k": key, "v": value}` (set) or `{"k": key, "d": 1}` (delete) or `{"clear": 1}`.
-* Writers append under `<file>.lock` and fsync: after `put_many` returns, the change survives
-  SIGKILL and power loss. Readers keep the map in memory and read only the bytes appended since
-  their last look; a new `gen` (compaction) makes them read from the start.
+* Writers append under `<file>.lock` with `O_APPEND` and fsync: after `put_many` returns, the
+  change survives SIGKILL and power loss. A value already in the file is not written again.
+  Readers keep the map in memory and read only the bytes appended since their last look; a new
+  `gen` (compaction) makes them read from the start.
+* In memory each key keeps its record as the line's bytes, decoded when asked for (`get`): a
+  map of 50,000 entries then takes about a third of what the decoded values would.
 * Compaction rewrites the file atomically (temp file, fsync, replace) as one record per live key
   when it holds more than max(`compact_min`, 4 x live) records.
-* A torn last line (a writer killed mid-append; its write never returned) is ignored by readers
-  and cut by the next writer. A complete line that does not parse is damage: the file is moved
-  aside as `<name>.corrupt-<timestamp>`, every readable record is kept, `on_corrupt` is told.
-  Records are parsed by `sync.store.loads`: a NaN, an Infinity or an out-of-range number is damage.
+* A torn last line (a writer killed mid-append; its write never returned) is skipped by readers
+  and never cut: the next writer ends it with a newline and a `torn` record naming its length
+  (`sync.journal_tail`), as the queue does, so a reader can never cut a record another writer
+  is still writing. A line that does not parse and is not marked torn, or a last line that
+  cannot be a torn record, is damage: the file is kept aside as `<name>.corrupt-<timestamp>`,
+  every readable record is kept, `on_corrupt` is told. Records are parsed by
+  `sync.store.loads`: a NaN, an Infinity or an out-of-range number is damage.
 * `legacy`, when given, is `(path, to_items)`: an old whole-file JSON store that is migrated on
   first use (its entries written as the journal's first generation, then the old file removed).
 """
@@ -24,15 +30,27 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
+from sync.journal_tail import after_tail, marked_torn, tail_is_damage
 from sync.lock import FileLock
 from sync.store import PRIVATE, CorruptFile, atomic_write_bytes, fsync_dir, loads, quarantine, write_all
 
 FORMAT_VERSION = 1
+DECODE_CHUNK = 2000  # lines decoded per call while reading: bounds the memory a first read takes
 
 
 def _dumps(value) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def _value(line: bytes):
+    """The value of a stored set record (validated when it was read)."""
+    return json.loads(line)["v"]
+
+
+class _Damaged(Exception):
+    """The journal's first line is not a journal header."""
 
 
 class JournalMap:
@@ -46,7 +64,7 @@ class JournalMap:
         self.compact_min = compact_min
         self.legacy = legacy
         self.lock = FileLock(path + ".lock")
-        self._data = {}
+        self._data = {}  # key -> the bytes of its set record (one line, no newline)
         self._gen = None
         self._offset = 0
         self._records = 0
@@ -56,15 +74,28 @@ class JournalMap:
     # ------------------------------------------------------------------ reading
     def get(self, key, default=None):
         """The value of `key` as of this object's last look at the file (the first `get` reads
-        it; `refresh`, `items` and every write catch up with other processes' appends)."""
+        it; `refresh`, `items` and every write catch up with other processes' appends). Each call
+        decodes a fresh copy."""
         if not self._loaded:
             self.refresh()
-        return self._data.get(str(key), default)
+        line = self._data.get(str(key))
+        return default if line is None else _value(line)
 
     def items(self) -> dict:
-        """A snapshot of the whole map (a shallow copy)."""
+        """A snapshot of the whole map, decoded."""
         self.refresh()
-        return dict(self._data)
+        return {key: _value(line) for key, line in self._data.items()}
+
+    def each(self):
+        """Yield (key, value) of every entry as of now, decoding one at a time (no decoded copy
+        of the whole map is held)."""
+        self.refresh()
+        for key, line in list(self._data.items()):
+            yield key, _value(line)
+
+    def keys(self) -> list:
+        self.refresh()
+        return list(self._data)
 
     def __len__(self) -> int:
         self.refresh()
@@ -75,83 +106,95 @@ class JournalMap:
         if not self._migrated and self.legacy is not None:
             self._migrate()
         self._loaded = True
-        if self._read_new(cut_torn=False):
+        if self._read_new():
             with self.lock:  # damage: set aside and rebuilt under the writers' lock
-                self._read_new(cut_torn=True, repair=True)
+                self._read_new(repair=True)
 
-    def _read_new(self, cut_torn: bool, repair: bool = False) -> str:
+    def _read_new(self, repair: bool = False) -> str:
         """Apply the records appended since the last look; returns why the file is damaged ("")
         or, with `repair` (lock held), sets a damaged file aside and keeps its readable records."""
         try:
-            fh = open(self.path, "rb")
-        except FileNotFoundError:
-            self._reset(None)
+            data = self._unread()
+        except _Damaged as exc:
+            if repair:
+                self._rewrite_after_damage(str(exc), header_bad=True)
+            return str(exc)
+        if not data:
             return ""
-        with fh:
-            header_line = fh.readline()
-            header = self._parse(header_line)
-            gen = header.get("gen") if isinstance(header, dict) and header.get("journal") else None
-            if gen is None:
-                if not header_line:
-                    self._reset(None)  # empty: nothing written yet (headers are written whole)
-                    return ""
-                reason = "its first line is not a journal header"
-                if repair:
-                    self._rewrite_after_damage(reason, header_bad=True)
-                return reason
-            if gen != self._gen:
-                self._reset(gen)
-                self._offset = len(header_line)
-            fh.seek(self._offset)
-            data = fh.read()
-        end = data.rfind(b"\n") + 1
-        bad = 0
-        lines = [line for line in data[:end].split(b"\n") if line.strip()]
-        # One decode for all the lines: the decoder then shares the key strings of every record,
-        # which keeps a map of 50,000 entries tens of megabytes smaller. Line by line on damage.
-        try:
-            records = loads(b"[" + b",".join(lines) + b"]") if lines else []
-        except (ValueError, UnicodeDecodeError):
-            records = [self._parse(line) for line in lines]
-        for rec in records:
-            if not isinstance(rec, dict):
-                bad += 1
-                continue
-            self._apply(rec)
-        self._offset += end
-        if bad:
-            reason = "%d line(s) could not be parsed" % bad
+        reason = self._apply_bytes(data)
+        if reason:
             if repair:
                 self._rewrite_after_damage(reason)
             else:
                 self._reset(None)  # the repair pass reads it again from the start
-            return reason
-        if data[end:] and cut_torn:
-            # Only a writer killed mid-append leaves this; we hold the lock, so it is dead.
-            with open(self.path, "r+b") as out:
-                out.truncate(self._offset)
-                os.fsync(out.fileno())
+        return reason
+
+    def _unread(self) -> bytes:
+        """The bytes after this object's offset (from the start after a new generation)."""
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            self._reset(None)
+            return b""
+        with fh:
+            header_line = fh.readline()
+            gen = _header_gen(header_line)
+            if gen is None:
+                if not header_line:
+                    self._reset(None)  # empty: nothing written yet (headers are written whole)
+                    return b""
+                raise _Damaged("its first line is not a journal header")
+            if gen != self._gen:
+                self._reset(gen)
+                self._offset = len(header_line)
+            fh.seek(self._offset)
+            return fh.read()
+
+    def _apply_bytes(self, data: bytes) -> str:
+        """Apply every complete line of `data` (read at this object's offset); a last line
+        without its newline is left for later (a write in progress, or torn), unless it is
+        damage. Returns why the journal is damaged, or ""."""
+        end = data.rfind(b"\n") + 1
+        lines = [line for line in data[:end].split(b"\n") if line.strip()]
+        bad = 0
+        for start in range(0, len(lines), DECODE_CHUNK):
+            bad += self._apply_lines(lines[start : start + DECODE_CHUNK], lines, start)
+        self._offset += end
+        if bad:
+            return "%d line(s) could not be parsed" % bad
+        if tail_is_damage(data[end:]):
+            return "the end of the file is unreadable (%d bytes)" % (len(data) - end)
         return ""
 
-    @staticmethod
-    def _parse(line: bytes):
+    def _apply_lines(self, chunk: list, lines: list, start: int) -> int:
+        """Apply one chunk of lines (one decode for all of them; line by line when one does not
+        parse). Returns how many lines are damaged: unreadable and not marked torn."""
         try:
-            return loads(line)
+            records = loads(b"[" + b",".join(chunk) + b"]")
         except (ValueError, UnicodeDecodeError):
-            return None
+            records = None
+        if records is None or len(records) != len(chunk):
+            records = [_parse(line) for line in chunk]
+        bad = 0
+        for n, (rec, line) in enumerate(zip(records, chunk)):
+            if isinstance(rec, dict):
+                self._apply(rec, line)
+            elif not marked_torn(lines, start + n):
+                bad += 1
+        return bad
 
-    def _apply(self, rec: dict) -> None:
+    def _apply(self, rec: dict, line: bytes) -> None:
         self._records += 1
         if rec.get("clear"):
             self._data.clear()
             return
         key = rec.get("k")
         if not isinstance(key, str):
-            return
+            return  # a `torn` mark, or a record of a later version this one does not know
         if rec.get("d"):
             self._data.pop(key, None)
         elif "v" in rec:
-            self._data[key] = rec["v"]
+            self._data[key] = line
 
     def _reset(self, gen) -> None:
         self._data, self._gen, self._offset, self._records = {}, gen, 0, 0
@@ -178,100 +221,110 @@ class JournalMap:
         self._append([{"clear": 1}])
 
     def _append(self, records: list) -> None:
-        """Append `records` durably under the lock; the in-memory map applies them as they are
-        (values are kept, not copied: callers do not change a value after handing it over)."""
-        blob = b"".join(_dumps(rec) + b"\n" for rec in records)
+        """Append `records` durably under the lock, leaving out what the file already says."""
+        lines = [_dumps(rec) for rec in records]
         os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
         with self.lock:
             if not self._migrated and self.legacy is not None:
                 self._migrate(locked=True)
             if not self.keep:
-                self._append_blind(blob)
+                self._append_blind(b"".join(line + b"\n" for line in lines))
                 return
-            self._read_new(cut_torn=True, repair=True)
+            self._read_new(repair=True)
+            changed = self._changed_only(records, lines)
+            if not changed:
+                return
             if self._gen is None:
                 self._write_generation({})
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
-            try:
-                write_all(fd, blob)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            # We read to the end under the lock, so these bytes follow our offset directly.
-            for rec in records:
-                self._apply(rec)
-            self._offset += len(blob)
+            end = self._write(b"".join(line + b"\n" for _, line in changed))
+            for rec, line in changed:
+                self._apply(rec, line)
+            if end is None:
+                return  # someone appended beside us: the next read takes the file from our offset
+            self._offset = end
             if self._records > max(self.compact_min, 4 * len(self._data)):
                 self._write_generation(self._data)
 
-    def _append_blind(self, blob: bytes) -> None:
-        """Append without reading the journal (lock held): only its header and its last bytes
-        are looked at, to repair damage and cut a torn last line."""
+    def _changed_only(self, records: list, lines: list) -> list:
+        """The (record, line) pairs that change the map as read to the end of the file (lock
+        held): a value the file already holds is not written again."""
+        out, cleared = [], False
+        for rec, line in zip(records, lines):
+            if rec.get("clear"):
+                changes = bool(self._data)
+            elif rec.get("d"):
+                changes = rec["k"] in self._data
+            else:
+                changes = self._data.get(rec["k"]) != line
+            if changes or cleared:
+                out.append((rec, line))
+                cleared = cleared or bool(rec.get("clear"))
+        return out
+
+    def _write(self, blob: bytes):
+        """Append `blob` after the file's last line (a torn one is marked, never cut), fsync;
+        returns the file's size after it, or None when it is not what this append alone makes
+        it (a lock that excludes nobody let another writer append meanwhile)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), PRIVATE)
         try:
-            with open(self.path, "rb") as fh:
-                header = self._parse(fh.readline())
-                size = fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, size - 65536))
-                tail = fh.read()
-        except FileNotFoundError:
-            header, size, tail = None, 0, b""
-        if size == 0:
-            self._write_generation({})
-            self._data = {}
-        elif not (isinstance(header, dict) and header.get("journal") and header.get("gen")):
-            self._read_new(cut_torn=True, repair=True)
-            self._data = {}
-        elif not tail.endswith(b"\n"):
-            cut = tail.rfind(b"\n")
-            if cut >= 0:  # (a line longer than the look-back is left for a reading writer to cut)
-                with open(self.path, "r+b") as out:
-                    out.truncate(size - len(tail) + cut + 1)
-                    os.fsync(out.fileno())
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE)
-        try:
+            size = os.fstat(fd).st_size
+            blob = after_tail(fd, size, time.time()) + blob
             write_all(fd, blob)
             os.fsync(fd)
+            end = os.fstat(fd).st_size
         finally:
             os.close(fd)
+        return end if end == size + len(blob) else None
+
+    def _append_blind(self, blob: bytes) -> None:
+        """Append without reading the journal (lock held): only its header is looked at, to
+        repair a file that is not a journal, and its last bytes, to mark a torn last line."""
+        try:
+            with open(self.path, "rb") as fh:
+                header_line = fh.readline()
+        except FileNotFoundError:
+            header_line = b""
+        if not header_line:
+            self._write_generation({})
+        elif _header_gen(header_line) is None:
+            self._read_new(repair=True)
+        self._write(blob)
+        self._reset(None)  # nothing is kept in memory
 
     def compact(self) -> None:
         """Rewrite the journal as one record per live key."""
         with self.lock:
-            self._read_new(cut_torn=True, repair=True)
+            self._read_new(repair=True)
             self._write_generation(self._data)
 
-    def _write_generation(self, data: dict) -> None:
-        """Atomically replace the file with a new header and one record per key (lock held)."""
+    def _write_generation(self, lines: dict) -> None:
+        """Atomically replace the file with a new header and `lines` (key -> the bytes of its set
+        record), lock held."""
         gen = os.urandom(6).hex()
-        parts = [_dumps({"journal": self.name, "v": FORMAT_VERSION, "gen": gen}) + b"\n"]
-        parts.extend(_dumps({"k": k, "v": v}) + b"\n" for k, v in data.items())
-        atomic_write_bytes(self.path, b"".join(parts))
-        data = dict(data)
+        header = _dumps({"journal": self.name, "v": FORMAT_VERSION, "gen": gen}) + b"\n"
+        body = b"".join(line + b"\n" for line in lines.values())
+        atomic_write_bytes(self.path, header + body)
+        lines = dict(lines)
         self._reset(gen)
-        self._data = data
-        self._records = len(data)
-        self._offset = len(parts[0]) + sum(len(p) for p in parts[1:])
+        self._data = lines
+        self._records = len(lines)
+        self._offset = len(header) + len(body)
 
     # ------------------------------------------------------------------ damage and migration
     def _rewrite_after_damage(self, reason: str, header_bad: bool = False) -> None:
-        """Move the damaged journal aside and start a new one from every readable record."""
+        """Keep the damaged journal's bytes aside and start a new one from every readable record."""
         try:
             with open(self.path, "rb") as fh:
                 raw = fh.read()
         except FileNotFoundError:
             return
-        data = {}
-        lines = raw.split(b"\n")
-        for line in lines[1:-1] if not header_bad else lines[:-1]:
-            rec = self._parse(line) if line.strip() else None
-            if isinstance(rec, dict):
-                if rec.get("clear"):
-                    data.clear()
-                elif isinstance(rec.get("k"), str):
-                    if rec.get("d"):
-                        data.pop(rec["k"], None)
-                    elif "v" in rec:
-                        data[rec["k"]] = rec["v"]
+        self._reset(None)
+        lines = [line for line in raw.split(b"\n")[(0 if header_bad else 1) : -1] if line.strip()]
+        for line in lines:
+            rec = _parse(line)
+            if isinstance(rec, dict) and not rec.get("journal"):
+                self._apply(rec, line)
+        data = self._data
         try:
             moved = quarantine(self.path)
         except FileNotFoundError:
@@ -298,7 +351,8 @@ class JournalMap:
         if items is None:
             return
         os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
-        self._write_generation(dict(items))  # durable before the old file goes
+        # Durable before the old file goes.
+        self._write_generation({str(k): _dumps({"k": str(k), "v": v}) for k, v in items.items()})
         try:
             if os.path.isdir(path):
                 for name in os.listdir(path):
@@ -309,6 +363,21 @@ class JournalMap:
             fsync_dir(os.path.dirname(path) or ".")
         except OSError:
             pass
+
+
+def _parse(line: bytes):
+    try:
+        return loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _header_gen(line: bytes):
+    """The generation id of a journal's header line, or None when it is not one."""
+    header = _parse(line)
+    if isinstance(header, dict) and header.get("journal"):
+        return header.get("gen")
+    return None
 
 
 def read_legacy_json(path: str, on_corrupt=None):

@@ -14,6 +14,7 @@ import time
 
 from sync.backoff import backoff_delay, effective_time
 from sync.jobs import DEAD, INFLIGHT, PENDING, Job, QueueState
+from sync.journal_tail import after_tail, marked_torn, tail_is_damage
 from sync.lock import FileLock
 from sync.plain_data import Field, plain_data
 from sync.store import (
@@ -29,12 +30,7 @@ from sync.store import (
 
 JOURNAL_NAME = "queue.jsonl"
 FORMAT_VERSION = 1
-# No record we append is longer than this (a `drop` is split into chunks of DROP_CHUNK ids), so a
-# last line without its newline that is longer, or holds NUL bytes, was not torn by a writer: it
-# is damage (storage that lost the end of the file), kept aside and reported, never cut silently.
-MAX_RECORD_BYTES = 65536
-DROP_CHUNK = 1000
-TORN = "torn"  # a record saying "the line before me was torn by a writer killed mid-append"
+DROP_CHUNK = 1000  # ids per `drop` record: no record is longer than journal_tail.MAX_RECORD_BYTES
 
 
 def _new_id() -> str:
@@ -350,7 +346,7 @@ class FileQueue(JobQueue):
     """The queue as an fsync'd append-only journal `queue.jsonl` under a cross-process lock.
 
     Producers (the hook) only append: O(1), no read of the journal beyond its last bytes (to keep
-    a torn or damaged last line a line of its own, `_after_tail`). Consumers keep the
+    a torn or damaged last line a line of its own, `sync.journal_tail.after_tail`). Consumers keep the
     state in memory and read only the records appended since their last look. The journal is
     rewritten as a snapshot (compaction) when it holds many more records than live jobs.
     """
@@ -440,7 +436,7 @@ class FileQueue(JobQueue):
                 self.state.apply(rec)
                 self._records += 1
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-                if not _marked_torn(lines, index):
+                if not marked_torn(lines, index):
                     bad.append((start + pos, str(exc)[:80]))
         self._offset = start + end + 1
         return bad
@@ -526,7 +522,7 @@ class FileQueue(JobQueue):
             if created:
                 data = _header_line(_new_id(), self.clock()) + data
             else:
-                data = _after_tail(fd, size, self.clock()) + data
+                data = after_tail(fd, size, self.clock()) + data
             write_all(fd, data)
             os.fsync(fd)
         finally:
@@ -593,54 +589,3 @@ def _header_gen(line: bytes):
     if isinstance(rec, dict) and rec.get("op") == "header":
         return rec.get("gen")
     return None
-
-
-def tail_is_damage(tail: bytes) -> bool:
-    """Is this last line without a newline damage rather than a record torn by a killed writer?
-
-    A writer dies mid-append leaving a prefix of one record: shorter than MAX_RECORD_BYTES and
-    never NUL bytes (JSON escapes them). Storage that lost the end of the file leaves NULs or
-    garbage whose newlines are gone.
-    """
-    return b"\0" in tail or len(tail) > MAX_RECORD_BYTES
-
-
-def _after_tail(fd: int, size: int, now: float) -> bytes:
-    """What an append writes before its records so that the file's last line stays what it is.
-
-    Nothing when the file ends with a newline. After damage (see `tail_is_damage`) a newline, so
-    the damage becomes a line of its own for the next reader to report. After a record torn by a
-    writer killed mid-append, a newline and a `torn` record naming the torn line's length, so the
-    reader skips that line without calling it damage. Nothing is ever cut: where a lock is
-    granted without excluding anyone, what looks torn may be another writer's record still being
-    written, and cutting it would lose an acknowledged change.
-    """
-    os.lseek(fd, size - 1, os.SEEK_SET)
-    if os.read(fd, 1) == b"\n":
-        return b""
-    start = max(0, size - MAX_RECORD_BYTES - 1)
-    os.lseek(fd, start, os.SEEK_SET)
-    block = os.read(fd, size - start)
-    idx = block.rfind(b"\n")
-    if idx < 0 and start > 0:
-        return b"\n"  # no newline in the last MAX_RECORD_BYTES: not one torn record
-    tail = block[idx + 1 :]
-    if tail_is_damage(tail):
-        return b"\n"
-    return (
-        b"\n"
-        + json.dumps({"op": TORN, "len": len(tail), "t": now}, separators=(",", ":")).encode("utf-8")
-        + b"\n"
-    )
-
-
-def _marked_torn(lines: list, index: int) -> bool:
-    """Is the unreadable line `lines[index]` a record torn by a killed writer, as the next
-    writer marked it (`_after_tail`)? Then it is no damage: that enqueue never returned."""
-    if index + 1 >= len(lines):
-        return False
-    try:
-        rec = loads(lines[index + 1])
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(rec, dict) and rec.get("op") == TORN and rec.get("len") == len(lines[index])

@@ -79,15 +79,105 @@ def test_compaction_keeps_the_file_bounded_and_a_concurrent_reader_always_sees_a
     assert JournalMap(path).get("k19") == 199
 
 
-def test_a_torn_last_line_is_ignored_then_cut_by_the_next_writer(tmp_path):
+def test_a_torn_last_line_is_skipped_and_marked_by_the_next_writer_never_cut(tmp_path):
     path = str(tmp_path / "m.jsonl")
     JournalMap(path).put("a", 1)
+    torn = b'{"k":"b","v":'  # a writer killed mid-append: its put never returned
     with open(path, "ab") as fh:
-        fh.write(b'{"k":"b","v":')  # a writer killed mid-append
+        fh.write(torn)
     assert JournalMap(path).items() == {"a": 1}
     JournalMap(path).put("c", 3)
+    with open(path, "rb") as fh:
+        lines = fh.read().split(b"\n")
+    # The torn bytes are still there, a line of their own, followed by a record naming their length.
+    at = lines.index(torn)
+    mark = json.loads(lines[at + 1])
+    assert mark["op"] == "torn" and mark["len"] == len(torn)
     assert JournalMap(path).items() == {"a": 1, "c": 3}
     assert quarantined_files(str(tmp_path)) == []
+
+
+def test_a_reader_never_touches_a_record_another_writer_is_still_writing(tmp_path):
+    """Readers take no lock and change nothing: half a record (its writer holds the lock and has
+    not finished) is left alone, and read once it is complete."""
+    from sync.lock import FileLock
+
+    path = str(tmp_path / "m.jsonl")
+    JournalMap(path).put("a", 1)
+    reader = JournalMap(path)
+    assert reader.items() == {"a": 1}
+    record = b'{"k":"b","v":{"title":"' + "é".encode("utf-8") * 200 + b'"}}\n'
+    with FileLock(path + ".lock"):
+        with open(path, "ab") as fh:
+            fh.write(record[:57])
+            fh.flush()
+            with open(path, "rb") as before:
+                seen = before.read()
+            reader.refresh()
+            assert reader.items() == {"a": 1} and reader.get("b") is None
+            with open(path, "rb") as after:
+                assert after.read() == seen  # not cut, not marked
+            fh.write(record[57:])
+    reader.refresh()
+    assert reader.get("b") == {"title": "é" * 200}
+    assert quarantined_files(str(tmp_path)) == []
+
+
+def test_a_record_still_being_written_beside_a_writer_is_never_cut(tmp_path, monkeypatch):
+    """Where a lock excludes nobody (a network share with locking off), a writer can find another
+    writer's record half written. It marks the line instead of cutting it; the other write then
+    completes (O_APPEND puts our append after it), and both records are read back."""
+    import sync.journal_map as journal_map
+
+    path = str(tmp_path / "m.jsonl")
+    JournalMap(path).put("a", 1)
+    other = b'{"k":"b","v":"written by the other process"}\n'
+    with open(path, "ab") as fh:
+        fh.write(other[:20])  # the other writer's record, half written
+    real_after_tail = journal_map.after_tail
+
+    def other_write_completes(fd, size, now):
+        prefix = real_after_tail(fd, size, now)  # decided on the half-written record
+        with open(path, "ab") as fh:
+            fh.write(other[20:])
+        return prefix
+
+    monkeypatch.setattr(journal_map, "after_tail", other_write_completes)
+    writer = JournalMap(path)
+    writer.put("c", 3)
+    monkeypatch.setattr(journal_map, "after_tail", real_after_tail)
+    told = []
+    expected = {"a": 1, "b": "written by the other process", "c": 3}
+    assert JournalMap(path, on_corrupt=told.append).items() == expected
+    assert writer.items() == expected and not told
+    assert quarantined_files(str(tmp_path)) == []
+
+
+def test_a_last_line_that_no_killed_writer_could_leave_is_damage(tmp_path):
+    """NUL bytes at the end (storage that lost the end of the file) are not a torn record: the
+    readable records are kept, the damage kept aside and reported."""
+    path = str(tmp_path / "m.jsonl")
+    JournalMap(path).put_many({"a": 1, "b": 2})
+    with open(path, "ab") as fh:
+        fh.write(b"\0" * 300)
+    told = []
+    assert JournalMap(path, on_corrupt=told.append).items() == {"a": 1, "b": 2}
+    assert len(told) == 1 and "unreadable" in str(told[0])
+    assert len(quarantined_files(str(tmp_path))) == 1
+    JournalMap(path).put("c", 3)
+    assert JournalMap(path).items() == {"a": 1, "b": 2, "c": 3}
+
+
+def test_a_value_the_file_already_holds_is_not_written_again(tmp_path):
+    path = str(tmp_path / "m.jsonl")
+    journal = JournalMap(path)
+    journal.put_many({"a": {"x": [1, 2]}, "b": 2})
+    size = os.path.getsize(path)
+    JournalMap(path).put_many({"a": {"x": [1, 2]}, "b": 2, "gone": None})
+    assert os.path.getsize(path) == size
+    JournalMap(path).put_many({"a": {"x": [1, 3]}, "b": 2})
+    assert 0 < os.path.getsize(path) - size < 40
+    assert JournalMap(path).items() == {"a": {"x": [1, 3]}, "b": 2}
 
 
 def test_a_damaged_line_is_moved_aside_and_every_readable_record_kept(tmp_path):
@@ -176,7 +266,7 @@ def test_a_file_that_is_not_a_journal_is_moved_aside_not_overwritten(tmp_path):
         assert fh.read() == b'{"state": "open"'
 
 
-def test_a_write_only_journal_appends_without_reading_and_cuts_a_torn_line(tmp_path):
+def test_a_write_only_journal_appends_without_reading_and_marks_a_torn_line(tmp_path):
     path = str(tmp_path / "m.jsonl")
     JournalMap(path).put_many({"a": 1, "b": 2})
     with open(path, "ab") as fh:

@@ -17,7 +17,8 @@ import pytest
 import sync.queue
 import sync.store
 from sync.jobs import INFLIGHT, PENDING
-from sync.queue import MAX_RECORD_BYTES, FileQueue, MemoryQueue
+from sync.journal_tail import MAX_RECORD_BYTES
+from sync.queue import FileQueue, MemoryQueue
 from sync.store import JsonFile, keep_copy, quarantined_files, remove_if_same
 from tests.clock import FakeClock
 
