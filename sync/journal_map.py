@@ -97,6 +97,19 @@ class JournalMap:
         self.refresh()
         return list(self._data)
 
+    def holds(self, key, value) -> bool:
+        """Does the map, as of this object's last look, hold exactly `value` for `key`? (Compares
+        the encoded record: no decoding.)"""
+        if not self._loaded:
+            self.refresh()
+        key = str(key)
+        return self._data.get(key) == _dumps({"k": key, "v": value})
+
+    def __contains__(self, key) -> bool:
+        if not self._loaded:
+            self.refresh()
+        return str(key) in self._data
+
     def __len__(self) -> int:
         self.refresh()
         return len(self._data)

@@ -53,7 +53,7 @@ def clear_match_cache(ctx) -> dict:
     Not destructive to metadata: the next sync matches every scene again (a few paged requests).
     """
     removed = []
-    for name in ("match_cache.jsonl", "match_cache.json", "plex_index.json"):
+    for name in ("match_cache.jsonl", "match_cache.json", "plex_index.jsonl", "plex_index.json"):
         path = os.path.join(ctx.data_dir, name)
         try:
             os.remove(path)

@@ -2,19 +2,24 @@
 
 Finding a scene's Plex item by asking Plex costs a whole-library listing (Plex cannot search by
 file path), so the index pages each selected movie library once, keeps what it learned in
-`plex_index.json`, and afterwards asks only for items added since (`addedAt>>=`, one small
+`plex_index.jsonl`, and afterwards asks only for items added since (`addedAt>>=`, one small
 request per library). Items that moved or were deleted are caught by `forget` (the writer found
 the item gone), by the matcher's full rebuild when a scene's file is missing from an index older
 than a few minutes (worker/matcher.py), and by a full rebuild once the index is older than
 `max_age` (default 24 h); so is a movie library created in Plex after the index was built
 (with 'Plex libraries' empty).
 
-File layout (compact JSON, about 120 bytes per item, so 50,000 items are ~6 MB and load in
-a few tenths of a second):
+The file is a journal (`sync.journal_map`): one record per Plex item, so what is written is what
+changed in Plex, not the whole index. A full rebuild (or reconciliation's listing) compares each
+listed item with what the index holds and appends only new, changed and vanished items, plus the
+header record. Entries (about 120 bytes per item):
 
-    {"v": 1, "server": <machineIdentifier>, "libraries": [<configured names, casefolded>],
-     "built_at": <epoch>, "sections": {"<id>": {"title": ..., "locations": [...],
-        "refreshed_at": <max addedAt seen>, "items": {"<ratingKey>": [[files], [sizes], addedAt]}}}}
+    "\\u0000meta": {"v": 2, "server": <machineIdentifier>, "libraries": [<configured names, casefolded>],
+                   "built_at": <epoch>, "sections": {"<id>": {"title": ..., "locations": [...],
+                   "refreshed_at": <max addedAt seen>}}}
+    "<ratingKey>": [<section id>, [files], [sizes], addedAt]
+
+The older whole-file `plex_index.json` is migrated on first use.
 """
 
 from __future__ import annotations
@@ -27,24 +32,29 @@ from urllib.parse import urlencode
 from plexapi.exceptions import NotFound
 
 from stashplugin import log
+from sync.journal_map import JournalMap
 from sync.store import JsonFile
 from worker.errors import SyncFailure
 from worker.paths import loose_key, name_key, path_key
 
-FILE_NAME = "plex_index.json"
-FORMAT = 1
+FILE_NAME = "plex_index.jsonl"
+LEGACY_NAME = "plex_index.json"
+META = "\u0000meta"  # the journal entry that says what the index covers
+FORMAT = 2
 PAGE_SIZE = 1000
 MAX_AGE = 24 * 3600.0
+WRITE_CHUNK = 5000  # changed items appended per write while a full listing is read
 
 # Rules in order of trust; `Matcher` ranks candidates by this order.
 RULES = ("exact", "loose", "name_size", "name")
+KEYS = {"exact": path_key, "loose": loose_key, "name": name_key}
 
 Candidate = namedtuple("Candidate", "rating_key section_id file size added_at")
 Lookup = namedtuple("Lookup", "rule candidates plex_path")
 
 
 def _log_corrupt(exc) -> None:
-    log.error("Plex path index: %s; it will be rebuilt from Plex." % exc)
+    log.error("Plex path index: %s; what is missing is read from Plex again." % exc)
 
 
 def _int(value, default=None):
@@ -59,44 +69,56 @@ def _library_key(names) -> list:
 
 
 class PlexIndex:
-    """Stash-independent map of Plex movie files, persisted in `<data_dir>/plex_index.json`."""
+    """Stash-independent map of Plex movie files, persisted in `<data_dir>/plex_index.jsonl`."""
 
     def __init__(self, data_dir: str, max_age: float = MAX_AGE, clock=time.time):
         self.data_dir = data_dir
         self.max_age = max_age
         self.clock = clock
         self.requests = 0
-        self._file = JsonFile(os.path.join(data_dir, FILE_NAME), default={}, on_corrupt=_log_corrupt)
-        self._data = None
-        self._maps = {}
-        self._dirty = False
+        self.journal = JournalMap(
+            os.path.join(data_dir, FILE_NAME),
+            on_corrupt=_log_corrupt,
+            legacy=(os.path.join(data_dir, LEGACY_NAME), _legacy_items),
+        )
+        self._meta = None
+        self._maps = {}  # kind -> {key: rating key, or a tuple of them}: hints, checked on lookup
+        self._forgotten = {}  # rating key (str) -> None: removals not written yet (`flush`)
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
-        if self._data is None:
-            data = self._file.read()
-            if data.get("v") != FORMAT or not isinstance(data.get("sections"), dict):
-                data = {}  # an older layout: rebuilt, not an error
-            self._data = data
-        return self._data
+        if self._meta is None:
+            meta = self.journal.get(META)
+            if (
+                not isinstance(meta, dict)
+                or meta.get("v") != FORMAT
+                or not isinstance(meta.get("sections"), dict)
+            ):
+                meta = {}  # never built, or an unknown layout: rebuilt, not an error
+            self._meta = meta
+        return self._meta
 
-    def _changed(self) -> None:
-        self._maps = {}
-        self._dirty = True
+    def _entry(self, rating_key):
+        """[section id, files, sizes, addedAt] of an item the index holds, or None."""
+        key = str(rating_key)
+        if key in self._forgotten:
+            return None
+        entry = self.journal.get(key)
+        if not (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[1], list)):
+            return None
+        return entry
 
     def flush(self) -> None:
-        """Write pending changes (`forget`, refreshes) to disk; cheap when nothing changed."""
-        if not self._dirty or self._data is None:
-            return
-        os.makedirs(self.data_dir, exist_ok=True)
-        with self._file.lock:
-            self._file.write(self._data)
-        self._dirty = False
+        """Write pending removals (`forget`) to disk; cheap when there are none."""
+        if self._forgotten:
+            self.journal.delete_many(list(self._forgotten))
+            self._forgotten = {}
 
     @property
     def size(self) -> int:
         """How many Plex items the index knows."""
-        return sum(len(s.get("items", {})) for s in self._state().get("sections", {}).values())
+        keys = self.journal.keys()
+        return sum(1 for k in keys if not k.startswith("\u0000") and k not in self._forgotten)
 
     def sections(self) -> dict:
         """{section id: title} of the libraries the index covers."""
@@ -242,35 +264,54 @@ class PlexIndex:
                 return
 
     def _full(self, server, library_names, progress) -> int:
+        """Page every chosen library; append what differs from the index (new, changed and
+        vanished items, in chunks) and the new header record. Returns how many items Plex has."""
         chosen = self._select_sections(server, library_names)
-        sections = {}
+        unseen = {k for k in self.journal.keys() if k != META}
+        changes, sections, listed = {}, {}, 0
         for n, sec in enumerate(chosen):
-            items, newest = {}, 0
+            newest = 0
 
             def on_page(done, total, n=n):
                 if progress is not None:
                     progress((n + min(1.0, done / float(total))) / len(chosen))
 
             for video in self._page(server, sec["id"], [], on_page):
-                rk, entry = _entry(video)
-                if rk is not None:
-                    items[str(rk)] = entry
-                    newest = max(newest, entry[2])
+                rk, entry = _entry(video, sec["id"])
+                if rk is None:
+                    continue
+                listed += 1
+                unseen.discard(str(rk))
+                newest = max(newest, entry[3])
+                if not self.journal.holds(rk, entry):
+                    changes[str(rk)] = entry
+                if len(changes) >= WRITE_CHUNK:
+                    self._write_changes(changes)
             sections[str(sec["id"])] = {
                 "title": sec["title"],
                 "locations": sec["locations"],
                 "refreshed_at": newest,
-                "items": items,
             }
-        self._data = {
+        changes.update(dict.fromkeys(unseen))
+        changes[META] = {
             "v": FORMAT,
             "server": getattr(server, "machineIdentifier", None),
             "libraries": _library_key(library_names),
             "built_at": self.clock(),
             "sections": sections,
         }
-        self._changed()
-        return self.size
+        self._forgotten = {}  # the listing is the truth now
+        self._write_changes(changes)
+        return listed
+
+    def _write_changes(self, changes: dict) -> None:
+        """Append `changes` (rating key or META -> value, None removes) and empty it."""
+        if any(k != META for k in changes):
+            self._maps = {}
+        self.journal.put_many(changes)
+        if META in changes:
+            self._meta = None
+        changes.clear()
 
     def _incremental(self, server) -> int:
         fresh = []
@@ -279,58 +320,83 @@ class PlexIndex:
             # `>>=` is "strictly after"; asking from one second earlier also catches items
             # Plex added in the same second the last listing was read (already-known ones are skipped).
             for video in self._page(server, int(sid), [("addedAt>>", str(since))]):
-                rk, entry = _entry(video)
-                if rk is not None and sec["items"].get(str(rk)) != entry:
-                    fresh.append((sid, str(rk), entry))
+                rk, entry = _entry(video, int(sid))
+                if rk is not None and (str(rk) in self._forgotten or not self.journal.holds(rk, entry)):
+                    fresh.append((str(rk), entry))
         if fresh:
             self._insert(fresh)
             log.debug("Plex path index: %d new or changed items" % len(fresh))
         return len(fresh)
 
     def _insert(self, fresh: list) -> None:
-        sections = self._state()["sections"]
-        exact = self._map("exact")
-        for sid, rk, entry in fresh:
-            items = sections[sid]["items"]
+        meta = dict(self._state())
+        meta["sections"] = sections = {sid: dict(sec) for sid, sec in meta["sections"].items()}
+        changes = {}
+        for rk, entry in fresh:
+            sid = entry[0]
             # Plex holds a file in one item per library: an older item with the same file was
             # deleted and re-added (a rescan), so it must not linger as a second candidate.
-            for f in entry[0]:
-                for c in exact.get(path_key(f), ()):
-                    other_rk, other_sid = c[0], c[1]
-                    if str(other_sid) == sid and str(other_rk) != rk:
-                        items.pop(str(other_rk), None)
-            items[rk] = entry
-            sections[sid]["refreshed_at"] = max(int(sections[sid].get("refreshed_at") or 0), entry[2])
-        self._changed()
+            for f in entry[1]:
+                for c in self._candidates("exact", path_key(f)):
+                    if c.section_id == sid and str(c.rating_key) != rk:
+                        changes[str(c.rating_key)] = None
+            changes[rk] = entry
+            self._forgotten.pop(rk, None)
+            sec = sections[str(sid)]
+            sec["refreshed_at"] = max(int(sec.get("refreshed_at") or 0), entry[3])
+        changes[META] = meta
+        self._write_changes(changes)
 
     def forget(self, rating_key) -> bool:
         """Drop an item that turned out to be gone (or to hold another file); True if it was known.
 
         Written to disk by the next `flush`.
         """
-        rk = str(rating_key)
-        for sec in self._state().get("sections", {}).values():
-            if sec.get("items", {}).pop(rk, None) is not None:
-                self._changed()
-                return True
-        return False
+        if self._entry(rating_key) is None:
+            return False
+        self._forgotten[str(rating_key)] = None
+        return True
 
     # ------------------------------------------------------------------ lookup
     def _map(self, kind: str) -> dict:
+        """{key of a file: rating key, or a tuple of them}, built once per change of the index.
+        A hint only: `_candidates` checks each item against the index as it is now."""
         found = self._maps.get(kind)
         if found is not None:
             return found
-        keyfn = {"exact": path_key, "loose": loose_key, "name": name_key}[kind]
+        keyfn = KEYS[kind]
         found = {}
-        for sid, sec in self._state().get("sections", {}).items():
-            section_id = int(sid)
-            for rk, (files, sizes, added) in sec.get("items", {}).items():
-                for i, f in enumerate(files):
-                    size = sizes[i] if i < len(sizes) else None
-                    # Plain tuples: building 50,000 named tuples would double the load time.
-                    found.setdefault(keyfn(f), []).append((int(rk), section_id, f, size, added))
+        for key, entry in self.journal.each():
+            rk = _int(key)
+            if rk is None or not isinstance(entry, list) or len(entry) != 4:
+                continue  # (META, or what no version of this code writes)
+            for f in entry[1] if isinstance(entry[1], list) else ():
+                k = keyfn(f)
+                have = found.get(k)
+                if have is None:
+                    found[k] = rk
+                elif have != rk and not (isinstance(have, tuple) and rk in have):
+                    found[k] = (have if isinstance(have, tuple) else (have,)) + (rk,)
         self._maps[kind] = found
         return found
+
+    def _candidates(self, kind: str, key: str) -> list:
+        """The items holding a file whose `kind` key is `key`, one Candidate per item."""
+        hit = self._map(kind).get(key)
+        if hit is None:
+            return []
+        keyfn, out = KEYS[kind], []
+        for rk in hit if isinstance(hit, tuple) else (hit,):
+            entry = self._entry(rk)
+            if entry is None:
+                continue
+            sid, files, sizes, added = entry
+            for i, f in enumerate(files):
+                if keyfn(f) == key:
+                    size = sizes[i] if isinstance(sizes, list) and i < len(sizes) else None
+                    out.append(Candidate(rk, sid, f, size, added))
+                    break
+        return out
 
     def lookup(self, stash_path: str, mapper, size=None) -> Lookup:
         """Plex items that may hold `stash_path`, and which rule found them.
@@ -342,10 +408,10 @@ class PlexIndex:
         """
         plex_path = mapper.to_plex(stash_path)
         for rule, key in (("exact", path_key(plex_path)), ("loose", loose_key(plex_path))):
-            hits = self._map(rule).get(key)
+            hits = self._candidates(rule, key)
             if hits:
-                return Lookup(rule, _unique(hits), plex_path)
-        hits = _unique(self._map("name").get(name_key(plex_path), []))
+                return Lookup(rule, hits, plex_path)
+        hits = self._candidates("name", name_key(plex_path))
         if not hits:
             return Lookup(None, [], plex_path)
         if size:
@@ -357,24 +423,39 @@ class PlexIndex:
         return Lookup("name", hits, plex_path)
 
 
-def _entry(video):
-    """(ratingKey, [files, sizes, addedAt]) of one listed <Video>."""
+def _entry(video, section_id: int):
+    """(ratingKey, [section id, files, sizes, addedAt]) of one listed <Video>."""
     files, sizes = [], []
     for media in video.findall("Media"):
         for part in media.findall("Part"):
             if part.get("file"):
                 files.append(part.get("file"))
                 sizes.append(_int(part.get("size")))
-    return _int(video.get("ratingKey")), [files, sizes, _int(video.get("addedAt"), 0)]
+    return _int(video.get("ratingKey")), [section_id, files, sizes, _int(video.get("addedAt"), 0)]
 
 
-def _unique(rows) -> list:
-    seen, out = set(), []
-    for row in rows:
-        if row[0] not in seen:
-            seen.add(row[0])
-            out.append(Candidate._make(row))
-    return out
+def _legacy_items(path: str) -> dict:
+    """The entries of the older whole-file `plex_index.json` (format 1); {} when it is of another
+    layout or cannot be read (moved aside and reported): the index is then read from Plex again."""
+    data = JsonFile(path, default={}, on_corrupt=_log_corrupt).read()
+    if data.get("v") != 1 or not isinstance(data.get("sections"), dict):
+        return {}
+    items, sections = {}, {}
+    for sid, sec in data["sections"].items():
+        if _int(sid) is None or not isinstance(sec, dict):
+            continue
+        sections[sid] = {k: sec.get(k) for k in ("title", "locations", "refreshed_at")}
+        for rk, old in (sec.get("items") or {}).items():
+            if _int(rk) is not None and isinstance(old, list) and len(old) == 3:
+                items[rk] = [int(sid), old[0], old[1], old[2]]
+    items[META] = {
+        "v": FORMAT,
+        "server": data.get("server"),
+        "libraries": data.get("libraries", []),
+        "built_at": data.get("built_at"),
+        "sections": sections,
+    }
+    return items
 
 
 def _names(sections) -> str:

@@ -12,6 +12,7 @@ from emulators.world import PLEX_TOKEN
 from stashplugin.settings import Settings
 from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.matcher import Matcher
+from worker.paths import PathMapper
 from worker.plex_index import PlexIndex
 
 LONG_AGO = int(time.time()) - 30 * 86400
@@ -155,12 +156,43 @@ def test_unchanged_library_refresh_costs_one_request_per_library(plex, server, d
         )
     PlexIndex(data_dir).refresh(server, [])
     plex.clear_log()
-    before = os.stat(os.path.join(data_dir, "plex_index.json"))
+    before = os.stat(os.path.join(data_dir, "plex_index.jsonl"))
     result = PlexIndex(data_dir).refresh(server, [])
     assert result["mode"] == "incremental" and result["added"] == 0
     assert result["requests"] == 2 and plex.count(path_prefix="/library/sections") == 2
-    after = os.stat(os.path.join(data_dir, "plex_index.json"))
-    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # nothing rewritten
+    after = os.stat(os.path.join(data_dir, "plex_index.jsonl"))
+    assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)  # nothing written
+
+
+def test_a_full_listing_writes_only_what_changed_in_plex(plex, server, data_dir):
+    """The path index is a journal: paging a library of 3,000 items again (the daily rebuild,
+    reconciliation's listing) appends the items Plex changed, not the whole index."""
+    movies = plex.add_section("Movies", ["/media"])
+    rks = plex.bulk_add(
+        movies, [{"file": "/media/%d.mp4" % i, "size": i, "addedAt": LONG_AGO + i} for i in range(3000)]
+    )
+    PlexIndex(data_dir).refresh(server, [])
+    path = os.path.join(data_dir, "plex_index.jsonl")
+    whole = os.path.getsize(path)
+
+    plex.update_item(rks[5], file="/media/moved/5.mp4")
+    plex.remove_item(rks[6])
+    added = plex.add_item(movies, "/media/new.mp4", size=1)
+    result = PlexIndex(data_dir).refresh(server, [], full=True)
+    assert result["mode"] == "full" and result["added"] == 3000
+    grown = os.path.getsize(path) - whole
+    assert 0 < grown < 1000 < whole / 100  # three items and the header record
+
+    index = PlexIndex(data_dir)
+    mapper = PathMapper([])
+    assert index.lookup("/media/moved/5.mp4", mapper).candidates[0].rating_key == rks[5]
+    assert index.lookup("/media/5.mp4", mapper).rule == "name"  # only the moved file's name is left
+    assert index.lookup("/media/6.mp4", mapper).rule is None
+    assert index.lookup("/media/new.mp4", mapper).candidates[0].rating_key == added
+    assert index.size == 3000
+
+    PlexIndex(data_dir).refresh(server, [], full=True)  # nothing changed in Plex: the header only
+    assert os.path.getsize(path) - whole - grown < 300
 
 
 def test_file_added_after_the_index_was_built_is_found_with_one_request(plex, server, data_dir):

@@ -421,6 +421,7 @@ STATE_FILES = (
     "reconcile.json",
     "sync_state.jsonl",
     "match_cache.jsonl",
+    "plex_index.jsonl",
 )
 file_garbage = (
     st.binary(max_size=120)
@@ -441,6 +442,8 @@ def _read_everything(plugin_dir: str, data_dir: str) -> None:
     from worker.health import ProbeSchedule
     from worker.matcher import MatchCache
     from worker.outages import OutageHistory
+    from worker.paths import PathMapper
+    from worker.plex_index import PlexIndex
     from worker.stats import SyncStats
     from worker.status import collect_status
 
@@ -459,6 +462,11 @@ def _read_everything(plugin_dir: str, data_dir: str) -> None:
     cache.get("1")
     cache.put("1", {"rating_key": 1})
     cache.flush()
+    index = PlexIndex(data_dir)
+    index.full_rebuild_needed()
+    index.lookup("/media/a.mp4", PathMapper([]))
+    index.forget(1)
+    index.flush()
     history = OutageHistory(data_dir)
     history.start("fuzz", time.time())
     history.end(time.time(), jobs_affected=1)

@@ -207,7 +207,7 @@ def test_process_queue_against_a_plex_answering_garbage_keeps_the_change(world):
         assume(not (method == "PUT" and answer.startswith(b"HTTP/1.1 2")))
         examples[0] += 1
         _fresh_state(world)
-        for name in ("match_cache.json", "plex_index.json"):  # so the library listings are asked for again
+        for name in ("match_cache.jsonl", "plex_index.jsonl"):  # so the library listings are asked for again
             try:
                 os.remove(os.path.join(world.data_dir, name))
             except FileNotFoundError:

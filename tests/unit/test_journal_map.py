@@ -1,12 +1,14 @@
 """The per-scene stores' journal (sync/journal_map.py): appends in proportion to the change, readers
-that follow other processes, compaction under a concurrent reader, damage, and migration of an
-old data folder (sync_state.json, match_cache.json, poster_memo/NN.json)."""
+that follow other processes, compaction under a concurrent reader, torn records and damage, and
+migration of an old data folder (sync_state.json, match_cache.json, poster_memo/NN.json,
+plex_index.json)."""
 
 from __future__ import annotations
 
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -14,6 +16,8 @@ from sync.journal_map import JournalMap
 from sync.store import quarantined_files
 from sync.sync_state import SyncState
 from worker.matcher import MatchCache
+from worker.paths import PathMapper
+from worker.plex_index import PlexIndex
 from worker.plex_writer import PosterMemo
 
 
@@ -227,17 +231,41 @@ def test_an_old_data_folder_is_migrated_on_first_use_and_nothing_is_lost(tmp_pat
         with open(os.path.join(data, "poster_memo", "%02d.json" % shard), "w") as fh:
             json.dump(entries, fh)
 
+    index = {
+        "v": 1,
+        "server": "machine",
+        "libraries": ["movies"],
+        "built_at": time.time(),
+        "sections": {
+            "1": {
+                "title": "Movies",
+                "locations": ["/media"],
+                "refreshed_at": 1700000299,
+                "items": {str(1000 + n): [["/media/%d.mp4" % n], [n], 1700000000 + n] for n in range(300)},
+            }
+        },
+    }
+    with open(os.path.join(data, "plex_index.json"), "w") as fh:
+        json.dump(index, fh)
+
     assert SyncState(data).read() == state
+    paths = PlexIndex(data)
+    assert paths.size == 300 and paths.full_rebuild_needed(None, ["Movies"]) == ""  # no listing needed
+    assert paths.sections() == {1: "Movies"} and paths.locations(1) == ["/media"]
+    found = paths.lookup("/stash/7.mp4", PathMapper([("/stash", "/media")]), size=7)
+    assert found.rule == "exact" and found.candidates == [(1007, 1, "/media/7.mp4", 7, 1700000007)]
     matches = MatchCache(data, signature=["machine", ["movies"], []])
     assert len(matches) == 300 and matches.get("7")["rating_key"] == 1007
     memo = PosterMemo(data)
     assert all(memo.get(rk)["poster_sha1"] == "s%d" % rk for rk in range(1000, 1300))
 
     names = set(os.listdir(data))
-    assert {"sync_state.jsonl", "match_cache.jsonl", "poster_memo.jsonl"} <= names
-    assert not ({"sync_state.json", "match_cache.json", "poster_memo"} & names)
+    assert {"sync_state.jsonl", "match_cache.jsonl", "poster_memo.jsonl", "plex_index.jsonl"} <= names
+    assert not ({"sync_state.json", "match_cache.json", "poster_memo", "plex_index.json"} & names)
     # A second process finds the journals and reads the same.
     assert SyncState(data).read() == state and PosterMemo(data).get(1299)["poster_sha1"] == "s1299"
+    again = PlexIndex(data)
+    assert again.size == 300 and again.lookup("/media/299.mp4", PathMapper([])).candidates[0].rating_key == 1299
 
 
 def test_a_match_cache_made_under_other_settings_starts_empty(tmp_path):

@@ -6,13 +6,14 @@ server stand-in refuses every request, which proves that a hit costs no Plex req
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 import pytest
 
 from stashplugin.settings import Settings
+from sync.journal_map import JournalMap
+from worker import plex_index
 from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.matcher import MatchCache, Matcher, settings_signature
 from worker.paths import PathMapper
@@ -29,23 +30,24 @@ class OfflineServer:
 
 
 def write_index(data_dir, sections, built_at=None, libraries=()):
-    """sections: {id: (title, [locations], {rating_key: (file, size)})}."""
-    doc = {
-        "v": 1,
+    """The path index as a full build leaves it (`plex_index.jsonl`, replacing any there).
+    sections: {id: (title, [locations], {rating_key: (file, size)})}."""
+    path = os.path.join(data_dir, plex_index.FILE_NAME)
+    if os.path.exists(path):
+        os.remove(path)
+    meta = {
+        "v": plex_index.FORMAT,
         "server": "machine-1",
         "libraries": sorted(n.casefold() for n in libraries),
         "built_at": time.time() if built_at is None else built_at,
         "sections": {},
     }
+    entries = {plex_index.META: meta}
     for sid, (title, locations, items) in sections.items():
-        doc["sections"][str(sid)] = {
-            "title": title,
-            "locations": locations,
-            "refreshed_at": 1700000000,
-            "items": {str(rk): [[f], [size], 1700000000 + int(rk)] for rk, (f, size) in items.items()},
-        }
-    with open(os.path.join(data_dir, "plex_index.json"), "w") as fh:
-        json.dump(doc, fh)
+        meta["sections"][str(sid)] = {"title": title, "locations": locations, "refreshed_at": 1700000000}
+        for rk, (f, size) in items.items():
+            entries[str(rk)] = [sid, [f], [size], 1700000000 + int(rk)]
+    JournalMap(path).put_many(entries)
 
 
 def settings(**raw):
@@ -168,7 +170,7 @@ def test_cached_match_is_used_by_a_new_process(data_dir):
     first = Matcher(OfflineServer(), settings(), data_dir)
     first.match(scene("/m/a.mp4", 1, scene_id="5"))
     first.flush()
-    os.remove(os.path.join(data_dir, "plex_index.json"))  # a cache hit does not need the index
+    os.remove(os.path.join(data_dir, plex_index.FILE_NAME))  # a cache hit does not need the index
     match = Matcher(OfflineServer(), settings(), data_dir).match(scene("/m/a.mp4", 1, scene_id="5"))
     assert (match.rating_key, match.how) == (10, "cache")
 
