@@ -265,7 +265,9 @@ def test_an_old_data_folder_is_migrated_on_first_use_and_nothing_is_lost(tmp_pat
     # A second process finds the journals and reads the same.
     assert SyncState(data).read() == state and PosterMemo(data).get(1299)["poster_sha1"] == "s1299"
     again = PlexIndex(data)
-    assert again.size == 300 and again.lookup("/media/299.mp4", PathMapper([])).candidates[0].rating_key == 1299
+    assert (
+        again.size == 300 and again.lookup("/media/299.mp4", PathMapper([])).candidates[0].rating_key == 1299
+    )
 
 
 def test_a_match_cache_made_under_other_settings_starts_empty(tmp_path):
