@@ -13,9 +13,10 @@ from a listing: listings cut tag lists short, and "never synced" is not "differs
 are compared with their full Plex items, read `batch_read.RECONCILE_BATCH` at a time
 (`GET /library/metadata/a,b,c`), with the drain's own diff. An item that already shows what a
 sync would write is *adopted*: its hash and the fingerprints of its values are recorded as if
-PlexSync had written them, and no job is queued. Only the others are gaps. Covers are not
-compared (that would mean downloading every cover): an adopted item's poster is uploaded with
-its next change.
+PlexSync had written them, and no job is queued. Only the others are gaps. Of covers only
+their presence is compared: an item with no poster (background) at all, where PlexSync would
+upload one, is a gap; comparing the images themselves would mean downloading every cover from
+both servers. An adopted item's cover is uploaded with its next change.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ STASH_FIELDS = """
 """
 # Plex listing is the first part of the progress bar, Stash paging the rest.
 PLEX_SHARE = 0.3
+MATCH_CACHE_FLUSH = 5000  # new matches held before one append (a first run makes 50,000)
 
 
 def since_for(scope_seconds, now: float):
@@ -155,7 +157,7 @@ class Scan:
         from sync.sync_state import SyncState
         from worker.plex_writer import PosterMemo
 
-        done, state, memo = 0, {}, None
+        done, state, memo = 0, None, None
         for count, scenes in stash_pages(self.stash, since):
             self.scenes_in_scope = count
             self.heartbeat()
@@ -163,8 +165,9 @@ class Scan:
                 break
             if self.server is None:
                 self._read_plex()
-                self._state_store = SyncState(self.data_dir, on_corrupt=_log_corrupt)
-                state = self._state_store.read()
+                # Read per scene (`get`), never copied whole: 50,000 decoded records would cost
+                # more memory than the rest of the pass.
+                state = self._state_store = SyncState(self.data_dir, on_corrupt=_log_corrupt)
                 memo = PosterMemo(self.data_dir, on_corrupt=_log_corrupt)
             for scene in scenes:
                 gap = self._check(scene, state, memo)
@@ -185,9 +188,7 @@ class Scan:
     def _verify(self, memo):
         """Compare the waiting never-synced scenes with their full Plex items (one request per
         batch); yield (scene, Gap) for each that differs, remember the others for adoption."""
-        from worker import metadata
         from worker.batch_read import fetch_items
-        from worker.plex_writer import read_item
 
         pending, self._unverified = self._unverified, []
         if not pending:
@@ -201,35 +202,32 @@ class Scan:
 
             raise TaskError("Reconciliation could not read Plex items: %s" % classify(exc))
         for scene, rk, desired, desired_hash in pending:
-            sid = str(scene.get("id"))
-            item = items.get(rk)
-            if item is None or getattr(item, "TYPE", None) != "movie":
-                yield (
-                    scene,
-                    gaps.missing(sid, "the Plex item %s that held its file is gone" % rk, self.settings),
-                )
-                continue
-            current = read_item(item)
-            changes = metadata.diff_metadata(desired, current, self.settings, written=None)
-            if changes:
-                fields = [f for f in metadata.FIELDS if f in changes]
-                yield (
-                    scene,
-                    gaps.Gap(
-                        sid,
-                        gaps.STALE,
-                        fields,
-                        "never synced by PlexSync; Plex differs: %s" % gaps.field_words(fields),
-                        rating_key=rk,
-                    ),
-                )
-                continue
-            self.adopted += 1
-            if self.adopt:
-                previous = memo.get(rk).get("written") if memo is not None else None
-                written = metadata.written_after(desired, current, {}, previous)
-                self._adoptions[sid] = (rk, desired_hash, scene.get("updated_at"), written)
+            gap = self._judge(scene, rk, desired, desired_hash, items.get(rk), memo)
+            if gap is not None:
+                yield scene, gap
         self._save_adoptions(memo)  # per batch: memory stays bounded, progress is kept
+
+    def _judge(self, scene: dict, rk: int, desired: dict, desired_hash: str, item, memo):
+        """The gap of a never-synced scene from its full Plex item, or None: adopted (recorded
+        for `_save_adoptions` unless this is a preview)."""
+        from worker import metadata
+        from worker.plex_writer import read_item
+
+        sid = str(scene.get("id"))
+        if item is None or getattr(item, "TYPE", None) != "movie":
+            return gaps.missing(sid, "the Plex item %s that held its file is gone" % rk, self.settings)
+        current = read_item(item)  # (also switches plexapi's reload of "missing" attributes off)
+        changes = metadata.diff_metadata(desired, current, self.settings, written=None)
+        fields = [f for f in metadata.FIELDS if f in changes] + missing_images(desired, item)
+        if fields:
+            reason = "never synced by PlexSync; Plex differs: %s" % gaps.field_words(fields)
+            return gaps.Gap(sid, gaps.STALE, fields, reason, rating_key=rk)
+        self.adopted += 1
+        if self.adopt:
+            previous = memo.get(rk).get("written") if memo is not None else None
+            written = metadata.written_after(desired, current, {}, previous)
+            self._adoptions[sid] = (rk, desired_hash, scene.get("updated_at"), written)
+        return None
 
     def _save_adoptions(self, memo) -> None:
         """Record the adopted scenes as synced: one append to the sync state, one to the memo."""
@@ -273,8 +271,10 @@ class Scan:
 
             raise TaskError("Reconciliation could not read Plex's libraries: %s" % classify(exc))
         self.plex_items = len(self.listed)
-        # One write of the match cache at the end, not one per 200 new matches.
-        cache = MatchCache(self.data_dir, settings_signature(self.server, self.settings), flush_every=10**9)
+        # New matches are written in a few large appends, not one per 200 (the drain's pace).
+        cache = MatchCache(
+            self.data_dir, settings_signature(self.server, self.settings), flush_every=MATCH_CACHE_FLUSH
+        )
         self.matcher = Matcher(self.server, self.settings, self.data_dir, index=index, cache=cache)
 
     def _keep(self, section_id, video) -> None:
@@ -282,7 +282,7 @@ class Scan:
         if rk is not None and rk.isdigit():
             self.listed[int(rk)] = gaps.listed_item(video)
 
-    def _check(self, scene: dict, state: dict, memo):
+    def _check(self, scene: dict, state, memo):
         from worker.metadata import build_metadata, filter_reason, metadata_hash
 
         sid = str(scene.get("id"))
@@ -309,25 +309,21 @@ class Scan:
                     if empty
                     else None
                 )
-        written = memo.get(rk).get("written")
+        written = (memo.journal.get(str(rk)) or {}).get("written")
+        record = state.get(sid)  # (SyncState: one record decoded, the store is never copied whole)
         desired_hash = metadata_hash(desired)
         gap = gaps.detect(
             sid,
             desired,
             desired_hash,
             scene.get("updated_at"),
-            state.get(sid),
+            record,
             self.listed[rk],
             written,
             self.settings,
             rating_key=rk,
         )
-        if (
-            self.exact
-            and gap is not None
-            and gap.kind == gaps.STALE
-            and gaps.unverified(state.get(sid), written)
-        ):
+        if self.exact and gap is not None and gap.kind == gaps.STALE and gaps.unverified(record, written):
             self._unverified.append((scene, rk, desired, desired_hash))  # decided by `_verify`
             return None
         return gap
@@ -342,6 +338,18 @@ class Scan:
             if match.rating_key not in self.listed:
                 raise NotInPlex("the Plex item matched before (%s) is gone" % match.rating_key)
         return match.rating_key
+
+
+# (gap field, the desired value naming Stash's image, the Plex item's attribute for its image)
+IMAGES = (("poster", "poster_url", "thumb"), ("art", "art_url", "art"))
+
+
+def missing_images(desired: dict, item) -> list:
+    """The images PlexSync would upload ('Sync poster' / 'Sync background' on) of which the full
+    Plex item has none at all: no `thumb` (poster) or `art` (background) attribute in its XML.
+    Whether an image Plex has *is* Stash's cannot be told without downloading both (see
+    docs/ARCHITECTURE.md, "Reconciliation"), so an item with any image counts as matching."""
+    return [field for field, key, attr in IMAGES if desired.get(key) and not getattr(item, attr, None)]
 
 
 def _log_corrupt(exc) -> None:

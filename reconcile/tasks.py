@@ -91,6 +91,41 @@ class _Tally:
     def __post_init__(self):
         self.gaps = {k: 0 for k in self.kinds}
 
+    def counts(self, gap, only: tuple) -> bool:
+        """Count `gap`; False when it is of a kind this run does not report."""
+        if gap.kind == gaps.AMBIGUOUS:
+            if only:
+                return False
+            self.ambiguous += 1
+        elif gap.kind not in self.kinds:
+            return False
+        else:
+            self.gaps[gap.kind] += 1
+        return True
+
+
+class _Enqueuer:
+    """Queues the gaps' scenes in chunks (one fsync'd append each); remembers what is queued."""
+
+    def __init__(self, queue):
+        from sync.jobs import INFLIGHT, PENDING
+
+        self.queue = queue
+        self.queued = {j.scene_id for j in queue.jobs() if j.state in (PENDING, INFLIGHT)}
+        self.waiting = []
+
+    def add(self, scene_id: str) -> None:
+        # No field list: like Sync All, the drain writes the whole scene from Stash.
+        self.waiting.append(scene_id)
+        self.queued.add(scene_id)
+        if len(self.waiting) >= ENQUEUE_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.waiting:
+            self.queue.enqueue_many(self.waiting, source="reconcile")
+            self.waiting = []
+
 
 def run_reconciliation(
     ctx,
@@ -107,11 +142,8 @@ def run_reconciliation(
     and returns (and logs) what would change, field by field, for the first `sample_size` gaps.
     A complete run (not `only`, not `dry_run`) is recorded in `reconcile.json`.
     """
-    from sync.jobs import INFLIGHT, PENDING
-
     started = time.time()
-    kinds = tuple(only) or gaps.GAP_TYPES
-    tally = _Tally(kinds, sample_size)
+    tally = _Tally(tuple(only) or gaps.GAP_TYPES, sample_size)
     # Scenes PlexSync has no record of are compared with their full Plex items (stale is the only
     # kind that needs it) and adopted when they already match; a preview adopts nothing.
     scan = Scan(
@@ -120,13 +152,9 @@ def run_reconciliation(
         ctx.data_dir,
         connect=_connector(ctx.settings),
         heartbeat=heartbeat,
-        exact=gaps.STALE in kinds,
+        exact=gaps.STALE in tally.kinds,
         adopt=not dry_run,
     )
-    queue = ctx.queue()
-    queued = {j.scene_id for j in queue.jobs() if j.state in (PENDING, INFLIGHT)}
-    to_queue = []
-    writer = None
     log.info(
         "Reconciling %s%s%s…"
         % (
@@ -137,40 +165,35 @@ def run_reconciliation(
     )
     since = since_for(schedule.SCOPES[scope], started)
     pairs = scan.gaps(None, light_before=since) if scope in schedule.WIDE_SCOPES else scan.gaps(since)
-    for scene, gap in pairs:
-        if gap.kind == gaps.AMBIGUOUS:
-            if only:
-                continue
-            tally.ambiguous += 1
-        elif gap.kind not in kinds:
-            continue
-        else:
-            tally.gaps[gap.kind] += 1
-        log.debug("Scene %s is %s: %s" % (gap.scene_id, gaps.WORDS[gap.kind], gap.reason))
-        if gap.enqueue:
-            if gap.scene_id in queued:
-                tally.already_queued += 1
-            if not dry_run:
-                # No field list: like Sync All, the drain writes the whole scene from Stash.
-                to_queue.append(gap.scene_id)
-                queued.add(gap.scene_id)
-                if len(to_queue) >= ENQUEUE_CHUNK:
-                    queue.enqueue_many(to_queue, source="reconcile")
-                    del to_queue[:]
-            tally.enqueued += 1
-        else:
-            tally.not_queued += 1
-        if len(tally.sample) < sample_size:
-            if dry_run and writer is None:
-                writer = _preview_writer(ctx, scan)
-            tally.sample.append(_sample(scan, writer, scene, gap, dry_run))
-    if to_queue:
-        queue.enqueue_many(to_queue, source="reconcile")
+    _collect(ctx, scan, pairs, tally, only, dry_run)
     report = _report(scope, only, dry_run, trigger, started, scan, tally)
     _log_report(report, tally)
     if not dry_run:
         schedule.record_run(ctx.data_dir, _record(report), complete=not only)
     return report
+
+
+def _collect(ctx, scan, pairs, tally: _Tally, only: tuple, dry_run: bool) -> None:
+    """Count, queue (unless `dry_run`) and sample every (scene, gap) the scan yields."""
+    enqueuer = _Enqueuer(ctx.queue())
+    writer = None
+    for scene, gap in pairs:
+        if not tally.counts(gap, only):
+            continue
+        log.debug("Scene %s is %s: %s" % (gap.scene_id, gaps.WORDS[gap.kind], gap.reason))
+        if gap.enqueue:
+            if gap.scene_id in enqueuer.queued:
+                tally.already_queued += 1
+            if not dry_run:
+                enqueuer.add(gap.scene_id)
+            tally.enqueued += 1
+        else:
+            tally.not_queued += 1
+        if len(tally.sample) < tally.sample_size:
+            if dry_run and writer is None:
+                writer = _preview_writer(ctx, scan)
+            tally.sample.append(_sample(scan, writer, scene, gap, dry_run))
+    enqueuer.flush()
 
 
 def _preview_writer(ctx, scan):

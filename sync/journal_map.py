@@ -44,9 +44,12 @@ def _dumps(value) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
+_decode = json.JSONDecoder().decode
+
+
 def _value(line: bytes):
     """The value of a stored set record (validated when it was read)."""
-    return json.loads(line)["v"]
+    return _decode(line.decode("utf-8"))["v"]
 
 
 class _Damaged(Exception):

@@ -138,6 +138,30 @@ def test_a_lost_memo_or_sync_state_is_still_exact(lib):
     assert _found(report) == {ids[0][0]: "stale"} and report["adopted"] == 7
 
 
+def test_an_item_with_no_poster_at_all_is_a_gap_and_one_with_any_poster_is_adopted(lib):
+    """Adoption cannot compare images (that would download every cover); it does see an item
+    whose full XML has no `thumb` at all, where PlexSync would upload Stash's cover."""
+    ids = _library_that_already_matches(lib)
+    bare = ids[0]
+    lib.plex.library.delete_image(bare[1], "poster")  # Plex shows no poster for this item
+    assert lib.plex.item(bare[1])["poster"] is None and lib.plex.item(ids[1][1])["poster"] is not None
+
+    without = lib.reconcile(dry_run=True, sample_size=50, settings={"sync_poster": False})
+    assert _found(without) == {} and without["adopted"] == SCENES  # no cover is synced: nothing to miss
+
+    preview = lib.reconcile(dry_run=True, sample_size=50)
+    assert _found(preview) == {bare[0]: "stale"} and preview["adopted"] == SCENES - 1
+    (entry,) = preview["sample"]
+    assert {"field": "poster", "stash": "new cover"} in entry["changes"]
+
+    report = lib.reconcile(sample_size=50)
+    assert _found(report) == {bare[0]: "stale"} and report["adopted"] == SCENES - 1
+    assert "poster" in report["sample"][0]["reason"] and list(lib.queued()) == [bare[0]]
+    lib.drain()
+    assert lib.plex.item(bare[1])["poster"] is not None  # the drain uploaded Stash's cover
+    assert sum(lib.reconcile()["gaps"].values()) == 0
+
+
 def test_a_never_synced_item_that_vanished_before_its_read_is_missing(lib, monkeypatch):
     ids = _library_that_already_matches(lib)
     from reconcile import scan as scan_module
