@@ -270,12 +270,13 @@ def ambiguous(scene_id, reason: str) -> Gap:
     return Gap(scene_id, AMBIGUOUS, (), reason, enqueue=False)
 
 
+@dataclass
 class Listed:
     """The values a section listing's `<Video>` element shows (tag lists may be cut short), read
     like a dict (`listed["title"]`, `listed.get("genres")`). Reconciliation keeps one per Plex
     item, 50,000 at once: slots and tuples take a third of what a dict of lists would."""
 
-    __slots__ = FIELDS = (
+    __slots__ = (
         "title",
         "titleSort",
         "summary",
@@ -291,16 +292,26 @@ class Listed:
         "file_stem",
         "files",
     )
-
-    def __init__(self, **values):
-        for name in self.FIELDS:
-            setattr(self, name, values.get(name, ""))
+    title: str
+    titleSort: str
+    summary: str
+    tagline: str
+    studio: str
+    originallyAvailableAt: str
+    actors: tuple
+    genres: tuple
+    collections: tuple
+    contentRating: str
+    userRating: str
+    labels: tuple
+    file_stem: str
+    files: tuple
 
     def get(self, field: str, default=None):
-        return getattr(self, field, default) if field in self.FIELDS else default
+        return getattr(self, field) if field in self.__slots__ else default
 
     def __getitem__(self, field: str):
-        if field not in self.FIELDS:
+        if field not in self.__slots__:
             raise KeyError(field)
         return getattr(self, field)
 
