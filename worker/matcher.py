@@ -136,7 +136,7 @@ class MatchCache:
         return counted
 
     def __len__(self) -> int:
-        keys = set(k for k in self._journal.items() if k != SIGNATURE_KEY) if self._valid() else set()
+        keys = set(k for k in self._journal.keys() if k != SIGNATURE_KEY) if self._valid() else set()
         for key, entry in self._pending.items():
             (keys.add if entry is not None else keys.discard)(key)
         return len(keys)
