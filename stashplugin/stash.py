@@ -1,4 +1,5 @@
-"""A small Stash GraphQL client: one HTTP session per process, the session cookie from Stash.
+"""A small Stash GraphQL client: one HTTP session per process (kept alive; the proxy environment
+read once, stashplugin/http_session.py), the session cookie from Stash.
 
 Why not `stashapi.StashInterface`: its constructor costs three requests including a full schema
 introspection, and its default scene fragment asks for far more than a sync needs. PlexSync asks
@@ -72,7 +73,9 @@ class StashClient:
     def __init__(self, server_connection: dict, timeout=(5.0, 60.0), api_key: str | None = None):
         self.url = base_url(server_connection)
         self.timeout = timeout
-        self.session = requests.Session()
+        from stashplugin.http_session import Session
+
+        self.session = Session()
         self.session.headers["Content-Type"] = "application/json"
         self.session.headers["Accept"] = "application/json"
         cookie = session_cookie(server_connection)

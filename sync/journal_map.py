@@ -8,7 +8,10 @@ map, so a drain of 1,000 changes writes in proportion to those changes, not to a
 * The first line is a header `{"journal": <name>, "v": 1, "gen": <id>}`; every other line is one
   record: `{"k": key, "v": value}` (set) or `{"k": key, "d": 1}` (delete) or `{"clear": 1}`.
 * Writers append under `<file>.lock` with `O_APPEND` and fsync: after `put_many` returns, the
-  change survives SIGKILL and power loss. A value already in the file is not written again.
+  change survives SIGKILL and power loss. With `fsync=False` the line is written at once (it
+  survives SIGKILL: the bytes are the kernel's) and made proof against power loss by the next
+  `sync()`, so a process writing many changes pays one fsync per group of them (the drain: one
+  per batch). A value already in the file is not written again.
   Readers keep the map in memory and read only the bytes appended since their last look; a new
   `gen` (compaction) makes them read from the start.
 * In memory each key keeps its record as the line's bytes, decoded when asked for (`get`): a
@@ -73,6 +76,7 @@ class JournalMap:
         self._records = 0
         self._migrated = False
         self._loaded = False
+        self._unsynced = False  # lines written with fsync=False and not yet fsync'd (`sync`)
 
     # ------------------------------------------------------------------ reading
     def get(self, key, default=None):
@@ -222,29 +226,48 @@ class JournalMap:
     def delete_many(self, keys) -> None:
         self.put_many({k: None for k in keys})
 
-    def put_many(self, changes: dict) -> None:
-        """Set (value) or delete (None) several keys with one fsync'd append."""
+    def put_many(self, changes: dict, fsync: bool = True) -> None:
+        """Set (value) or delete (None) several keys with one fsync'd append (written but not
+        fsync'd with `fsync=False`: call `sync()` before anything that relies on it surviving
+        power loss)."""
         if not changes:
             return
         records = [
             {"k": str(key), "d": 1} if value is None else {"k": str(key), "v": value}
             for key, value in changes.items()
         ]
-        self._append(records)
+        self._append(records, fsync)
+
+    def sync(self) -> None:
+        """fsync what `put_many(..., fsync=False)` wrote since the last sync (nothing to do if
+        a compaction has replaced the file since: a new generation is written fsync'd)."""
+        if not self._unsynced:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            self._unsynced = False
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._unsynced = False
 
     def clear(self) -> None:
         """Forget every key (one record; the next compaction drops the rest)."""
         self._append([{"clear": 1}])
 
-    def _append(self, records: list) -> None:
-        """Append `records` durably under the lock, leaving out what the file already says."""
+    def _append(self, records: list, fsync: bool = True) -> None:
+        """Append `records` under the lock (fsync'd unless `fsync` is False), leaving out what
+        the file already says."""
         lines = [_dumps(rec) for rec in records]
         os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
         with self.lock:
             if not self._migrated and self.legacy is not None:
                 self._migrate(locked=True)
             if not self.keep:
-                self._append_blind(b"".join(line + b"\n" for line in lines))
+                self._append_blind(b"".join(line + b"\n" for line in lines), fsync)
                 return
             self._read_new(repair=True)
             changed = self._changed_only(records, lines)
@@ -252,7 +275,7 @@ class JournalMap:
                 return
             if self._gen is None:
                 self._write_generation({})
-            end = self._write(b"".join(line + b"\n" for _, line in changed))
+            end = self._write(b"".join(line + b"\n" for _, line in changed), fsync)
             for rec, line in changed:
                 self._apply(rec, line)
             if end is None:
@@ -277,8 +300,9 @@ class JournalMap:
                 cleared = cleared or bool(rec.get("clear"))
         return out
 
-    def _write(self, blob: bytes):
-        """Append `blob` after the file's last line (a torn one is marked, never cut), fsync;
+    def _write(self, blob: bytes, fsync: bool = True):
+        """Append `blob` after the file's last line (a torn one is marked, never cut), fsync
+        (unless `fsync` is False: then `sync()` does it later);
         returns the file's size after it, or None when it is not what this append alone makes
         it (a lock that excludes nobody let another writer append meanwhile)."""
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), PRIVATE)
@@ -286,13 +310,15 @@ class JournalMap:
             size = os.fstat(fd).st_size
             blob = after_tail(fd, size, time.time()) + blob
             write_all(fd, blob)
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
             end = os.fstat(fd).st_size
         finally:
             os.close(fd)
+        self._unsynced = self._unsynced or not fsync
         return end if end == size + len(blob) else None
 
-    def _append_blind(self, blob: bytes) -> None:
+    def _append_blind(self, blob: bytes, fsync: bool = True) -> None:
         """Append without reading the journal (lock held): only its header is looked at, to
         repair a file that is not a journal, and its last bytes, to mark a torn last line."""
         try:
@@ -304,7 +330,7 @@ class JournalMap:
             self._write_generation({})
         elif _header_gen(header_line) is None:
             self._read_new(repair=True)
-        self._write(blob)
+        self._write(blob, fsync)
         self._reset(None)  # nothing is kept in memory
 
     def compact(self) -> None:

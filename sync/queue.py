@@ -212,6 +212,13 @@ class JobQueue:
         """The job's scene is in Plex: remove it."""
         self._append_only([{"op": "ack", "id": job.id, "t": self.clock()}])
 
+    def ack_many(self, jobs) -> None:
+        """Remove several finished jobs with one write (for the file queue, one fsync)."""
+        now = self.clock()
+        records = [{"op": "ack", "id": job.id, "t": now} for job in jobs]
+        if records:
+            self._append_only(records)
+
     def nack(
         self,
         job: Job,

@@ -62,6 +62,7 @@ class Drain:
         self.matcher = None
         self.writer = None
         self.sync_state = None
+        self.finished = []  # jobs to acknowledge at the batch's end (`ack_later`)
         self.filtered = FilteredScenes(self.data_dir)
         self.scans = NewSceneScans(self.settings)
         self.entities = EntityExpander(self)
@@ -182,6 +183,19 @@ class Drain:
                 return stop if stop.message else None
 
     def _batch(self, jobs) -> Stop | None:
+        try:
+            stop = self._batch_jobs(jobs)
+        finally:
+            self._flush_state()  # then the batch's finished jobs are acknowledged, in one write
+        if stop is not None:
+            return stop
+        for attachment in self.attachments:
+            stop = attachment.after_batch(self)
+            if stop is not None:
+                return stop
+        return None
+
+    def _batch_jobs(self, jobs) -> Stop | None:
         jobs = self.entities.expand(jobs)  # "tag 17 changed" -> its scenes, queued (worker/entities.py)
         jobs = steps.without_unsynced(self, jobs)
         if not jobs:
@@ -204,11 +218,6 @@ class Drain:
             if stop is not None:
                 for rest in jobs[index + 1 :]:
                     self.queue.release(rest)
-                return stop
-        self._flush_state()
-        for attachment in self.attachments:
-            stop = attachment.after_batch(self)
-            if stop is not None:
                 return stop
         return None
 
@@ -238,12 +247,12 @@ class Drain:
             self.marker.heartbeat()
             self._last_heartbeat = now
 
+    def ack_later(self, job) -> None:
+        """A job that needs nothing more: acknowledged by the next `_flush_state` (the batch's end)."""
+        self.finished.append(job)
+
     def _flush_state(self) -> None:
-        self.filtered.flush()
-        if self.sync_state is not None:
-            self.sync_state.flush()
-        if self.matcher is not None and hasattr(self.matcher, "flush"):
-            self.matcher.flush()
+        steps.flush_batch(self)  # what the finished jobs wrote, durable; then their acknowledgement
 
     def _finish(self, stop: Stop | None) -> None:
         if stop is not None:  # the one place a stop reaches the report

@@ -117,14 +117,15 @@ def connect(settings):
     Raises the underlying exception (classified by worker.errors.classify) when Plex cannot be
     reached or refuses the token.
     """
-    import requests
     from plexapi.server import PlexServer
+
+    from stashplugin.http_session import Session
 
     log.add_secret(settings.plex_token)
     headers = identity_headers()
     if headers:
         _apply_to_plexapi(headers)
-    session = requests.Session()
+    session = Session()  # a requests.Session that reads the proxy environment once
     session.verify = not settings.skip_tls_verify
     if settings.skip_tls_verify:
         try:

@@ -74,14 +74,18 @@ class PosterMemo:
     A journal (`sync.journal_map`): each `set` appends one line, so a sync writes a few hundred
     bytes however many items the library holds. The older layout (`poster_memo/NN.json`, 64
     shards rewritten whole) is migrated on first use.
+
+    With `batched`, each `set` is written at once (so a SIGKILL keeps it) but fsync'd only by
+    `flush()`: the drain flushes once per batch, before it acknowledges the batch's jobs.
     """
 
     FILE = "poster_memo.jsonl"
     LEGACY_FOLDER = "poster_memo"
 
-    def __init__(self, data_dir: str, on_corrupt=None, write_only: bool = False):
+    def __init__(self, data_dir: str, on_corrupt=None, write_only: bool = False, batched: bool = False):
         from sync.journal_map import JournalMap
 
+        self.batched = batched
         self.folder = os.path.join(data_dir, self.LEGACY_FOLDER)
         self.on_corrupt = on_corrupt
         self.journal = JournalMap(
@@ -104,8 +108,12 @@ class PosterMemo:
         return json.loads(json.dumps(self.journal.get(str(rating_key)) or {}))
 
     def set(self, rating_key, entry: dict) -> None:
-        """Replace the entry for `rating_key` durably (one appended line)."""
-        self.journal.put(str(rating_key), entry)
+        """Replace the entry for `rating_key` (one appended line; fsync'd now unless `batched`)."""
+        self.journal.put_many({str(rating_key): entry}, fsync=not self.batched)
+
+    def flush(self) -> None:
+        """Make the entries `set` since the last flush proof against power loss (one fsync)."""
+        self.journal.sync()
 
     def set_many(self, entries: dict) -> None:
         """Replace the entries of several rating keys (rating key -> entry) with one write."""
@@ -130,31 +138,52 @@ def fetch_item(server, rating_key):
     return item
 
 
+# Tag elements of an item -> our list fields (plexapi's Role, Genre, Collection, Label: `tag` attribute).
+_TAG_LISTS = {"Role": "actors", "Genre": "genres", "Collection": "collections", "Label": "labels"}
+
+
 def read_item(item) -> dict:
-    """The current-values dict (see `worker.metadata`) of a plexapi Movie fetched by rating key."""
+    """The current-values dict (see `worker.metadata`) of a plexapi Movie fetched by rating key.
+
+    Read from the XML element plexapi built the item from (`item._data`, kept by every plexapi
+    version) with plexapi's own rules: the same attributes, `utils.cast` and `utils.toDatetime`,
+    `titleSort` defaulting to the title, tags and `<Field>` locks from the item's own children,
+    files from its `<Media><Part>`. Not through the item's attributes: plexapi builds an object per
+    tag and checks every attribute read, which cost a drain more time than its requests to Plex.
+    """
+    from plexapi import utils
+
     item._autoReload = False
-    when = item.originallyAvailableAt
-    files = [part.file for media in (item.media or []) for part in (media.parts or []) if part.file]
-    locked = set()
-    for field in item.fields or []:
-        if field.locked and field.name in _LOCK_NAMES:
-            locked.add(_LOCK_NAMES[field.name])
-    return {
-        "title": item.title or "",
-        "titleSort": item.titleSort or "",
-        "summary": item.summary or "",
-        "tagline": item.tagline or "",
-        "studio": item.studio or "",
+    attrib = item._data.attrib
+    lists = {field: [] for field in _TAG_LISTS.values()}
+    locked, files = set(), []
+    for elem in item._data:
+        field = _TAG_LISTS.get(elem.tag)
+        if field is not None:
+            if elem.attrib.get("tag"):
+                lists[field].append(elem.attrib["tag"])
+        elif elem.tag == "Field":
+            name = elem.attrib.get("name")
+            if utils.cast(bool, elem.attrib.get("locked")) and name in _LOCK_NAMES:
+                locked.add(_LOCK_NAMES[name])
+        elif elem.tag == "Media":
+            files.extend(p.attrib["file"] for p in elem if p.tag == "Part" and p.attrib.get("file"))
+    title = attrib.get("title")
+    when = utils.toDatetime(attrib.get("originallyAvailableAt"), "%Y-%m-%d")
+    current = {
+        "title": title or "",
+        "titleSort": attrib.get("titleSort", title) or "",
+        "summary": attrib.get("summary") or "",
+        "tagline": attrib.get("tagline") or "",
+        "studio": attrib.get("studio") or "",
         "originallyAvailableAt": when.strftime("%Y-%m-%d") if when else "",
-        "actors": [t.tag for t in item.roles or [] if t.tag],
-        "genres": [t.tag for t in item.genres or [] if t.tag],
-        "collections": [t.tag for t in item.collections or [] if t.tag],
-        "contentRating": item.contentRating or "",
-        "userRating": metadata.rating_text(item.userRating),
-        "labels": [t.tag for t in item.labels or [] if t.tag],
+        "contentRating": attrib.get("contentRating") or "",
+        "userRating": metadata.rating_text(utils.cast(float, attrib.get("userRating"))),
         "locked": locked,
         "file_stem": metadata.file_stem(files[0]) if files else "",
     }
+    current.update(lists)
+    return current
 
 
 def edit_params(changes: dict, current: dict, lock: bool) -> dict:
