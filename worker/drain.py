@@ -21,6 +21,7 @@ from sync.drain_marker import DrainMarker, drain_lock
 from sync.jobs import INFLIGHT
 from worker import steps
 from worker.attach import WatcherStart
+from worker.batch_read import prefetch_batch
 from worker.drain_report import DrainReport
 from worker.failures import Stop
 from worker.filtered import FilteredScenes
@@ -28,14 +29,14 @@ from worker.gate import Gate
 from worker.handover import HandOver
 from worker.new_scenes import NewSceneScans
 
-BATCH_SIZE = 25
+BATCH_SIZE = 100  # jobs leased together: one Stash query, one Plex read, one acknowledgement
+FLUSH_SECONDS = 1.0  # a slower batch (the recovery pace) acknowledges what it finished this often
 LEASE_SECONDS = 300.0
 HEARTBEAT_SECONDS = 5.0
 LINGER_SECONDS = 1.0  # how long an emptied drain waits for the next change of a burst
 LINGER_POLL_SECONDS = 0.1
 RETRY_WAIT_SECONDS = 10.0  # a retry due within this is waited for; a later one is left to the next invocation
 DRAIN_LOCK_WAIT = 2.0  # a second drainer waits this long for drain.lock before it exits
-
 
 __all__ = ["Drain", "DrainReport", "process_queue"]
 
@@ -62,7 +63,7 @@ class Drain:
         self.matcher = None
         self.writer = None
         self.sync_state = None
-        self.finished = []  # jobs to acknowledge at the batch's end (`ack_later`)
+        self.finished, self.flushed_at = [], clock()  # jobs to acknowledge (`ack_later`), and when last done
         self.filtered = FilteredScenes(self.data_dir)
         self.scans = NewSceneScans(self.settings)
         self.entities = EntityExpander(self)
@@ -205,8 +206,6 @@ class Drain:
             stop, scenes = steps.fetch_scenes(self, jobs)
         if stop is not None:
             return stop
-        from worker.batch_read import prefetch_batch
-
         prefetch_batch(self, jobs, scenes)  # the batch's Plex items in one request, not one each
         for index, job in enumerate(jobs):
             self.gate.pace()
@@ -248,11 +247,14 @@ class Drain:
             self._last_heartbeat = now
 
     def ack_later(self, job) -> None:
-        """A job that needs nothing more: acknowledged by the next `_flush_state` (the batch's end)."""
+        """A job that needs nothing more: acknowledged with its batch, or within FLUSH_SECONDS."""
         self.finished.append(job)
+        if self.clock() - self.flushed_at >= FLUSH_SECONDS:
+            self._flush_state()
 
     def _flush_state(self) -> None:
         steps.flush_batch(self)  # what the finished jobs wrote, durable; then their acknowledgement
+        self.flushed_at = self.clock()
 
     def _finish(self, stop: Stop | None) -> None:
         if stop is not None:  # the one place a stop reaches the report

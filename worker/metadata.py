@@ -402,14 +402,21 @@ def build_metadata(scene: dict, settings) -> dict:
         desired["collections"] = _collections(scene, settings, tag_collections)
     if settings.label_names:
         desired["labels"] = _dedupe(settings.label_names)
-    screenshot = (scene.get("paths") or {}).get("screenshot")
-    if screenshot and settings.sync_poster:
-        desired["poster_url"] = screenshot
-    if screenshot and settings.sync_background:
-        desired["art_url"] = screenshot
+    for kind, url in image_urls(scene, settings).items():
+        desired[kind + "_url"] = url
     if skipped:
         desired["skipped"] = skipped
     return desired
+
+
+def image_urls(scene: dict, settings) -> dict:
+    """The Stash URL of each cover to upload, by kind ("poster", "art"): a key only when its
+    setting is on and Stash has a screenshot (`build_metadata`'s poster_url and art_url)."""
+    screenshot = ((scene or {}).get("paths") or {}).get("screenshot")
+    if not screenshot:
+        return {}
+    kinds = [("poster", settings.sync_poster), ("art", settings.sync_background)]
+    return {kind: screenshot for kind, on in kinds if on}
 
 
 def metadata_hash(desired: dict) -> str:

@@ -43,6 +43,7 @@ _LOCK_NAMES = {name: key for key, name in EDIT_NAMES.items()}
 _LOCK_NAMES.update({"role": "actors", "thumb": "poster", "art": "art"})
 
 MOVIE_TYPE = 1  # plexapi.utils.searchType('movie')
+COVER_WINDOW = 8  # covers downloaded ahead of the sync that uploads them
 
 
 class WriteResult:
@@ -238,6 +239,7 @@ class PlexWriter:
         self.memo = memo
         self._prefetched = {}  # rating key -> item read ahead (`prefetch`), or None: Plex had none
         self._covers = {}  # cover URL -> Future of its bytes (`prefetch_covers`)
+        self._cover_order = []  # the batch's cover URLs not yet used, in the order of its jobs
         self._executor = None
 
     def prefetch(self, rating_keys) -> int:
@@ -378,26 +380,37 @@ class PlexWriter:
         return uploaded
 
     def prefetch_covers(self, pairs) -> int:
-        """Start downloading, on one background thread, the covers the next `sync` of these
-        (rating key, scene) pairs will need (Stash's URL differs from the one last uploaded), so
-        the downloads from Stash overlap the edits going to Plex. Returns how many were started."""
-        if self.image_source is None:
-            return 0
+        """Download, on one background thread, the covers the next `sync`s of these (rating key,
+        scene) pairs will need (Stash's URL differs from the one last uploaded), so the downloads
+        from Stash overlap the edits going to Plex. At most COVER_WINDOW are held ahead of the
+        sync that uses them (a batch's covers are not all kept in memory). Returns how many."""
         for future in self._covers.values():
             future.cancel()  # left over from a batch that stopped early
-        self._covers = {}
+        self._covers, self._cover_order = {}, []
+        if self.image_source is None:
+            return 0
         for rating_key, scene in pairs:
-            desired = metadata.build_metadata(scene, self.settings)
             entry = self.memo.get(rating_key) if self.memo is not None else {}
-            for kind in ("poster", "art"):
-                url = desired.get(kind + "_url")
-                if (
-                    url
-                    and url not in self._covers
-                    and not (entry.get(kind + "_source") == _url_key(url) and entry.get(kind + "_sha1"))
+            for kind, url in metadata.image_urls(scene, self.settings).items():
+                if url not in self._cover_order and not (
+                    entry.get(kind + "_source") == _url_key(url) and entry.get(kind + "_sha1")
                 ):
-                    self._covers[url] = self._pool().submit(self.image_source, url)
-        return len(self._covers)
+                    self._cover_order.append(url)
+        wanted = len(self._cover_order)
+        self._start_downloads(0)
+        return wanted
+
+    def _start_downloads(self, start: int) -> None:
+        """Keep the downloads of the COVER_WINDOW covers from position `start` on under way; drop
+        those before it (their scenes' syncs are past: they failed before needing them)."""
+        for url in self._cover_order[:start]:
+            future = self._covers.pop(url, None)
+            if future is not None:
+                future.cancel()
+        del self._cover_order[:start]
+        for url in self._cover_order[:COVER_WINDOW]:
+            if url not in self._covers:
+                self._covers[url] = self._pool().submit(self.image_source, url)
 
     def _pool(self):
         if self._executor is None:
@@ -409,6 +422,8 @@ class PlexWriter:
     def _download(self, url: str) -> bytes:
         """The cover's bytes: from the download `prefetch_covers` started, or downloaded now."""
         future = self._covers.pop(url, None)
+        if url in self._cover_order:
+            self._start_downloads(self._cover_order.index(url) + 1)
         if future is not None and not future.cancelled():
             return future.result()
         return self.image_source(url)
