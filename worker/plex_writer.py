@@ -76,8 +76,14 @@ class PosterMemo:
     bytes however many items the library holds. The older layout (`poster_memo/NN.json`, 64
     shards rewritten whole) is migrated on first use.
 
-    With `batched`, each `set` is written at once (so a SIGKILL keeps it) but fsync'd only by
-    `flush()`: the drain flushes once per batch, before it acknowledges the batch's jobs.
+    With `batched` (the drain), `set` keeps an entry in memory until `flush()`, which the drain
+    calls before it acknowledges the jobs of a batch: one write and one fsync per batch instead
+    of one per scene. A SIGKILL before the flush leaves those jobs unacknowledged, and their
+    second sync finds Plex up to date: it records the same written values again, and at worst
+    uploads a cover once more. Only an entry that claims or gives up collection or label names
+    (`claims=True`) is written at once (without an fsync; the kernel keeps it through a SIGKILL):
+    after a SIGKILL a name PlexSync added would otherwise look like one a person added, and
+    PlexSync would never remove it.
     """
 
     FILE = "poster_memo.jsonl"
@@ -87,6 +93,7 @@ class PosterMemo:
         from sync.journal_map import JournalMap
 
         self.batched = batched
+        self._pending = {}  # rating key -> entry `set` and not yet written (batched only)
         self.folder = os.path.join(data_dir, self.LEGACY_FOLDER)
         self.on_corrupt = on_corrupt
         self.journal = JournalMap(
@@ -106,15 +113,29 @@ class PosterMemo:
 
     def get(self, rating_key) -> dict:
         """The entry for `rating_key` (a copy; {} when none)."""
-        return json.loads(json.dumps(self.journal.get(str(rating_key)) or {}))
+        key = str(rating_key)
+        entry = self._pending[key] if key in self._pending else self.journal.get(key)
+        return json.loads(json.dumps(entry or {}))
 
-    def set(self, rating_key, entry: dict) -> None:
-        """Replace the entry for `rating_key` (one appended line; fsync'd now unless `batched`)."""
-        self.journal.put_many({str(rating_key): entry}, fsync=not self.batched)
+    def set(self, rating_key, entry: dict, claims: bool = False) -> None:
+        """Replace the entry for `rating_key`: one appended, fsync'd line; with `batched`, kept
+        for `flush()`, or written at once (fsync'd by `flush()`) when it changes `claims`."""
+        key = str(rating_key)
+        if not self.batched:
+            self.journal.put_many({key: entry})
+        elif claims:
+            self._pending.pop(key, None)
+            self.journal.put_many({key: entry}, fsync=False)
+        else:
+            self._pending[key] = entry
 
     def flush(self) -> None:
-        """Make the entries `set` since the last flush proof against power loss (one fsync)."""
-        self.journal.sync()
+        """Write the entries kept since the last flush and make every one durable (one fsync)."""
+        pending, self._pending = self._pending, {}
+        if pending:
+            self.journal.put_many(pending)
+        else:
+            self.journal.sync()
 
     def set_many(self, entries: dict) -> None:
         """Replace the entries of several rating keys (rating key -> entry) with one write."""
@@ -315,10 +336,18 @@ class PlexWriter:
         finally:
             # One durable memo line per scene (what was written, what cover was uploaded), kept
             # even when a cover upload fails after the edit went out.
-            if self.memo is not None and entry != before:
-                self.memo.set(rating_key, entry)
+            self._remember(rating_key, entry, before)
         result.unchanged = not (changes or result.poster_uploaded or result.art_uploaded)
         return result
+
+    def _remember(self, rating_key, entry: dict, before: dict) -> None:
+        """Keep the memo entry when the sync changed it (PosterMemo: claims of collection and
+        label names are written at once)."""
+        if self.memo is None or entry == before:
+            return
+        old, new = before.get("written") or {}, entry.get("written") or {}
+        claims = any(new.get(field) != old.get(field) for field in metadata.MANAGED_LISTS)
+        self.memo.set(rating_key, entry, claims=claims)
 
     def _send_edit(self, item, changes: dict, current: dict) -> None:
         """One PUT with every change, as plexapi's saveEdits sends it.

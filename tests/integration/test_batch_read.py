@@ -162,10 +162,12 @@ def test_writer_reports_a_prefetched_item_that_vanished_as_not_found(plex, serve
     assert not w.sync(scene(1), a).unchanged
 
 
-def test_a_drain_reads_each_lease_batch_in_one_request_and_rematches_an_item_that_vanished(lib):
+def test_a_drain_reads_each_lease_batch_in_one_request_and_rematches_an_item_that_vanished(lib, monkeypatch):
+    import worker.drain
     from reconcile.tasks import sync_all
     from tests.integration.library import PLEX as PLEX_ROOT
 
+    monkeypatch.setattr(worker.drain, "BATCH_SIZE", 25)  # two lease batches of the 30 scenes
     scenes = [lib.add("clip%02d.mp4" % n, title="Clip %d" % n) for n in range(30)]
     lib.sync_everything()
     for sid, _ in scenes:

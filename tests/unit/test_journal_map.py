@@ -310,3 +310,33 @@ def test_a_write_only_journal_appends_without_reading_and_marks_a_torn_line(tmp_
     fresh = str(tmp_path / "n.jsonl")
     JournalMap(fresh, keep=False).put("x", 1)
     assert JournalMap(fresh).items() == {"x": 1}
+
+
+def test_a_change_written_without_fsync_is_seen_at_once_and_one_sync_makes_the_group_durable(
+    tmp_path, monkeypatch
+):
+    path = str(tmp_path / "m.jsonl")
+    writer = JournalMap(path)
+    writer.put_many({"0": "first"})  # the header and the first record exist already
+    fsyncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: fsyncs.append(fd) or real_fsync(fd))
+    for n in range(1, 4):
+        writer.put_many({str(n): "v%d" % n}, fsync=False)
+    assert JournalMap(path).items() == {"0": "first", "1": "v1", "2": "v2", "3": "v3"}  # another process
+    assert fsyncs == []
+    writer.sync()
+    writer.sync()  # nothing new since: no second fsync
+    assert len(fsyncs) == 1
+
+
+def test_a_batched_memo_keeps_entries_for_its_flush_but_writes_name_claims_at_once(tmp_path):
+    data = str(tmp_path)
+    memo = PosterMemo(data, batched=True)
+    memo.set(5, {"poster_sha1": "abc"})
+    memo.set(6, {"written": {"collections": ["Site One"]}}, claims=True)
+    assert memo.get(5) == {"poster_sha1": "abc"}  # this process sees its own entries
+    # What another process (a drain after a SIGKILL) finds before the flush: the claim only.
+    assert PosterMemo(data).get(5) == {} and PosterMemo(data).get(6)["written"]["collections"] == ["Site One"]
+    memo.flush()
+    assert PosterMemo(data).get(5) == {"poster_sha1": "abc"}

@@ -312,3 +312,18 @@ def test_a_hook_edit_nobody_could_read_stays_a_whole_scene_sync_after_coalescing
     q.enqueue("7", ["rating100"])
     (job,) = q.jobs(PENDING)
     assert job.fields == []
+
+
+def test_ack_many_removes_finished_jobs_in_one_fsynced_write(make_queue, monkeypatch, tmp_path):
+    q = make_queue()
+    for sid in ("1", "2", "3"):
+        q.enqueue(sid, ["title"])
+    leased = q.lease(3, 300.0, owner="drain-1")
+    fsyncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: fsyncs.append(fd) or real_fsync(fd))
+    q.ack_many(leased[:2])
+    q.ack_many([])  # nothing finished: nothing written
+    remaining = q.jobs() if isinstance(q, MemoryQueue) else FileQueue(str(tmp_path)).jobs()
+    assert [j.scene_id for j in remaining] == ["3"]
+    assert len(fsyncs) == (1 if isinstance(q, FileQueue) else 0)
