@@ -6,8 +6,8 @@ probe says Plex is back the breaker closes and the backlog goes out at the recov
 The breaker, the probe and the pace are the gate's (worker/gate.py); what a failure means is
 worker/failures.py's table; work that runs inside a drain attaches through worker/attach.py.
 Jobs are leased in batches (the next drain takes back at once what a SIGKILLed one held), their
-scenes fetched from Stash in one small query per batch, matched, diffed and written, then acked
-or nacked with a classified error. See docs/ARCHITECTURE.md ("The flow of a change").
+scenes fetched from Stash in one small query per batch, matched, diffed and written, then
+acknowledged together once what they wrote is durable, or nacked with a classified error. See docs/ARCHITECTURE.md ("The flow of a change").
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import time
 from stashplugin import log
 from stashplugin.task import TaskError
 from sync.drain_marker import DrainMarker, drain_lock
-from sync.jobs import INFLIGHT
 from worker import steps
 from worker.attach import WatcherStart
 from worker.batch_read import prefetch_batch
@@ -221,25 +220,6 @@ class Drain:
         return None
 
     # -- bookkeeping ---------------------------------------------------------------------
-    def reclaim_abandoned(self) -> int:
-        """Give back the jobs a stopped drain left in flight (Stash's Cancel is a SIGKILL).
-
-        Call with `drain.lock` held: only the lock holder leases, so any lease still running was
-        taken by a drain that is gone, and waiting for it to expire would hold those changes back
-        for LEASE_SECONDS. Returns how many jobs were given back.
-        """
-        now = self.clock()
-        abandoned = [
-            j
-            for j in self.queue.jobs(INFLIGHT)
-            if j.lease_until > now and str(j.lease_owner).startswith("drain-")
-        ]
-        for job in abandoned:
-            self.queue.release(job)
-        if abandoned:
-            log.info("Picked up %d change(s) left in flight by a drain that was stopped." % len(abandoned))
-        return len(abandoned)
-
     def _heartbeat(self, force: bool = False) -> None:
         now = self.clock()
         if force or now - self._last_heartbeat >= HEARTBEAT_SECONDS:
@@ -289,7 +269,7 @@ def process_queue(ctx, attachments=()) -> dict:
         return {"skipped": "another drain is running"}
     try:
         drain = Drain(ctx, attachments=attachments)
-        drain.reclaim_abandoned()
+        steps.reclaim_abandoned(drain)
         report = drain.run()
     finally:
         lock.release()

@@ -1,13 +1,15 @@
-"""The steps of a drain's loop (worker/drain.py) for one leased batch: connect to Plex once, fetch
-the batch's scenes from Stash, drop what no setting syncs, then for each job filter, match, write,
-and ack, or nack as worker/failures.py's table says. A step returns a `Stop` when the drain must
-end (worker/failures.py), else None; the loop acts on it."""
+"""The steps of a drain's loop (worker/drain.py): take back what a killed drain left in flight;
+for one leased batch connect to Plex once, fetch the batch's scenes from Stash, drop what no
+setting syncs, then for each job filter, match, write, and put it aside to be acknowledged with
+the batch (`flush_batch`), or nack as worker/failures.py's table says. A step returns a `Stop`
+when the drain must end (worker/failures.py), else None; the loop acts on it."""
 
 from __future__ import annotations
 
 import time
 
 from stashplugin import log
+from sync.jobs import INFLIGHT
 from worker.errors import SyncFailure, classify
 from worker.failures import TOKEN_REFUSED, Stop, decide, token_refused
 from worker.filtered import kept_out
@@ -41,6 +43,26 @@ def connect(drain, jobs) -> Stop | None:
     drain.writer = PlexWriter(drain.server, drain.settings, image_source=drain.ctx.stash.image, memo=memo)
     drain.sync_state = SyncState(drain.data_dir)
     return None
+
+
+def reclaim_abandoned(drain) -> int:
+    """Give back the jobs a stopped drain left in flight (Stash's Cancel is a SIGKILL).
+
+    Call with `drain.lock` held: only the lock holder leases, so any lease still running was
+    taken by a drain that is gone, and waiting for it to expire would hold those changes back
+    for the lease's length (worker/drain.py LEASE_SECONDS). Returns how many jobs were given back.
+    """
+    now = drain.clock()
+    abandoned = [
+        j
+        for j in drain.queue.jobs(INFLIGHT)
+        if j.lease_until > now and str(j.lease_owner).startswith("drain-")
+    ]
+    for job in abandoned:
+        drain.queue.release(job)
+    if abandoned:
+        log.info("Picked up %d change(s) left in flight by a drain that was stopped." % len(abandoned))
+    return len(abandoned)
 
 
 def flush_batch(drain) -> None:
