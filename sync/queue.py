@@ -213,11 +213,15 @@ class JobQueue:
         self._append_only([{"op": "ack", "id": job.id, "t": self.clock()}])
 
     def ack_many(self, jobs) -> None:
-        """Remove several finished jobs with one write (for the file queue, one fsync)."""
+        """Remove several finished jobs with one write (for the file queue, one fsync).
+
+        Unlike `ack`, it reads the journal first (the drain's batch end, not the hook's path), so
+        compaction is decided right after the jobs are gone, when the snapshot is smallest."""
         now = self.clock()
         records = [{"op": "ack", "id": job.id, "t": now} for job in jobs]
         if records:
-            self._append_only(records)
+            with self._locked():
+                self._commit(records)
 
     def nack(
         self,
