@@ -21,7 +21,7 @@ from stashplugin import log  # noqa: E402  (after the path fix, stdlib only)
 # returns the task's JSON output; it raises TaskError with a one-sentence message on failure.
 TASKS = {
     "process_queue": ("reconcile.tasks", "process_queue", True),
-    "status": ("worker.status", "view_queue_status", False),
+    "status": ("reconcile.status", "view_queue_status", False),
     "clear_queue": ("worker.maintenance", "clear_pending_queue", False),
     "clear_dlq": ("worker.maintenance", "clear_dead_letter_queue", False),
     "purge_dlq": ("worker.maintenance", "purge_old_dead_letters", False),
@@ -191,7 +191,6 @@ def drain_wanted(
     it (reconcile/schedule.py decides from `reconcile.json`, one small read).
     """
     from sync.breaker_file import CLOSED, read_breaker_cheap
-    from sync.store import read_json_quiet
 
     breaker = read_breaker_cheap(data_dir, now)
     if breaker["state"] != CLOSED:
@@ -202,19 +201,19 @@ def drain_wanted(
         return enqueued or FileQueue(data_dir).has_due()
     if enqueued:
         return True
-    from sync.drain_marker import MARKER_NAME, retry_due
+    from sync.drain_marker import DrainMarker, retry_due
 
-    if retry_due(read_json_quiet(os.path.join(data_dir, MARKER_NAME)), now):
+    if retry_due(DrainMarker(data_dir).read(), now):
         return True  # a change that failed earlier is due for its retry
     if reconcile_interval != "never":
         from reconcile.schedule import auto_due
 
         if auto_due(data_dir, reconcile_interval, reconcile_scope, now):
             return True
-    if check_queue and os.path.exists(os.path.join(data_dir, "queue.jsonl")):
-        from sync.queue import FileQueue
+    if check_queue:
+        from sync.queue import FileQueue, queue_exists
 
-        return FileQueue(data_dir).has_due()
+        return queue_exists(data_dir) and FileQueue(data_dir).has_due()
     return False
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from sync.backoff import effective_time
-from sync.store import loads
+from sync.store import read_json_quiet
 
 FILE_NAME = "reconcile.json"
 
@@ -30,12 +30,7 @@ _WIDTH = {"24h": 1, "7d": 2, "7d+": 2, "all": 3}
 
 def read_record(data_dir: str) -> dict:
     """`reconcile.json` as a dict; {} when it is missing or unreadable (it is only a report)."""
-    try:
-        with open(os.path.join(data_dir, FILE_NAME), "rb") as fh:
-            value = loads(fh.read())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
+    return read_json_quiet(os.path.join(data_dir, FILE_NAME))
 
 
 def last_covering_run(record: dict, scope: str):

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+from stashplugin.connection import cookie_header, stash_address, tls_context
 from stashplugin.settings import PLUGIN_ID
 
 PROCESS_QUEUE_TASK = "Process Queue"
@@ -30,32 +31,23 @@ def _http_post(server_connection: dict, path: str, body: bytes, timeout: float) 
     """POST `body` to Stash; returns (status, response body). Raises OSError on network errors."""
     import socket
 
-    scheme = (server_connection.get("Scheme") or "http").lower()
-    host = server_connection.get("Host") or "localhost"
-    if host in ("0.0.0.0", "::", ""):
-        host = "localhost"
-    port = int(server_connection.get("Port") or 9999)
+    address = stash_address(server_connection)
     headers = [
         "POST %s HTTP/1.1" % path,
-        "Host: %s:%d" % (host, port),
+        "Host: %s" % address.netloc,
         "Content-Type: application/json",
         "Accept: application/json",
         "Content-Length: %d" % len(body),
         "Connection: close",
     ]
-    cookie = server_connection.get("SessionCookie")
-    if isinstance(cookie, dict) and cookie.get("Name") and cookie.get("Value"):
-        headers.append("Cookie: %s=%s" % (cookie["Name"], cookie["Value"]))
+    cookie = cookie_header(server_connection)
+    if cookie:
+        headers.append("Cookie: %s" % cookie)
     request = ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1") + body
-    sock = socket.create_connection((host, port), timeout=timeout)
+    sock = socket.create_connection((address.host, address.port), timeout=timeout)
     try:
-        if scheme == "https":
-            import ssl
-
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE  # our own Stash on this machine, often self-signed
-            sock = context.wrap_socket(sock, server_hostname=host)
+        if address.scheme == "https":
+            sock = tls_context().wrap_socket(sock, server_hostname=address.host)
         sock.sendall(request)
         chunks = []
         while True:

@@ -14,6 +14,7 @@ import re
 import sys
 
 LEVELS = {"trace": "t", "debug": "d", "info": "i", "warning": "w", "error": "e"}
+FILE_NAME = "plexsync.log"  # in the data folder, for processes no Stash reads the stderr of
 
 _secrets = set()
 _settings = {"debug": False, "obfuscate_paths": False}
@@ -52,6 +53,11 @@ def configure(
         _file["path"] = file_path or None
     if max_bytes is not None:
         _file["max_bytes"] = max_bytes
+
+
+def log_to_data_folder(data_dir: str) -> None:
+    """Also write every line to `plexsync.log` in the data folder (a background drain, the watcher)."""
+    configure(file_path=os.path.join(data_dir, FILE_NAME))
 
 
 def _placeholder(match) -> str:

@@ -710,14 +710,11 @@ def resolve_data_dir(settings: Settings, plugin_dir: str) -> str:
 
 def read_hook_cache(plugin_dir: str) -> Settings:
     """The settings the last task saw, for the hook (defaults when no task ever ran)."""
-    try:
-        from sync.store import loads
+    from sync.store import read_json_quiet
 
-        with open(os.path.join(default_data_dir(plugin_dir), CACHE_NAME), "rb") as fh:
-            raw = loads(fh.read())
-    except (OSError, ValueError, UnicodeDecodeError):
-        raw = {}
-    return Settings.from_raw(raw, strict=False)
+    return Settings.from_raw(
+        read_json_quiet(os.path.join(default_data_dir(plugin_dir), CACHE_NAME)), strict=False
+    )
 
 
 def write_hook_cache(plugin_dir: str, settings: Settings) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import requests
 
 from stashplugin import log
+from stashplugin.connection import session_cookie, stash_address
 from stashplugin.settings import PLUGIN_ID
 
 SCENE_FIELDS = """
@@ -49,29 +50,17 @@ def stash_version_problem(version) -> str | None:
     )
 
 
-def base_url(server_connection: dict) -> str:
-    scheme = server_connection.get("Scheme") or "http"
-    host = server_connection.get("Host") or "localhost"
-    if host in ("0.0.0.0", "::", ""):
-        host = "localhost"
-    if ":" in host and not host.startswith("["):
-        host = "[%s]" % host
-    port = server_connection.get("Port") or 9999
-    return "%s://%s:%s" % (scheme, host, port)
-
-
-def session_cookie(server_connection: dict):
-    cookie = server_connection.get("SessionCookie") or {}
-    if isinstance(cookie, dict) and cookie.get("Name") and cookie.get("Value"):
-        return cookie["Name"], cookie["Value"]
-    return None
-
-
 class StashClient:
     """Talks to the Stash that started this process."""
 
     def __init__(self, server_connection: dict, timeout=(5.0, 60.0), api_key: str | None = None):
-        self.url = base_url(server_connection)
+        try:
+            self.url = stash_address(server_connection).url
+        except ValueError:
+            raise StashError(
+                "Stash passed a port PlexSync cannot use (%r); run the task from Stash's UI."
+                % (server_connection.get("Port"),)
+            )
         self.timeout = timeout
         from stashplugin.http_session import Session
 

@@ -156,11 +156,9 @@ def adopt_earlier_queues(ctx: TaskContext) -> int:
             earlier_file.write({"folders": folders})
         except OSError as exc:  # the move below still happens; the list is written next time
             log.warning("Could not note the earlier data folder %s (%s)." % (previous, exc.strerror or exc))
-    moved = 0
-    for folder in folders:
-        if os.path.exists(os.path.join(folder, "queue.jsonl")):
-            moved += _adopt_from(ctx, folder)
-    return moved
+    from sync.queue import queue_exists
+
+    return sum(_adopt_from(ctx, folder) for folder in folders if queue_exists(folder))
 
 
 def _same_folder(a: str, b: str) -> bool:

@@ -10,7 +10,7 @@ import os
 import time
 
 from sync.backoff import effective_time
-from sync.store import loads
+from sync.store import read_json_quiet
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 FILE_NAME = "circuit_breaker.json"
@@ -33,12 +33,8 @@ def read_breaker_cheap(data_dir: str, now: float | None = None) -> dict:
     drain reports damage, not the hook.
     """
     result = {"state": CLOSED, "next_probe_at": None, "opened_at": None, "probe_due": False}
-    try:
-        with open(os.path.join(data_dir, FILE_NAME), "rb") as fh:
-            raw = loads(fh.read())
-    except (OSError, ValueError):
-        return result
-    if not isinstance(raw, dict) or raw.get("state") not in (OPEN, HALF_OPEN):
+    raw = read_json_quiet(os.path.join(data_dir, FILE_NAME))
+    if raw.get("state") not in (OPEN, HALF_OPEN):
         return result
     next_probe = number(raw.get("next_probe_at"))
     now = time.time() if now is None else now
@@ -49,3 +45,10 @@ def read_breaker_cheap(data_dir: str, now: float | None = None) -> dict:
         probe_due=next_probe is None or now >= effective_time(next_probe, now),
     )
     return result
+
+
+def file_damaged(data_dir: str) -> bool:
+    """Is there a breaker file that reads as no record (unparsable, or not an object)? Said without
+    moving it: whoever next opens the breaker properly moves it aside and reports it."""
+    path = os.path.join(data_dir, FILE_NAME)
+    return os.path.exists(path) and not read_json_quiet(path)

@@ -40,7 +40,7 @@ import time
 
 from sync.backoff import effective_time
 from sync.lock import FileLock
-from sync.store import atomic_write_bytes, loads
+from sync.store import atomic_write_bytes, read_json_quiet
 
 MARKER_NAME = "drain_request.json"
 DRAIN_LOCK_NAME = "drain.lock"
@@ -75,12 +75,8 @@ class DrainMarker:
         self.clock = clock
 
     def read(self) -> dict:
-        try:
-            with open(self.path, "rb") as fh:
-                value = loads(fh.read())
-            return value if isinstance(value, dict) else {}
-        except (OSError, ValueError, UnicodeDecodeError):
-            return {}
+        """The marker, or {} when there is none or it cannot be read (no lock: a peek)."""
+        return read_json_quiet(self.path)
 
     def covering(self, now: float | None = None) -> str:
         """Why a new request would be a duplicate ("" when it would not): a drain is running,

@@ -353,6 +353,11 @@ class QueueCorrupt(Exception):
     says whether the damaged journal was moved aside or, when the repair failed, left in place."""
 
 
+def queue_exists(directory: str) -> bool:
+    """Has a queue ever been written in `directory`? (one stat, before opening anything)"""
+    return os.path.exists(os.path.join(directory, JOURNAL_NAME))
+
+
 class FileQueue(JobQueue):
     """The queue as an fsync'd append-only journal `queue.jsonl` under a cross-process lock.
 

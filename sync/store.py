@@ -240,23 +240,57 @@ class CorruptFile(Exception):
         self.moved_to = moved_to
 
 
+class FileProblem(Exception):
+    """A state file could not be read or saved (permissions, a full disk); its owner goes on
+    without it. The message names the file, never its folder (which may be a private path)."""
+
+    def __init__(self, path: str, saving: bool, error: OSError):
+        super().__init__(
+            "%s could not be %s (%s)"
+            % (os.path.basename(path), "saved" if saving else "read", error.strerror or type(error).__name__)
+        )
+        self.path = path
+        self.saving = saving
+        self.error = error
+
+
 class JsonFile:
     """One JSON object in one file: `read()` returns a dict, `write(obj)` replaces it atomically.
 
     `update(fn)` is read-modify-write under the file's cross-process lock. `on_corrupt` is called
-    with a `CorruptFile` when the file had to be quarantined (the caller logs it loudly).
+    with a `CorruptFile` when the file had to be quarantined (the caller logs it loudly). With
+    `on_error`, an I/O error is handled here too: `on_error` is called with a `FileProblem`, `read`
+    returns the default and `update` returns None (skipped); without it the OSError is raised.
+    `peek()` reads without lock, quarantine or report, for a status report.
     """
 
-    def __init__(self, path: str, default=None, on_corrupt=None):
+    def __init__(self, path: str, default=None, on_corrupt=None, on_error=None):
         self.path = path
         self._default = default if default is not None else {}
         self.on_corrupt = on_corrupt
+        self.on_error = on_error
         self.lock = FileLock(path + ".lock")
 
     def default(self):
         return json.loads(json.dumps(self._default))
 
+    def _failed(self, exc: OSError, saving: bool) -> None:
+        if self.on_error is None:
+            raise exc
+        self.on_error(FileProblem(self.path, saving, exc))
+
+    def peek(self) -> dict:
+        """The stored object, or {} when missing or damaged (see `read_json_quiet`)."""
+        return read_json_quiet(self.path)
+
     def read(self):
+        try:
+            return self._read()
+        except OSError as exc:
+            self._failed(exc, saving=False)
+            return self.default()
+
+    def _read(self):
         raw = _read_bytes(self.path)
         if raw is None:
             return self.default()
@@ -314,14 +348,18 @@ class JsonFile:
         With a `timeout` the update is skipped (returns None) when the lock cannot be had in time;
         `timeout=0` tries once (the breaker's storage does, so a drain never waits for it).
         """
-        if not self.lock.acquire(timeout=timeout):
-            return None
         try:
-            new = fn(self.read())
-            self.write(new)
-            return new
-        finally:
-            self.lock.release()
+            if not self.lock.acquire(timeout=timeout):
+                return None
+            try:
+                new = fn(self._read())
+                self.write(new)
+                return new
+            finally:
+                self.lock.release()
+        except OSError as exc:
+            self._failed(exc, saving=True)
+            return None
 
 
 def _read_bytes(path: str):
@@ -351,3 +389,50 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def remove_files(directory: str, names) -> list:
+    """Remove the named files of `directory` that exist; returns the names removed."""
+    removed = []
+    for name in names:
+        try:
+            os.remove(os.path.join(directory, name))
+        except FileNotFoundError:
+            continue
+        removed.append(name)
+    return removed
+
+
+class PendingWrites:
+    """Changes kept in memory and written together: the one way a store batches its writes.
+
+    `note(key, value)` keeps the latest value per key; `flush()` hands everything noted to
+    `write(changes)` in one call and forgets it, so N changes cost one write. With `every`, a note
+    that makes `every` changes pending flushes at once. What was never flushed is never written.
+    """
+
+    def __init__(self, write, every: int = 0):
+        self._write = write
+        self.every = every
+        self.changes = {}
+
+    def __contains__(self, key) -> bool:
+        return key in self.changes
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+    def note(self, key, value) -> None:
+        self.changes[key] = value
+        if self.every and len(self.changes) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.changes:
+            return
+        changes, self.changes = self.changes, {}
+        self._write(changes)
+
+    def discard(self) -> None:
+        """Forget what is pending without writing it."""
+        self.changes = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from sync.journal_map import JournalMap, read_legacy_json
+from sync.store import PendingWrites
 
 FILE_NAME = "sync_state.jsonl"
 LEGACY_NAME = "sync_state.json"
@@ -27,22 +28,17 @@ class SyncState:
             legacy=(legacy, lambda path: read_legacy_json(path, on_corrupt)),
             keep=not write_only,
         )
-        self._pending = {}
+        self._pending = PendingWrites(self.journal.put_many)
 
     def record(self, scene_id, desired_hash: str, stash_updated_at, synced_at: float) -> None:
         """Remember a successful sync (written to disk by `flush`)."""
-        self._pending[str(scene_id)] = {
-            "hash": desired_hash,
-            "updated_at": stash_updated_at,
-            "synced_at": synced_at,
-        }
+        self._pending.note(
+            str(scene_id), {"hash": desired_hash, "updated_at": stash_updated_at, "synced_at": synced_at}
+        )
 
     def flush(self) -> None:
         """Append the recorded syncs (one fsync'd write)."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
-        self.journal.put_many(pending)
+        self._pending.flush()
 
     def read(self) -> dict:
         """scene id -> {"hash", "updated_at", "synced_at"}."""

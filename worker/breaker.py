@@ -135,7 +135,7 @@ class FileBreakerStorage:
 
     def __init__(self, data_dir: str):
         self.path = os.path.join(data_dir, FILE_NAME)
-        self.file = JsonFile(self.path, default={}, on_corrupt=self._corrupt)
+        self.file = JsonFile(self.path, default={}, on_corrupt=self._corrupt, on_error=self._unusable)
 
     @property
     def lock_path(self) -> str:
@@ -145,27 +145,25 @@ class FileBreakerStorage:
     def _corrupt(exc) -> None:
         log.warning("%s; the circuit breaker starts CLOSED" % exc)
 
+    @staticmethod
+    def _unusable(problem) -> None:
+        log.warning(
+            "%s; %s"
+            % (
+                problem,
+                "the breaker state is kept for this run only"
+                if problem.saving
+                else "the circuit breaker starts CLOSED",
+            )
+        )
+
     def read(self) -> dict:
         """The stored record, or {} (CLOSED) when the file is missing, corrupt or unreadable."""
-        try:
-            return self.file.read()
-        except OSError as exc:
-            log.warning(
-                "%s could not be read (%s); the circuit breaker starts CLOSED"
-                % (FILE_NAME, exc.strerror or type(exc).__name__)
-            )
-            return {}
+        return self.file.read()
 
     def update(self, fn):
         """Read-modify-write under the lock, or None at once when another process holds it."""
-        try:
-            return self.file.update(fn, timeout=0)
-        except OSError as exc:
-            log.warning(
-                "%s could not be saved (%s); the breaker state is kept for this run only"
-                % (FILE_NAME, exc.strerror or type(exc).__name__)
-            )
-            return None
+        return self.file.update(fn, timeout=0)
 
 
 # -- states --------------------------------------------------------------------------------

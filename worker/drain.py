@@ -261,7 +261,7 @@ def process_queue(ctx, attachments=()) -> dict:
     automatic reconciliation (reconcile/tasks.py)."""
     data_dir = ctx.ensure_data_dir()
     if ctx.args.get("background"):
-        log.configure(file_path=os.path.join(data_dir, "plexsync.log"))
+        log.log_to_data_folder(data_dir)
     lock = drain_lock(data_dir)
     # Not zero: a hook that checks whether a drain is alive holds the lock for a moment.
     if not lock.acquire(timeout=DRAIN_LOCK_WAIT):

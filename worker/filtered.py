@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from sync.store import JsonFile
+from sync.store import JsonFile, PendingWrites
 from worker.metadata import filter_reason
 
 FILE_NAME = "filtered.json"
@@ -22,7 +22,7 @@ class FilteredScenes:
     def __init__(self, data_dir: str, on_corrupt=None):
         self.file = JsonFile(os.path.join(data_dir, FILE_NAME), default={}, on_corrupt=on_corrupt)
         self._known = None
-        self._changes = {}
+        self._changes = PendingWrites(self._save)
 
     def _current(self) -> dict:
         if self._known is None:
@@ -34,14 +34,14 @@ class FilteredScenes:
         """Remember that `scene_id` is kept out for `reason` ("" = it passes)."""
         sid = str(scene_id)
         if self._current().get(sid, "") != (reason or ""):
-            self._changes[sid] = reason or ""
+            self._changes.note(sid, reason or "")
             self._known[sid] = reason or ""
 
     def flush(self) -> None:
-        if not self._changes:
-            return
-        changes, self._changes = self._changes, {}
+        """Write the outcomes noted since the last flush (nothing when none changed)."""
+        self._changes.flush()
 
+    def _save(self, changes: dict) -> None:
         def change(value):
             value = dict(value) if isinstance(value, dict) else {}
             for sid, reason in changes.items():

@@ -80,13 +80,13 @@ class Gate:
         return None
 
     def _probe(self) -> Stop | None:
-        from worker.health import ProbeSchedule, probe
+        from worker.health import ProbeRecord, probe
 
         s = self.settings
         self.breaker.allow_request()  # OPEN -> HALF_OPEN is recorded and logged
         result = probe(s.plex_url, s.plex_token, s.connect_timeout, s.read_timeout, not s.skip_tls_verify)
         self.probe_requests += 2 if result.reachable else 1
-        ProbeSchedule(self.data_dir).record(result, self.clock())
+        ProbeRecord(self.data_dir).record(result, self.clock())
         if result.healthy:
             self._recovered()
             return None

@@ -4,11 +4,9 @@
 `deep=False`, `GET /library/sections`: a Plex whose port is open but whose database is still
 loading answers the first and refuses the second with 503, and is not healthy yet.
 
-`ProbeSchedule` keeps the last probe's result in `health.json` (the status task shows it) with the
-time a next probe would be due after it (5 s, 10 s, 20 s, 40 s, then every 60 s while Plex stays
-down). When a drain probes is decided by the circuit breaker (worker/breaker.py), not by this
-schedule; the drain's half-open probe and the health-check task record their results here.
-`record_passive` (a job's outcome counted as a probe) has no caller in the plugin.
+`ProbeRecord` keeps the last probe's result in `health.json` (View Queue Status and Health Check
+show it). When Plex is probed is decided by the circuit breaker alone (worker/breaker.py); the
+drain's half-open probe, the watcher's probes and the Health Check task record their results here.
 """
 
 from __future__ import annotations
@@ -32,8 +30,6 @@ from worker.errors import (
 )
 
 FILE_NAME = "health.json"
-DEFAULT_INTERVALS = (5.0, 10.0, 20.0, 40.0, 60.0)
-HEALTHY_INTERVAL = 60.0
 
 
 class HealthResult(NamedTuple):
@@ -247,111 +243,43 @@ def probe(
     return HealthResult(True, True, version, latency, "", "")
 
 
-class ProbeSchedule:
-    """When to probe Plex next, persisted in `<data_dir>/health.json`.
+class ProbeRecord:
+    """The last probe's result, in `<data_dir>/health.json`, for View Queue Status and Health Check.
 
-    After k consecutive failures (probes or outage-failed jobs) the next probe is due
-    `intervals[k-1]` seconds later, the last interval repeating: 5, 10, 20, 40, 60, 60 s...
-    While Plex is healthy the next probe is `healthy_interval` away (jobs keep proving it is up).
+    Only a record: when Plex is probed next is the circuit breaker's decision (worker/breaker.py,
+    `next_probe_at`), the one probe schedule there is.
     """
 
-    def __init__(
-        self,
-        data_dir: str,
-        intervals=DEFAULT_INTERVALS,
-        healthy_interval: float = HEALTHY_INTERVAL,
-        lock_timeout: float = 1.0,
-    ):
-        if not intervals:
-            raise ValueError("at least one probe interval is needed")
-        self.intervals = tuple(float(i) for i in intervals)
-        self.healthy_interval = float(healthy_interval)
-        self.lock_timeout = lock_timeout
+    def __init__(self, data_dir: str):
         self.file = JsonFile(
             os.path.join(data_dir, FILE_NAME),
             default={},
             on_corrupt=lambda exc: log.warning("%s; health history starts afresh" % exc),
+            on_error=lambda problem: log.warning(str(problem)),
         )
 
     def status(self) -> dict:
-        """The stored record: last_probe_at, last_result, consecutive_failures, next_probe_at,
-        last_success_at, last_failure_at (missing keys: never happened)."""
-        try:
-            return self.file.read()
-        except OSError as exc:
-            log.warning("%s could not be read (%s)" % (FILE_NAME, exc.strerror or exc))
-            return {}
+        """The stored record: last_probe_at, last_result, last_success_at, last_failure_at (missing
+        keys: never happened)."""
+        return self.file.read()
 
-    @property
-    def consecutive_failures(self) -> int:
-        value = self.status().get("consecutive_failures")
-        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+    def peek(self) -> dict:
+        """The stored record read quietly (a damaged file is left to `status` to move aside)."""
+        return self.file.peek()
 
     def last_result(self) -> Optional[HealthResult]:
-        """The last active probe's result, or None when Plex was never probed."""
+        """The last probe's result, or None when Plex was never probed."""
         data = self.status().get("last_result")
         return HealthResult.from_dict(data) if isinstance(data, dict) else None
 
-    def next_probe_at(self) -> float:
-        """When the next probe is due (0: now)."""
-        value = self.status().get("next_probe_at")
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    def record(self, result: HealthResult, now: float) -> Optional[dict]:
+        """Store a probe's result; None when the file could not be written (said in the log)."""
 
-    def due(self, now: float) -> bool:
-        """Is a probe due at `now`? (a time left by a clock that ran ahead counts as now)"""
-        from sync.backoff import effective_time
-
-        return now >= effective_time(self.next_probe_at(), now)
-
-    def interval_after(self, failures: int) -> float:
-        """Seconds to the next probe after `failures` consecutive failures."""
-        if failures <= 0:
-            return self.healthy_interval
-        return self.intervals[min(failures, len(self.intervals)) - 1]
-
-    def _save(self, fn) -> Optional[dict]:
         def change(data):
-            old = data.get("consecutive_failures")
-            failures = int(old) if isinstance(old, (int, float)) and not isinstance(old, bool) else 0
-            fn(data, failures)
+            data.update(last_probe_at=now, last_result=result.to_dict())
+            data["last_success_at" if result.healthy else "last_failure_at"] = now
+            for stale in ("consecutive_failures", "next_probe_at"):  # the schedule an older version kept
+                data.pop(stale, None)
             return data
 
-        try:
-            return self.file.update(change, timeout=self.lock_timeout)
-        except OSError as exc:
-            log.warning("%s could not be saved (%s)" % (FILE_NAME, exc.strerror or exc))
-            return None
-
-    def record(self, result: HealthResult, now: float) -> Optional[dict]:
-        """Store an active probe's result and schedule the next one."""
-
-        def fn(data, failures):
-            failures = 0 if result.healthy else failures + 1
-            data.update(
-                last_probe_at=now,
-                last_result=result.to_dict(),
-                consecutive_failures=failures,
-                next_probe_at=now + self.interval_after(failures),
-            )
-            data["last_success_at" if result.healthy else "last_failure_at"] = now
-
-        return self._save(fn)
-
-    def record_passive(self, success: bool, now: float) -> Optional[dict]:
-        """Count a job's outcome: `success` when it reached Plex; False only for outage failures.
-
-        A success while all is already well is written at most once per half healthy interval,
-        so a drain of 1,000 jobs does not rewrite this file 1,000 times.
-        """
-        status = self.status()
-        if success and not status.get("consecutive_failures"):
-            last = status.get("last_success_at")
-            if isinstance(last, (int, float)) and 0 <= now - last < self.healthy_interval / 2:
-                return None
-
-        def fn(data, failures):
-            failures = 0 if success else failures + 1
-            data.update(consecutive_failures=failures, next_probe_at=now + self.interval_after(failures))
-            data["last_success_at" if success else "last_failure_at"] = now
-
-        return self._save(fn)
+        return self.file.update(change, timeout=1.0)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from stashplugin import log
 from stashplugin.task import TaskError
+from worker.matcher import remove_match_cache
+from worker.plex_index import remove_index
 
 
 def clear_pending_queue(ctx) -> dict:
@@ -52,14 +52,7 @@ def clear_match_cache(ctx) -> dict:
 
     Not destructive to metadata: the next sync matches every scene again (a few paged requests).
     """
-    removed = []
-    for name in ("match_cache.jsonl", "match_cache.json", "plex_index.jsonl", "plex_index.json"):
-        path = os.path.join(ctx.data_dir, name)
-        try:
-            os.remove(path)
-            removed.append(name)
-        except FileNotFoundError:
-            pass
+    removed = remove_match_cache(ctx.data_dir) + remove_index(ctx.data_dir)
     log.info(
         "Cleared the match cache; scenes are matched to Plex again on their next sync."
         if removed

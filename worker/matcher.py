@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from stashplugin import log
-from sync.store import JsonFile
+from sync.store import JsonFile, PendingWrites, remove_files
 from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.paths import PathMapper, loose_key, path_key
 from worker.plex_index import RULES, PlexIndex
@@ -84,12 +84,11 @@ class MatchCache:
 
         self.data_dir = data_dir
         self.signature = signature
-        self.flush_every = flush_every
         legacy = os.path.join(data_dir, CACHE_NAME)
         self._journal = JournalMap(
             os.path.join(data_dir, JOURNAL_NAME), on_corrupt=_log_corrupt, legacy=(legacy, _legacy_items)
         )
-        self._pending = {}  # scene id -> entry, or None for a removal
+        self._pending = PendingWrites(self._write, every=flush_every)  # scene id -> entry, None: removal
 
     def _valid(self) -> bool:
         return self._journal.get(SIGNATURE_KEY) == self.signature
@@ -98,7 +97,7 @@ class MatchCache:
         """The cached entry for a scene, or None."""
         key = str(scene_id)
         if key in self._pending:
-            return self._pending[key]
+            return self._pending.changes[key]
         if not self._valid():
             return None
         entry = self._journal.get(key)
@@ -106,23 +105,17 @@ class MatchCache:
 
     def put(self, scene_id, entry: dict) -> None:
         """Remember a match (written at the next flush)."""
-        self._pending[str(scene_id)] = dict(entry)
-        self._maybe_flush()
+        self._pending.note(str(scene_id), dict(entry))
 
     def drop(self, scene_id) -> None:
         """Forget a scene's match."""
-        self._pending[str(scene_id)] = None
-        self._maybe_flush()
-
-    def _maybe_flush(self) -> None:
-        if len(self._pending) >= self.flush_every:
-            self.flush()
+        self._pending.note(str(scene_id), None)
 
     def flush(self) -> None:
         """Append pending changes (other processes' entries stay: the journal is shared)."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
+        self._pending.flush()
+
+    def _write(self, pending: dict) -> None:
         if not self._valid():
             self._journal.clear()  # matches made under other settings mean nothing now
             pending[SIGNATURE_KEY] = self.signature
@@ -132,14 +125,20 @@ class MatchCache:
         """Forget every match (the Clear Match Cache task); returns how many there were."""
         counted = len(self)
         self._journal.clear()
-        self._pending = {}
+        self._pending.discard()
         return counted
 
     def __len__(self) -> int:
         keys = set(k for k in self._journal.keys() if k != SIGNATURE_KEY) if self._valid() else set()
-        for key, entry in self._pending.items():
+        for key, entry in self._pending.changes.items():
             (keys.add if entry is not None else keys.discard)(key)
         return len(keys)
+
+
+def remove_match_cache(data_dir: str) -> list:
+    """Forget every match, in both layouts, by removing the files (Clear Match Cache, run while
+    no drain holds a cache open). Returns the names of the files removed."""
+    return remove_files(data_dir, (JOURNAL_NAME, CACHE_NAME))
 
 
 def _legacy_items(path: str):

@@ -23,12 +23,12 @@ def _probe(ctx):
     scheduled check), and a Plex that is down counts toward pausing sync like a failed job.
     """
     from worker.breaker import LogListener, OutageListener, breaker_for
-    from worker.health import ProbeSchedule, probe
+    from worker.health import ProbeRecord, probe
     from worker.outages import OutageHistory
 
     s = ctx.settings
     result = probe(s.plex_url, s.plex_token, s.connect_timeout, s.read_timeout, not s.skip_tls_verify)
-    ProbeSchedule(ctx.data_dir).record(result, time.time())
+    ProbeRecord(ctx.data_dir).record(result, time.time())
     queue = ctx.queue()
 
     def waiting() -> int:

@@ -54,15 +54,12 @@ class OutageHistory:
             os.path.join(data_dir, FILE_NAME),
             default={"outages": []},
             on_corrupt=lambda exc: log.warning("%s; the outage history starts empty" % exc),
+            on_error=lambda problem: log.warning(str(problem)),
         )
 
     def outages(self) -> list:
         """Every recorded outage, oldest first (copies)."""
-        try:
-            raw = self.file.read().get("outages")
-        except OSError as exc:
-            log.warning("%s could not be read (%s)" % (FILE_NAME, exc.strerror or exc))
-            return []
+        raw = self.file.read().get("outages")
         return [dict(e) for e in raw if _valid(e)] if isinstance(raw, list) else []
 
     def _update(self, fn, timeout):
@@ -75,11 +72,7 @@ class OutageHistory:
             results.append(fn(items))
             return {"outages": items[-self.cap :]}
 
-        try:
-            saved = self.file.update(change, timeout=timeout)
-        except OSError as exc:
-            log.warning("%s could not be saved (%s)" % (FILE_NAME, exc.strerror or exc))
-            return None
+        saved = self.file.update(change, timeout=timeout)
         return results[-1] if saved is not None else None
 
     def start(self, cause: str, at: float | None = None):

@@ -33,7 +33,7 @@ from plexapi.exceptions import NotFound
 
 from stashplugin import log
 from sync.journal_map import JournalMap
-from sync.store import JsonFile
+from sync.store import JsonFile, remove_files
 from worker.errors import SyncFailure
 from worker.paths import loose_key, name_key, path_key
 
@@ -460,3 +460,9 @@ def _legacy_items(path: str) -> dict:
 
 def _names(sections) -> str:
     return ", ".join("'%s'" % s["title"] for s in sections) or "none"
+
+
+def remove_index(data_dir: str) -> list:
+    """Forget the index (Clear Match Cache); the next sync pages the libraries again. Returns the
+    names of the files removed."""
+    return remove_files(data_dir, (FILE_NAME, LEGACY_NAME))

@@ -7,17 +7,20 @@ import os
 from stashplugin import log
 from sync.store import JsonFile
 
+FILE_NAME = "stats.json"
 COUNTERS = ("synced", "unchanged", "skipped", "failed", "dead_lettered", "deleted")
 
 
 class SyncStats:
     def __init__(self, data_dir: str):
-        self.file = JsonFile(
-            os.path.join(data_dir, "stats.json"), on_corrupt=lambda exc: log.warning(str(exc))
-        )
+        self.file = JsonFile(os.path.join(data_dir, FILE_NAME), on_corrupt=lambda exc: log.warning(str(exc)))
 
     def read(self) -> dict:
         return self.file.read()
+
+    def peek(self) -> dict:
+        """The figures read quietly, for the status report ({} when missing or damaged)."""
+        return self.file.peek()
 
     def record_run(self, run: dict, counted: dict | None = None) -> None:
         """Add one drain's figures to the totals and keep it as the last run.

@@ -1,23 +1,33 @@
-"""View Queue Status: one short block a person can read at a glance, and the same as JSON."""
+"""View Queue Status: one short block a person can read at a glance, and the same as JSON.
+
+Every fact comes from the module that owns its file (docs/ARCHITECTURE.md, "Data files"); the last
+reconciliation's record belongs to reconcile/, a floor above, and is handed in by its task
+(reconcile/status.py).
+"""
 
 from __future__ import annotations
 
-import os
+import socket
 import time
+from urllib.parse import urlsplit
 
 from stashplugin import log
 from sync.breaker_file import CLOSED
-from sync.store import quarantined_files, read_json_quiet
+from sync.store import quarantined_files
+from worker.breaker import CircuitBreaker, FileBreakerStorage
 from worker.errors import PLEX_UNAUTHORIZED
+from worker.filtered import FilteredScenes
+from worker.health import ProbeRecord, likely_cause
+from worker.metadata import FILTER_WORDS
+from worker.outages import OutageHistory, plain_duration
+from worker.stats import SyncStats
+from worker.watcher import watcher_status
+
+_age = plain_duration  # one way of saying a duration, everywhere
 
 
-def _age(seconds: float) -> str:
-    from worker.outages import plain_duration  # one way of saying a duration, everywhere
-
-    return plain_duration(seconds)
-
-
-def collect_status(ctx, now: float | None = None) -> dict:
+def collect_status(ctx, now: float | None = None, reconcile: dict | None = None) -> dict:
+    """The status as JSON; `reconcile` is the last reconciliation's record (reconcile/status.py)."""
     now = now if now is not None else time.time()
     summary = ctx.queue().summary()
     # Read the state files first: reading one that is damaged moves it aside, and the list of
@@ -42,20 +52,15 @@ def collect_status(ctx, now: float | None = None) -> dict:
         "plex_address_problem": address_problem(ctx.settings.plex_url),
         "plex": plex,
         "sync": sync,
-        "reconcile": read_json_quiet(os.path.join(ctx.data_dir, "reconcile.json")) or None,
+        "reconcile": reconcile or None,
         "filtered": filtered,
-        "watcher": _watcher_status(ctx.data_dir, now),
+        "watcher": watcher_status(ctx.data_dir, now),
     }
 
 
 def address_problem(plex_url: str) -> str:
     """One sentence when the host name in 'Plex URL' cannot be resolved ("" otherwise): the status
     must not say all is well while PlexSync cannot even find Plex. A name lookup, no Plex request."""
-    import socket
-    from urllib.parse import urlsplit
-
-    from worker.health import likely_cause
-
     if not plex_url:
         return ""
     try:
@@ -76,24 +81,13 @@ def address_problem(plex_url: str) -> str:
 
 def _filtered(data_dir: str) -> dict:
     """Scenes the filter settings keep out of Plex, by reason."""
-    from worker.filtered import FilteredScenes
-
     return FilteredScenes(data_dir, on_corrupt=lambda exc: log.warning(str(exc))).counts()
 
 
-def _watcher_status(data_dir: str, now: float):
-    from worker.watcher import watcher_status
-
-    return watcher_status(data_dir, now)
-
-
 def _plex_status(data_dir: str, now: float) -> dict:
-    from worker.breaker import CircuitBreaker, FileBreakerStorage
-    from worker.outages import OutageHistory
-
     breaker = CircuitBreaker(FileBreakerStorage(data_dir))
     history = OutageHistory(data_dir)
-    health = read_json_quiet(os.path.join(data_dir, "health.json"))
+    health = ProbeRecord(data_dir).peek()
     return {
         "breaker": breaker.state_at(now),
         "reason": breaker.last_reason,
@@ -107,7 +101,7 @@ def _plex_status(data_dir: str, now: float) -> dict:
 
 
 def _sync_status(data_dir: str) -> dict:
-    stats = read_json_quiet(os.path.join(data_dir, "stats.json"))
+    stats = SyncStats(data_dir).peek()
     return {
         "last_sync_at": stats.get("last_sync_at"),
         "totals": stats.get("totals") or {},
@@ -116,101 +110,18 @@ def _sync_status(data_dir: str) -> dict:
 
 
 def render_status(status: dict) -> str:
-    q = status["queue"]
+    """The status as the block View Queue Status logs: one line per concern, then what to do."""
     now = time.time()
-    lines = ["PlexSync status"]
-    plex = status["plex"]
-    if status.get("plex_address_problem"):
-        lines.append("  Plex: cannot be found at the address in 'Plex URL'")
-    elif plex["breaker"] == CLOSED:
-        last = plex.get("last_outage")
-        lines.append(
-            "  Plex: reachable (sync running)"
-            + (
-                "; last outage %s ago, lasted %s"
-                % (_age(now - last["end"]), _age(last["end"] - last["start"]))
-                if last
-                else ""
-            )
-        )
-    else:
-        since = plex.get("down_since")
-        lines.append(
-            "  Plex: DOWN%s — %s; sync paused, next check %s"
-            % (
-                " since %s (%s)" % (time.strftime("%H:%M", time.localtime(since)), _age(now - since))
-                if since
-                else "",
-                plex.get("reason") or "no answer",
-                "now"
-                if not plex.get("next_probe_at") or plex["next_probe_at"] <= now
-                else "in %s" % _age(plex["next_probe_at"] - now),
-            )
-        )
-    waiting = q["pending"] + q["waiting_for_retry"] + q["in_flight"]
-    line = "  Queue: %d pending, %d in flight, %d waiting for retry" % (
-        q["pending"],
-        q["in_flight"],
-        q["waiting_for_retry"],
-    )
-    if q["oldest_pending_age_seconds"] is not None and waiting:
-        line += " (oldest %s)" % _age(q["oldest_pending_age_seconds"])
-    if q["waiting_for_retry"] and q.get("next_retry_at"):
-        # Said so the user does not press anything: the first edit or task after it starts the retry.
-        line += "; next retry %s" % (
-            "now" if q["next_retry_at"] <= now else "in %s" % _age(q["next_retry_at"] - now)
-        )
-    lines.append(line)
-    watcher = status.get("watcher")
-    if watcher:
-        until = watcher.get("until")
-        lines.append(
-            "  Watcher: waiting%s to resume syncing by itself (no need to press anything)"
-            % (
-                " until %s" % time.strftime("%H:%M:%S", time.localtime(until))
-                if until and until > now
-                else ""
-            )
-        )
-    if q["dead_lettered"]:
-        reasons = ", ".join("%s %d" % (k or "unknown", v) for k, v in sorted(q["dead_by_reason"].items()))
-        lines.append("  Dead-lettered: %d (%s)" % (q["dead_lettered"], reasons))
-    else:
-        lines.append("  Dead-lettered: none")
-    sync = status["sync"]
-    if sync.get("last_sync_at"):
-        totals = sync.get("totals") or {}
-        lines.append(
-            "  Last sync: %s ago (%d synced, %d already up to date in all)"
-            % (_age(now - sync["last_sync_at"]), totals.get("synced", 0), totals.get("unchanged", 0))
-        )
-    else:
-        lines.append("  Last sync: never")
+    lines = ["PlexSync status", _plex_line(status, now), _queue_line(status["queue"], now)]
+    if status.get("watcher"):
+        lines.append(_watcher_line(status["watcher"], now))
+    lines.append(_dead_line(status["queue"]))
+    lines.append(_last_sync_line(status["sync"], now))
     rec = status.get("reconcile")
     if rec and rec.get("last_run_at"):
-        gaps = rec.get("gaps") or {}
-        lines.append(
-            "  Last reconciliation: %s ago, %d gap(s) found%s, %d queued"
-            % (
-                _age(now - rec["last_run_at"]),
-                sum(gaps.values()),
-                " (%s)" % ", ".join("%s %d" % (k, v) for k, v in sorted(gaps.items()) if v)
-                if any(gaps.values())
-                else "",
-                rec.get("enqueued", 0),
-            )
-        )
-    filtered = status.get("filtered") or {}
-    if filtered:
-        from worker.metadata import FILTER_WORDS
-
-        lines.append(
-            "  Skipped by filter settings: %d scene(s) (%s), left as they are in Plex"
-            % (
-                sum(filtered.values()),
-                ", ".join("%s %d" % (FILTER_WORDS.get(k, k), v) for k, v in sorted(filtered.items())),
-            )
-        )
+        lines.append(_reconcile_line(rec, now))
+    if status.get("filtered"):
+        lines.append(_filtered_line(status["filtered"]))
     if status["quarantined_files"]:
         lines.append("  DAMAGED FILES moved aside: %s" % ", ".join(status["quarantined_files"]))
     if status["paused"]:
@@ -218,6 +129,93 @@ def render_status(status: dict) -> str:
     action = next_action(status)
     lines.append("  Action: %s" % action if action else "  All good: nothing to do.")
     return "\n".join(lines)
+
+
+def _in(when, now: float) -> str:
+    """ "now" for a time that has come (or none), else "in <duration>"."""
+    return "now" if not when or when <= now else "in %s" % _age(when - now)
+
+
+def _plex_line(status: dict, now: float) -> str:
+    plex = status["plex"]
+    if status.get("plex_address_problem"):
+        return "  Plex: cannot be found at the address in 'Plex URL'"
+    if plex["breaker"] == CLOSED:
+        last = plex.get("last_outage")
+        if not last:
+            return "  Plex: reachable (sync running)"
+        return "  Plex: reachable (sync running); last outage %s ago, lasted %s" % (
+            _age(now - last["end"]),
+            _age(last["end"] - last["start"]),
+        )
+    since = plex.get("down_since")
+    since_text = (
+        " since %s (%s)" % (time.strftime("%H:%M", time.localtime(since)), _age(now - since)) if since else ""
+    )
+    return "  Plex: DOWN%s — %s; sync paused, next check %s" % (
+        since_text,
+        plex.get("reason") or "no answer",
+        _in(plex.get("next_probe_at"), now),
+    )
+
+
+def _queue_line(q: dict, now: float) -> str:
+    line = "  Queue: %d pending, %d in flight, %d waiting for retry" % (
+        q["pending"],
+        q["in_flight"],
+        q["waiting_for_retry"],
+    )
+    waiting = q["pending"] + q["waiting_for_retry"] + q["in_flight"]
+    if q["oldest_pending_age_seconds"] is not None and waiting:
+        line += " (oldest %s)" % _age(q["oldest_pending_age_seconds"])
+    if q["waiting_for_retry"] and q.get("next_retry_at"):
+        # Said so the user does not press anything: the first edit or task after it starts the retry.
+        line += "; next retry %s" % _in(q["next_retry_at"], now)
+    return line
+
+
+def _watcher_line(watcher: dict, now: float) -> str:
+    until = watcher.get("until")
+    return "  Watcher: waiting%s to resume syncing by itself (no need to press anything)" % (
+        " until %s" % time.strftime("%H:%M:%S", time.localtime(until)) if until and until > now else ""
+    )
+
+
+def _dead_line(q: dict) -> str:
+    if not q["dead_lettered"]:
+        return "  Dead-lettered: none"
+    reasons = ", ".join("%s %d" % (k or "unknown", v) for k, v in sorted(q["dead_by_reason"].items()))
+    return "  Dead-lettered: %d (%s)" % (q["dead_lettered"], reasons)
+
+
+def _last_sync_line(sync: dict, now: float) -> str:
+    if not sync.get("last_sync_at"):
+        return "  Last sync: never"
+    totals = sync.get("totals") or {}
+    return "  Last sync: %s ago (%d synced, %d already up to date in all)" % (
+        _age(now - sync["last_sync_at"]),
+        totals.get("synced", 0),
+        totals.get("unchanged", 0),
+    )
+
+
+def _reconcile_line(rec: dict, now: float) -> str:
+    gaps = rec.get("gaps") or {}
+    found = ", ".join("%s %d" % (k, v) for k, v in sorted(gaps.items()) if v)
+    return "  Last reconciliation: %s ago, %d gap(s) found%s, %d queued" % (
+        _age(now - rec["last_run_at"]),
+        sum(gaps.values()),
+        " (%s)" % found if found else "",
+        rec.get("enqueued", 0),
+    )
+
+
+def _filtered_line(filtered: dict) -> str:
+    reasons = ", ".join("%s %d" % (FILTER_WORDS.get(k, k), v) for k, v in sorted(filtered.items()))
+    return "  Skipped by filter settings: %d scene(s) (%s), left as they are in Plex" % (
+        sum(filtered.values()),
+        reasons,
+    )
 
 
 def next_action(status: dict) -> str:
@@ -241,8 +239,8 @@ def next_action(status: dict) -> str:
     return ""
 
 
-def view_queue_status(ctx) -> dict:
+def view_queue_status(ctx, reconcile: dict | None = None) -> dict:
     """View Queue Status: log the block and return the same facts as JSON."""
-    status = collect_status(ctx)
+    status = collect_status(ctx, reconcile=reconcile)
     log.info(render_status(status))
     return status

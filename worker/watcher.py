@@ -31,13 +31,15 @@ The rules:
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import sys
 import time
 
 from stashplugin import log
-from sync.breaker_file import CLOSED, HALF_OPEN, OPEN
+from stashplugin.connection import cookie_header, stash_address, tls_context
+from sync.breaker_file import CLOSED, file_damaged, read_breaker_cheap
 from sync.lock import FileLock
 from sync.store import atomic_write_bytes, read_json_quiet
 from worker.errors import PLEX_UNAUTHORIZED
@@ -153,9 +155,9 @@ def continue_after_drain(ctx, report) -> None:
 # -- the watcher itself ----------------------------------------------------------------------------
 def next_due(data_dir: str, now: float):
     """When a drain would next have work (a time, `now` if at once), or None when nothing is pending."""
-    from sync.queue import FileQueue
+    from sync.queue import FileQueue, queue_exists
 
-    if not os.path.exists(os.path.join(data_dir, "queue.jsonl")):
+    if not queue_exists(data_dir):
         return None
     summary = FileQueue(data_dir, clock=lambda: now).summary()
     if summary.pending + summary.inflight:
@@ -164,10 +166,28 @@ def next_due(data_dir: str, now: float):
         due = summary.next_due_at or now
     else:
         return None
-    breaker = read_json_quiet(os.path.join(data_dir, "circuit_breaker.json"))
-    if breaker.get("state") in (OPEN, HALF_OPEN) and isinstance(breaker.get("next_probe_at"), (int, float)):
+    breaker = read_breaker_cheap(data_dir, now)
+    if breaker["state"] != CLOSED and breaker["next_probe_at"] is not None:
         due = max(due, breaker["next_probe_at"])  # a drain before the breaker's check would only stop
     return due
+
+
+def _post_to_stash(server_connection: dict, query: dict, timeout: float) -> tuple:
+    """POST one GraphQL document to Stash with the session cookie; (response, body)."""
+    address = stash_address(server_connection)
+    if address.scheme == "https":
+        conn = http.client.HTTPSConnection(address.host, address.port, timeout=timeout, context=tls_context())
+    else:
+        conn = http.client.HTTPConnection(address.host, address.port, timeout=timeout)
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if cookie_header(server_connection):
+        headers["Cookie"] = cookie_header(server_connection)
+    try:
+        conn.request("POST", "/graphql", json.dumps(query).encode("utf-8"), headers)
+        answer = conn.getresponse()
+        return answer, answer.read()
+    finally:
+        conn.close()
 
 
 def renew_session(server_connection: dict, timeout: float = 5.0):
@@ -179,35 +199,11 @@ def renew_session(server_connection: dict, timeout: float = 5.0):
     cookie would otherwise expire after Stash's session age (1 h) while the watcher waits out
     a longer outage.
     """
-    import http.client
-
-    scheme = (server_connection.get("Scheme") or "http").lower()
-    host = server_connection.get("Host") or "localhost"
-    if host in ("0.0.0.0", "::", ""):
-        host = "localhost"
     try:
-        port = int(server_connection.get("Port") or 9999)
-        if scheme == "https":
-            import ssl
-
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE  # our own Stash on this machine, often self-signed
-            http_conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
-        else:
-            http_conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        cookie = server_connection.get("SessionCookie")
-        if isinstance(cookie, dict) and cookie.get("Name") and cookie.get("Value"):
-            headers["Cookie"] = "%s=%s" % (cookie["Name"], cookie["Value"])
-        try:
-            http_conn.request("POST", "/graphql", json.dumps({"query": _RENEW}).encode("utf-8"), headers)
-            answer = http_conn.getresponse()
-            body = answer.read()
-        finally:
-            http_conn.close()
+        answer, body = _post_to_stash(server_connection, {"query": _RENEW}, timeout)
     except (OSError, ValueError, http.client.HTTPException):
         return None
+    cookie = server_connection.get("SessionCookie")
     for header in answer.msg.get_all("Set-Cookie") or ():
         name, _, rest = header.partition("=")
         if isinstance(cookie, dict) and name.strip() == cookie.get("Name"):
@@ -339,7 +335,6 @@ class Watcher:
         """The breaker as the drain sees it, re-read from its file before each use; None while its
         file is damaged (the next drain or task moves it aside and says so in Stash's log)."""
         from worker.breaker import (
-            FILE_NAME,
             MAX_PAUSE,
             CircuitBreaker,
             FileBreakerStorage,
@@ -348,8 +343,7 @@ class Watcher:
         )
         from worker.outages import OutageHistory
 
-        path = os.path.join(self.data_dir, FILE_NAME)
-        if os.path.exists(path) and not read_json_quiet(path):
+        if file_damaged(self.data_dir):
             return None
         if self._breaker is None:
             first = float(self.config.get("breaker_open_seconds") or 5.0)
@@ -366,12 +360,9 @@ class Watcher:
         return self._breaker
 
     def _record_probe(self, result) -> None:
-        from worker.health import ProbeSchedule
+        from worker.health import ProbeRecord
 
-        try:
-            ProbeSchedule(self.data_dir).record(result, self.clock())  # View Queue Status shows it
-        except OSError:
-            pass
+        ProbeRecord(self.data_dir).record(result, self.clock())  # View Queue Status shows it
 
     def _ask(self) -> str:
         """Ask Stash for a drain as the hook does; "" when asked, "busy" when someone else is deciding."""
@@ -403,7 +394,7 @@ def run_watcher(server_connection: dict, config: dict) -> str:
     data_dir = config.get("data_dir") or ""
     if not os.path.isdir(data_dir):
         return "no data folder"
-    log.configure(file_path=os.path.join(data_dir, "plexsync.log"))
+    log.log_to_data_folder(data_dir)
     if config.get("plex_token"):
         log.add_secret(config["plex_token"])
     watcher = Watcher(server_connection, config)

@@ -12,7 +12,7 @@ import pytest
 from emulators.plex import PlexEmulator
 from emulators.world import PLEX_TOKEN
 from worker.breaker import CLOSED, CircuitBreaker, MemoryBreakerStorage
-from worker.health import HealthResult, ProbeSchedule, probe
+from worker.health import HealthResult, ProbeRecord, probe
 
 
 @pytest.fixture
@@ -152,91 +152,28 @@ def test_a_web_server_that_is_not_plex_is_not_healthy():
 
 
 def test_token_never_reaches_health_json(plex, tmp_path):
-    schedule = ProbeSchedule(str(tmp_path))
+    record = ProbeRecord(str(tmp_path))
     for fault in ("down", "503", "db_loading", "401", None):
         plex.set_fault(fault)
-        schedule.record(ask(plex), now=1000)
+        record.record(ask(plex), now=1000)
     assert PLEX_TOKEN not in (tmp_path / "health.json").read_text()
 
 
 def test_probe_results_are_recorded_for_the_health_check(plex, tmp_path):
-    schedule = ProbeSchedule(str(tmp_path))
+    record = ProbeRecord(str(tmp_path))
     plex.set_fault("db_loading")
-    schedule.record(ask(plex), now=1000)
-    last = ProbeSchedule(str(tmp_path)).last_result()
+    record.record(ask(plex), now=1000)
+    last = ProbeRecord(str(tmp_path)).last_result()
     assert isinstance(last, HealthResult)
     assert last.reachable and not last.healthy and last.error_class == "plex_starting"
 
 
-# -- the schedule (pure; no Plex needed) ---------------------------------------------------
-
-
-def failed(error_class="plex_unreachable"):
-    return HealthResult(False, False, None, None, error_class, "connection refused")
-
-
-HEALTHY = HealthResult(True, True, "1.41", 3.0, "", "")
-
-
-def test_never_probed_means_a_probe_is_due(tmp_path):
-    schedule = ProbeSchedule(str(tmp_path))
-    assert schedule.due(0) and schedule.last_result() is None
-
-
-def test_probes_back_off_during_a_long_outage(tmp_path):
-    schedule = ProbeSchedule(str(tmp_path))
-    now, waits = 1000.0, []
-    for _ in range(7):
-        assert schedule.due(now)
-        schedule.record(failed(), now)
-        waits.append(schedule.next_probe_at() - now)
-        assert not schedule.due(now + waits[-1] - 1)
-        now += waits[-1]
-    assert waits == [5, 10, 20, 40, 60, 60, 60]
-    assert schedule.consecutive_failures == 7
-
-
-def test_a_healthy_probe_resets_the_backoff(tmp_path):
-    schedule = ProbeSchedule(str(tmp_path), intervals=(1, 2, 4), healthy_interval=30)
-    for t in (0, 1, 3):
-        schedule.record(failed(), t)
-    schedule.record(HEALTHY, 10)
-    assert schedule.consecutive_failures == 0
-    assert schedule.next_probe_at() == 40
-    schedule.record(failed(), 40)
-    assert schedule.next_probe_at() == 41
-
-
-def test_backoff_continues_in_a_new_process(tmp_path):
-    for t in (0, 5, 15):
-        ProbeSchedule(str(tmp_path)).record(failed(), t)
-    assert ProbeSchedule(str(tmp_path)).next_probe_at() == 35
-
-
-def test_job_results_count_as_passive_probes(tmp_path):
-    schedule = ProbeSchedule(str(tmp_path))
-    schedule.record_passive(False, 100)
-    schedule.record_passive(False, 101)
-    assert schedule.consecutive_failures == 2 and schedule.next_probe_at() == 111
-    schedule.record_passive(True, 102)
-    assert schedule.consecutive_failures == 0
-    assert schedule.next_probe_at() == 162  # a job just reached Plex: no probe needed soon
-    assert schedule.last_result() is None  # passive results are not probe results
-
-
-def test_successful_jobs_do_not_rewrite_the_file_each_time(tmp_path):
-    schedule = ProbeSchedule(str(tmp_path))
-    schedule.record_passive(True, 100)
-    stamp = os.stat(tmp_path / "health.json").st_mtime_ns
-    written = [schedule.record_passive(True, 100 + i * 0.1) for i in range(1, 200)]
-    assert all(w is None for w in written)
-    assert os.stat(tmp_path / "health.json").st_mtime_ns == stamp
-    assert schedule.record_passive(True, 200) is not None  # refreshed now and then
+# -- the record (no Plex needed); when to probe is the breaker's alone (tests/unit/test_breaker.py) --
 
 
 def test_corrupt_health_file_starts_afresh_with_a_warning(tmp_path, capsys):
     (tmp_path / "health.json").write_text("\x00\x01garbage")
-    schedule = ProbeSchedule(str(tmp_path))
-    assert schedule.due(0)
+    record = ProbeRecord(str(tmp_path))
+    assert record.last_result() is None
     assert "health.json" in capsys.readouterr().err
     assert any(n.startswith("health.json.corrupt-") for n in os.listdir(tmp_path))

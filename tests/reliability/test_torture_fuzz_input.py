@@ -439,7 +439,7 @@ def _read_everything(plugin_dir: str, data_dir: str) -> None:
     from sync.sync_state import SyncState
     from worker.breaker import CircuitBreaker, FileBreakerStorage
     from worker.errors import SyncFailure
-    from worker.health import ProbeSchedule
+    from worker.health import HealthResult, ProbeRecord
     from worker.matcher import MatchCache
     from worker.outages import OutageHistory
     from worker.paths import PathMapper
@@ -470,7 +470,7 @@ def _read_everything(plugin_dir: str, data_dir: str) -> None:
     history = OutageHistory(data_dir)
     history.start("fuzz", time.time())
     history.end(time.time(), jobs_affected=1)
-    ProbeSchedule(data_dir).record_passive(True, time.time())
+    ProbeRecord(data_dir).record(HealthResult(True, True, None, 1.0, "", ""), time.time())
 
 
 def test_garbage_in_any_state_file_is_moved_aside_and_nothing_breaks():
