@@ -83,15 +83,7 @@ def plugin_dir_of(conn: dict) -> str:
 def run_hook(conn: dict, args: dict) -> tuple:
     """Enqueue the saved scene when the edit touches a field some setting could sync; the drain
     decides with fresh settings (stashplugin/hook.py). Returns (output, error)."""
-    from stashplugin.hook import (
-        FULL_SYNC,
-        HOOK_TYPES,
-        BadHookContext,
-        entity_event,
-        parse_hook_context,
-        relevant_create_fields,
-        relevant_update_fields,
-    )
+    from stashplugin.hook import HOOK_TYPES, BadHookContext, entity_event, parse_hook_context
     from stashplugin.settings import read_hook_cache, resolve_data_dir
 
     try:
@@ -109,40 +101,52 @@ def run_hook(conn: dict, args: dict) -> tuple:
         )
     if hook_type not in HOOK_TYPES:
         return "ignored: PlexSync does not handle %s" % hook_type, None
+    fields = scene_fields(scene_id, hook_type, hook_input, input_fields)
+    if not fields:
+        ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=False)
+        return "ignored: no synced field changed", None
+    problem = enqueue(data_dir, scene_id, fields, hook_type, "scene %s" % scene_id)
+    if problem:
+        return None, problem
+    log.debug("Queued scene %s (%s)" % (scene_id, ", ".join(fields)))
+    ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=True)
+    return "queued", None
+
+
+def scene_fields(scene_id, hook_type: str, hook_input, input_fields) -> list:
+    """What to queue for a scene hook: the syncable fields the edit touched ([]: none)."""
+    from stashplugin.hook import FULL_SYNC, relevant_create_fields, relevant_update_fields
+
     if input_fields == [FULL_SYNC]:
-        fields = [FULL_SYNC]  # an input PlexSync cannot read: sync the whole scene rather than lose it
         log.debug("Scene %s: hook input of an unknown shape; queued as a full sync" % scene_id)
-    elif hook_type == "Scene.Update.Post" and hook_input is None and not input_fields:
+        return [FULL_SYNC]  # an input PlexSync cannot read: sync the whole scene rather than lose it
+    if hook_type == "Scene.Update.Post" and hook_input is None and not input_fields:
         # A scan added or changed a file of an existing scene (pkg/scene/scan.go, associateExisting):
         # the file Plex knows it by may be a new one, so match and sync it again, whole.
-        fields = [FULL_SYNC]
-    elif hook_type == "Scene.Create.Post":
-        fields = relevant_create_fields(hook_input)
-    else:
-        fields = relevant_update_fields(input_fields)
-        if not fields:
-            ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=False)
-            return "ignored: no synced field changed", None
+        return [FULL_SYNC]
+    if hook_type == "Scene.Create.Post":
+        return relevant_create_fields(hook_input)
+    return relevant_update_fields(input_fields)
 
+
+def enqueue(data_dir: str, key: str, fields: list, hook_type: str, what: str) -> str:
+    """Append one job to the queue (one fsync'd write); "" when done, else the error to answer."""
+    from sync.lock import LockRefused
     from sync.queue import FileQueue
     from sync.store import make_private_dir
 
     try:
         make_private_dir(data_dir)
-        FileQueue(data_dir).enqueue(scene_id, fields, source=hook_type)
+        FileQueue(data_dir).enqueue(key, fields, source=hook_type)
+    except LockRefused as exc:
+        return "PlexSync could not save the change of %s: %s." % (what, exc.strerror)
     except OSError as exc:
-        from sync.lock import LockRefused
-
-        if isinstance(exc, LockRefused):
-            return None, "PlexSync could not save the change of scene %s: %s." % (scene_id, exc.strerror)
-        return None, (
-            "PlexSync could not save the change of scene %s to its queue in %s (%s); "
+        return (
+            "PlexSync could not save the change of %s to its queue in %s (%s); "
             "make that folder writable or set 'Data folder' to one that is."
-            % (scene_id, data_dir, exc.strerror or exc)
+            % (what, data_dir, exc.strerror or exc)
         )
-    log.debug("Queued scene %s (%s)" % (scene_id, ", ".join(fields)))
-    ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=True)
-    return "queued", None
+    return ""
 
 
 def run_entity_hook(
@@ -151,24 +155,15 @@ def run_entity_hook(
     """A tag, performer, studio or group was renamed, deleted or merged: record "tag 17 changed"
     (one job, coalesced); the drain finds the scenes it concerns."""
     from stashplugin.hook import entity_change_fields
-    from sync.queue import FileQueue
 
     kind, event = entity
     fields = entity_change_fields(kind, event, input_fields)
     if not fields:
         ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=False)
         return "ignored: nothing PlexSync writes changed", None
-    from sync.store import make_private_dir
-
-    try:
-        make_private_dir(data_dir)
-        FileQueue(data_dir).enqueue("%s:%s" % (kind, object_id), fields, source=hook_type)
-    except OSError as exc:
-        return None, (
-            "PlexSync could not save the change of %s %s to its queue in %s (%s); "
-            "make that folder writable or set 'Data folder' to one that is."
-            % (kind, object_id, data_dir, exc.strerror or exc)
-        )
+    problem = enqueue(data_dir, "%s:%s" % (kind, object_id), fields, hook_type, "%s %s" % (kind, object_id))
+    if problem:
+        return None, problem
     log.debug("Queued %s %s (%s): its scenes follow" % (kind, object_id, event.lower()))
     ensure_drain(conn, plugin_dir, data_dir, settings, enqueued=True)
     return "queued", None
@@ -340,19 +335,7 @@ def main(stdin=None, stdout=None) -> int:
     stdin = stdin if stdin is not None else sys.stdin
     stdout = stdout if stdout is not None else sys.stdout
     try:
-        payload = read_input(stdin)
-        conn, args = payload["server_connection"], payload["args"]
-        if "hookContext" in args:
-            output, error = run_hook(conn, args)
-        elif "mode" in args:
-            output, error = run_task(conn, args)
-        elif isinstance(args.get("watch"), dict):
-            # The detached watcher a stopped drain leaves behind (worker/watcher.py), not a Stash call.
-            from worker.watcher import run_watcher
-
-            output, error = run_watcher(conn, args["watch"]), None
-        else:
-            raise BadInput("args has neither hookContext (a hook) nor mode (a task); check PlexSync.yml")
+        output, error = dispatch(read_input(stdin))
     except BadInput as exc:
         message = "PlexSync: %s" % exc
         log.error(message)
@@ -365,27 +348,9 @@ def main(stdin=None, stdout=None) -> int:
         )
         return 130
     except Exception as exc:  # last resort: one clear line, the traceback at debug level
-        import errno
         import traceback
 
-        from sync.lock import LockRefused
-
-        if isinstance(exc, LockRefused):
-            message = "PlexSync could not lock its files: %s; queued changes are kept." % exc.strerror
-        elif isinstance(exc, OSError) and exc.errno in {getattr(errno, n, None) for n in DISK_ERRORS} - {
-            None
-        }:
-            # A full or read-only disk is the user's to fix, not a bug to report.
-            message = (
-                "PlexSync could not write its files (%s%s); free some disk space or make the data "
-                "folder writable (setting 'Data folder'); queued changes are kept."
-                % (exc.strerror or exc, ": %s" % exc.filename if exc.filename else "")
-            )
-        else:
-            message = (
-                "PlexSync failed unexpectedly (%s: %s); queued changes are kept. "
-                "Turn on 'Debug logging' and report the log." % (type(exc).__name__, exc)
-            )
+        message = unexpected_error(exc)
         log.error(message)
         log.debug(traceback.format_exc())
         answer(stdout, error=message)
@@ -396,6 +361,43 @@ def main(stdin=None, stdout=None) -> int:
         return 1
     answer(stdout, output=output)
     return 0
+
+
+def dispatch(payload: dict) -> tuple:
+    """A hook, a task or the watcher, by what Stash (or a stopping drain) sent; (output, error)."""
+    conn, args = payload["server_connection"], payload["args"]
+    if "hookContext" in args:
+        return run_hook(conn, args)
+    if "mode" in args:
+        return run_task(conn, args)
+    if isinstance(args.get("watch"), dict):
+        # The detached watcher a stopped drain leaves behind (worker/watcher.py), not a Stash call.
+        from worker.watcher import run_watcher
+
+        return run_watcher(conn, args["watch"]), None
+    raise BadInput("args has neither hookContext (a hook) nor mode (a task); check PlexSync.yml")
+
+
+def unexpected_error(exc: Exception) -> str:
+    """The one sentence for an error nothing else caught: the user's to fix when it is the disk."""
+    import errno
+
+    from sync.lock import LockRefused
+
+    if isinstance(exc, LockRefused):
+        return "PlexSync could not lock its files: %s; queued changes are kept." % exc.strerror
+    disk_errors = {getattr(errno, name, None) for name in DISK_ERRORS} - {None}
+    if isinstance(exc, OSError) and exc.errno in disk_errors:
+        # A full or read-only disk is the user's to fix, not a bug to report.
+        return (
+            "PlexSync could not write its files (%s%s); free some disk space or make the data "
+            "folder writable (setting 'Data folder'); queued changes are kept."
+            % (exc.strerror or exc, ": %s" % exc.filename if exc.filename else "")
+        )
+    return (
+        "PlexSync failed unexpectedly (%s: %s); queued changes are kept. "
+        "Turn on 'Debug logging' and report the log." % (type(exc).__name__, exc)
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import warnings
 import xml.etree.ElementTree as ET
 from typing import NamedTuple, Optional
 
+import requests
+
 from stashplugin import log
 from sync.store import JsonFile
 from worker.errors import (
@@ -28,6 +30,7 @@ from worker.errors import (
     SyncFailure,
     classify,
 )
+from worker.plex import identity_headers
 
 FILE_NAME = "health.json"
 
@@ -186,11 +189,23 @@ def probe(
     followed (they would carry the header to another host). Never raises for a network or HTTP
     problem: the answer is in the result's `error_class` and `detail`.
     """
-    import requests  # here, not at the top: the hook must not pay for it
+    get = _plex_getter(session or requests, plex_url, token, (connect_timeout, read_timeout), verify_tls)
+    started = time.monotonic()
+    try:
+        answer = get("/identity")
+    except Exception as exc:  # requests raises many kinds; classify sorts them
+        return _unhealthy(False, classify(exc), token)
+    latency = round((time.monotonic() - started) * 1000.0, 1)
+    version, failure = _identity(answer)
+    if failure is None and deep:
+        failure = _library_failure(get)
+    if failure is not None:
+        return _unhealthy(True, failure, token, version, latency)
+    return HealthResult(True, True, version, latency, "", "")
 
-    from worker.plex import identity_headers
 
-    http = session or requests
+def _plex_getter(http, plex_url: str, token: str, timeout: tuple, verify_tls: bool):
+    """`get(path)`: one GET of Plex with the token in its header, no redirect followed."""
     base = (plex_url or "").rstrip("/")
     headers = {"X-Plex-Token": token or "", "Accept": "application/xml"}
     headers.update(identity_headers())
@@ -200,47 +215,39 @@ def probe(
             # A user who switched TLS verification off knows; urllib3's warning per request is noise.
             warnings.simplefilter("ignore")
             return http.get(
-                base + path,
-                headers=headers,
-                timeout=(connect_timeout, read_timeout),
-                verify=verify_tls,
-                allow_redirects=False,
+                base + path, headers=headers, timeout=timeout, verify=verify_tls, allow_redirects=False
             )
 
-    def result(reachable, failure, version=None, latency=None):
-        return HealthResult(
-            reachable, False, version, latency, failure.error_class, _scrub(failure.detail, token)
+    return get
+
+
+def _identity(answer) -> tuple:
+    """(Plex's version, None) from a good `/identity` answer, else (None, the failure)."""
+    if answer.status_code != 200:
+        return None, _http_failure(answer.status_code, answer.content, "/identity")
+    try:
+        return _version(answer.content), None
+    except ValueError as exc:
+        return None, SyncFailure(
+            "plex_unavailable", "the address answered, but not like Plex (%s); check 'Plex URL'" % exc
         )
 
-    started = time.monotonic()
-    try:
-        answer = get("/identity")
-    except Exception as exc:  # requests raises many kinds; classify sorts them
-        return result(False, classify(exc))
-    latency = round((time.monotonic() - started) * 1000.0, 1)
-    if answer.status_code != 200:
-        return result(True, _http_failure(answer.status_code, answer.content, "/identity"), latency=latency)
-    try:
-        version = _version(answer.content)
-    except ValueError as exc:
-        return result(
-            True,
-            SyncFailure(
-                "plex_unavailable", "the address answered, but not like Plex (%s); check 'Plex URL'" % exc
-            ),
-            latency=latency,
-        )
-    if not deep:
-        return HealthResult(True, True, version, latency, "", "")
+
+def _library_failure(get) -> Optional[SyncFailure]:
+    """Why `/library/sections` does not answer (a database still loading), or None when it does."""
     try:
         library = get("/library/sections")
     except Exception as exc:
-        return result(True, classify(exc), version, latency)
+        return classify(exc)
     if library.status_code != 200:
-        return result(
-            True, _http_failure(library.status_code, library.content, "/library/sections"), version, latency
-        )
-    return HealthResult(True, True, version, latency, "", "")
+        return _http_failure(library.status_code, library.content, "/library/sections")
+    return None
+
+
+def _unhealthy(reachable: bool, failure: SyncFailure, token: str, version=None, latency=None) -> HealthResult:
+    return HealthResult(
+        reachable, False, version, latency, failure.error_class, _scrub(failure.detail, token)
+    )
 
 
 class ProbeRecord:

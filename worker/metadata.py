@@ -341,7 +341,25 @@ def _title(scene: dict, settings, skipped: dict) -> str:
 def build_metadata(scene: dict, settings) -> dict:
     """The values a scene should have in Plex, one key per field that is switched on.
 
-    Rules per field (each only when its setting is on):
+    Each field only when its setting is on: the single values (`_single_values`), the lists
+    (`_list_values`) and the images (`image_urls`), in that order. Every text is passed through
+    `sanitize_text` with its cap. A value that cannot be sent (no title and no file, an invalid
+    date) is absent, Plex is left alone, and `skipped` says why, per field.
+    """
+    scene = scene or {}
+    skipped = {}
+    desired = _single_values(scene, settings, skipped)
+    desired.update(_list_values(scene, settings))
+    for kind, url in image_urls(scene, settings).items():
+        desired[kind + "_url"] = url
+    if skipped:
+        desired["skipped"] = skipped
+    return desired
+
+
+def _single_values(scene: dict, settings, skipped: dict) -> dict:
+    """Title, sort title, summary, tagline, studio, date, content rating and rating.
+
     - title (sync_title): the scene title, or `title_template` filled in (see `render_title`);
       an empty result becomes the first file's name without extension, which is what Plex shows
       for an untitled file (a Plex title cannot be empty). With no title and no file the key is
@@ -356,21 +374,8 @@ def build_metadata(scene: dict, settings) -> dict:
       an invalid date is absent (Plex is left alone) and its reason is in `skipped`.
     - contentRating (content_rating not empty): the setting's value.
     - userRating (sync_rating): Stash's rating100 / 10, one decimal; "" (unrated) clears.
-    - actors (sync_performers): performer names in Stash's order, de-duplicated.
-    - genres (sync_tags): tag names, de-duplicated case-insensitively (first spelling wins),
-      at most `max_tags`, without `hide_tags` and without tags that became collections.
-    - collections (collections_from / Studio as collection / collection_tag_prefix): the studio,
-      its parent studio, the groups, the prefixed tags (prefix removed), as chosen.
-    - labels (labels not empty): the setting's names.
-    - poster_url / art_url (sync_poster / sync_background): Stash's screenshot URL (absent when
-      Stash has none).
-    Every text is passed through `sanitize_text` with its cap.
     """
-    scene = scene or {}
     desired = {}
-    skipped = {}
-    studio = sanitize_text((scene.get("studio") or {}).get("name"), CAPS["studio"])
-
     if settings.sync_title or settings.sync_sort_title:
         title = _title(scene, settings, skipped)
         if title and settings.sync_title:
@@ -382,7 +387,7 @@ def build_metadata(scene: dict, settings) -> dict:
     if settings.tagline_source in ("code", "director"):
         desired["tagline"] = sanitize_text(scene.get(settings.tagline_source), CAPS["tagline"])
     if settings.sync_studio:
-        desired["studio"] = studio
+        desired["studio"] = sanitize_text((scene.get("studio") or {}).get("name"), CAPS["studio"])
     if settings.sync_date:
         when, reason = normalize_date(scene.get("date"))
         if when is None:
@@ -393,6 +398,20 @@ def build_metadata(scene: dict, settings) -> dict:
         desired["contentRating"] = sanitize_text(settings.content_rating, CAPS["contentRating"])
     if settings.sync_rating:
         desired["userRating"] = stash_rating(scene.get("rating100"))
+    return desired
+
+
+def _list_values(scene: dict, settings) -> dict:
+    """Actors, genres, collections and labels.
+
+    - actors (sync_performers): performer names in Stash's order, de-duplicated.
+    - genres (sync_tags): tag names, de-duplicated case-insensitively (first spelling wins),
+      at most `max_tags`, without `hide_tags` and without tags that became collections.
+    - collections (collections_from / Studio as collection / collection_tag_prefix): the studio,
+      its parent studio, the groups, the prefixed tags (prefix removed), as chosen.
+    - labels (labels not empty): the setting's names.
+    """
+    desired = {}
     if settings.sync_performers:
         desired["actors"] = _dedupe(_names(scene.get("performers")))
     genres, tag_collections = _tag_split(scene, settings)
@@ -402,10 +421,6 @@ def build_metadata(scene: dict, settings) -> dict:
         desired["collections"] = _collections(scene, settings, tag_collections)
     if settings.label_names:
         desired["labels"] = _dedupe(settings.label_names)
-    for kind, url in image_urls(scene, settings).items():
-        desired[kind + "_url"] = url
-    if skipped:
-        desired["skipped"] = skipped
     return desired
 
 

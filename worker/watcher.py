@@ -252,84 +252,109 @@ class Watcher:
                 self.lock.release()
 
     def _loop(self) -> str:
-        started = self.clock()
-        not_before = 0.0  # the next probe or ask, after a failed one
-        probe_failures = stash_failures = 0
-        stash_down_since = None
-        renew_at = started  # at once: the drain's cookie may be well into its age already
-        renew_every = STASH_CHECK_SECONDS
-        written_wake = float("-inf")
+        self.started = self.clock()
+        self._not_before = 0.0  # the next probe or ask, after a failed one
+        self._probe_failures = self._stash_failures = 0
+        self._stash_down_since = None
+        self._renew_at = self.started  # at once: the drain's cookie may be well into its age already
+        self._renew_every = STASH_CHECK_SECONDS
+        self._written_wake = float("-inf")
         while True:
             now = self.clock()
-            if now - started >= MAX_LIFETIME:
+            if now - self.started >= MAX_LIFETIME:
                 return "a day has passed"
-            if now >= renew_at:
-                # Keep the session alive, and see that Stash is still there: while Plex stays
-                # down nothing else would, and a Stash gone for good must not keep a watcher.
-                age = self.renew(self.conn)
-                if age is None:
-                    stash_down_since = stash_down_since or now
-                else:
-                    stash_down_since = None
-                    renew_every = min(STASH_CHECK_SECONDS, age / 3.0) if age else STASH_CHECK_SECONDS
-                renew_at = now + max(1.0, renew_every)
-            if stash_down_since is not None and now - stash_down_since >= STASH_GONE_AFTER:
+            if now >= self._renew_at:
+                self._renew_session(now)
+            if self._stash_down_since is not None and now - self._stash_down_since >= STASH_GONE_AFTER:
                 return "Stash has not answered for an hour"
-            due = next_due(self.data_dir, now)
-            if due is None:
+            wake = self._next_wake(now)
+            if wake is None:
                 return "nothing is waiting"
-            wake = max(due, not_before)
-            if _drain_active(self.data_dir, self.clock):
-                wake = now + POLL_SECONDS
-            if abs(wake - written_wake) >= 1.0:  # View Queue Status reads it; no write every poll
-                _write_record(
-                    self.data_dir, state="waiting", pid=os.getpid(), started_at=started, wake_at=wake
-                )
-                written_wake = wake
             if now < wake:
                 self.sleep(min(wake - now, POLL_SECONDS))
                 continue
-            breaker = self.breaker()
-            if breaker is not None and not breaker.allow_request():
-                continue  # paused a little longer than it looked (another process probed meanwhile)
-            result = self.probe(
-                self.config.get("plex_url"),
-                self.config.get("plex_token"),
-                self.config.get("connect_timeout", 5.0),
-                self.config.get("read_timeout", 30.0),
-                self.config.get("verify_tls", True),
-                deep=False,
-            )
-            self.probes += 1
-            self._record_probe(result)
-            if result.error_class == PLEX_UNAUTHORIZED:
-                return "Plex refused the token"
-            if not result.healthy:
-                # Counted like a drain's failure: the breaker opens after its threshold (the outage is
-                # recorded, and the drain that finds Plex back ramps up), then paces the probes.
-                if breaker is not None:
-                    breaker.record_failure(result.failure())
-                if breaker is None or breaker.state == CLOSED:
-                    not_before = self.clock() + PROBE_GAPS[min(probe_failures, len(PROBE_GAPS) - 1)]
-                    probe_failures += 1
-                else:
-                    not_before = 0.0  # the breaker's pause says when to look next
-                continue
-            probe_failures = 0
-            problem = self._ask()
-            if not problem:
-                return "asked Stash for a drain"
-            from stashplugin.drain_request import UNREACHABLE
+            why = self._probe_and_ask(now)
+            if why:
+                return why
 
-            if problem == "busy":
-                continue
-            if problem == "handed over":
-                return "another watcher took over"
-            if not problem.startswith(UNREACHABLE):
-                return "Stash refused the drain request (%s)" % problem
-            stash_down_since = stash_down_since or now
-            not_before = self.clock() + STASH_GAPS[min(stash_failures, len(STASH_GAPS) - 1)]
-            stash_failures += 1
+    def _renew_session(self, now: float) -> None:
+        """Keep the session alive, and see that Stash is still there: while Plex stays down
+        nothing else would, and a Stash gone for good must not keep a watcher."""
+        age = self.renew(self.conn)
+        if age is None:
+            self._stash_down_since = self._stash_down_since or now
+        else:
+            self._stash_down_since = None
+            self._renew_every = min(STASH_CHECK_SECONDS, age / 3.0) if age else STASH_CHECK_SECONDS
+        self._renew_at = now + max(1.0, self._renew_every)
+
+    def _next_wake(self, now: float):
+        """When to probe next (None: nothing is waiting), noted in `watcher.json` for View Queue
+        Status when it moved by a second or more (no write every poll)."""
+        due = next_due(self.data_dir, now)
+        if due is None:
+            return None
+        wake = max(due, self._not_before)
+        if _drain_active(self.data_dir, self.clock):
+            wake = now + POLL_SECONDS
+        if abs(wake - self._written_wake) >= 1.0:
+            _write_record(
+                self.data_dir, state="waiting", pid=os.getpid(), started_at=self.started, wake_at=wake
+            )
+            self._written_wake = wake
+        return wake
+
+    def _probe_and_ask(self, now: float) -> str:
+        """Probe Plex; when it answers, ask Stash for a drain. Why to stop, or "" to wait on."""
+        breaker = self.breaker()
+        if breaker is not None and not breaker.allow_request():
+            return ""  # paused a little longer than it looked (another process probed meanwhile)
+        result = self.probe(
+            self.config.get("plex_url"),
+            self.config.get("plex_token"),
+            self.config.get("connect_timeout", 5.0),
+            self.config.get("read_timeout", 30.0),
+            self.config.get("verify_tls", True),
+            deep=False,
+        )
+        self.probes += 1
+        self._record_probe(result)
+        if result.error_class == PLEX_UNAUTHORIZED:
+            return "Plex refused the token"
+        if not result.healthy:
+            self._probe_failed(result, breaker)
+            return ""
+        self._probe_failures = 0
+        return self._ask_for_drain(now)
+
+    def _probe_failed(self, result, breaker) -> None:
+        """Counted like a drain's failure: the breaker opens after its threshold (the outage is
+        recorded, and the drain that finds Plex back ramps up), then paces the probes."""
+        if breaker is not None:
+            breaker.record_failure(result.failure())
+        if breaker is None or breaker.state == CLOSED:
+            self._not_before = self.clock() + PROBE_GAPS[min(self._probe_failures, len(PROBE_GAPS) - 1)]
+            self._probe_failures += 1
+        else:
+            self._not_before = 0.0  # the breaker's pause says when to look next
+
+    def _ask_for_drain(self, now: float) -> str:
+        """Plex answers: ask Stash for a drain. Why to stop, or "" to wait on (busy, Stash away)."""
+        from stashplugin.drain_request import UNREACHABLE
+
+        problem = self._ask()
+        if not problem:
+            return "asked Stash for a drain"
+        if problem == "busy":
+            return ""
+        if problem == "handed over":
+            return "another watcher took over"
+        if not problem.startswith(UNREACHABLE):
+            return "Stash refused the drain request (%s)" % problem
+        self._stash_down_since = self._stash_down_since or now
+        self._not_before = self.clock() + STASH_GAPS[min(self._stash_failures, len(STASH_GAPS) - 1)]
+        self._stash_failures += 1
+        return ""
 
     def breaker(self):
         """The breaker as the drain sees it, re-read from its file before each use; None while its
