@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from sync.backoff import effective_time
-from sync.store import read_json_quiet
+from sync.store import JsonFile, read_json_quiet
 
 FILE_NAME = "reconcile.json"
 
@@ -77,8 +77,6 @@ def auto_due(data_dir: str, interval: str, scope: str, now: float) -> bool:
 
 
 def _update(data_dir: str, change) -> dict:
-    from sync.store import JsonFile
-
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
     return JsonFile(os.path.join(data_dir, FILE_NAME)).update(change, timeout=30.0) or {}
 

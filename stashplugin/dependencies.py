@@ -20,12 +20,17 @@ Standard library (plus `sync.lock`) only: this runs before those packages exist.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import io
 import os
 import re
+import shutil
 import subprocess
 import sys
+from importlib import metadata
 
 from stashplugin import log
+from sync.lock import FileLock
 
 # (import name, distribution name, lowest version the whole test suite passes with). The floors
 # are the ones in requirements.txt and requirements-floor.txt (a unit test keeps the three in step);
@@ -64,16 +69,12 @@ def version_tuple(text) -> tuple:
 def installed_version(module: str, dist: str):
     """The version of `dist` that `import module` would load, "" when it cannot tell, None when
     the module is not importable at all."""
-    import importlib.util
-
     try:
         if importlib.util.find_spec(module) is None:
             return None
     except (ImportError, ValueError):
         return None
     try:
-        from importlib import metadata
-
         return metadata.version(dist)
     except Exception:  # noqa: BLE001 - a vendored copy without metadata: importable is enough
         return ""
@@ -127,8 +128,6 @@ def dep_manager_candidates(plugin_dir: str) -> list:
 def find_dep_manager(plugin_dir: str):
     """Import PythonDepManager's `ensure_import` from `sys.path` or a folder around PlexSync;
     None when it is not installed."""
-    import importlib.util
-
     try:
         found = importlib.util.find_spec(PDM_NAME) is not None
     except (ImportError, ValueError):
@@ -152,8 +151,6 @@ def install_with_dep_manager(plugin_dir: str) -> bool:
     Its log lines (written to stderr in Stash's protocol) are passed on, except the error line
     it writes before raising: PlexSync carries on without it, so that is one warning with the
     reason, not an error in Stash's log."""
-    import io
-
     captured = io.StringIO()
     real_stderr = sys.stderr
     failed = None
@@ -225,8 +222,6 @@ def _pip_error(output: str) -> str:
 def install_with_pip(folder: str) -> None:
     """Install the packages into `folder` (replacing what an older run put there); raises
     MissingPackages with the command to run when pip fails."""
-    from sync.lock import FileLock
-
     try:
         os.makedirs(os.path.dirname(folder), mode=0o700, exist_ok=True)
         lock = FileLock(folder + ".lock")
@@ -244,8 +239,6 @@ def install_with_pip(folder: str) -> None:
 
 
 def _install_locked(folder: str) -> None:
-    import shutil
-
     if os.path.isdir(folder):
         use_folder(folder)
         if not missing():

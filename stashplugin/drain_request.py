@@ -15,6 +15,7 @@ import os
 import sys
 
 from stashplugin.connection import cookie_header, stash_address, tls_context
+from stashplugin.log import redact
 from stashplugin.settings import PLUGIN_ID
 
 PROCESS_QUEUE_TASK = "Process Queue"
@@ -134,8 +135,6 @@ def _refusal(answer) -> str:
         message = first.get("message") if isinstance(first, dict) else first
     elif errors:
         message = errors
-    from stashplugin.log import redact
-
     text = redact(" ".join(str(message).split()))[:200] or "no reason given"
     return "Stash refused the task (%s)" % text
 

@@ -12,6 +12,7 @@ import requests
 
 from stashplugin import log
 from stashplugin.connection import session_cookie, stash_address
+from stashplugin.dependencies import version_tuple
 from stashplugin.settings import PLUGIN_ID
 
 SCENE_FIELDS = """
@@ -39,8 +40,6 @@ def stash_version_problem(version) -> str | None:
     """One sentence when `version` (what `version { version }` answers, e.g. "v0.26.2" or
     "v0.28.1-12-gabc1234") is older than MIN_STASH_VERSION; None when it is new enough or cannot be
     told (a development build may report no version: it is given the benefit of the doubt)."""
-    from stashplugin.dependencies import version_tuple
-
     found = version_tuple(str(version or "").strip().lstrip("vV"))
     if len(found) < 2 or found >= version_tuple(MIN_STASH_VERSION.lstrip("v")):
         return None

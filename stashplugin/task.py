@@ -12,6 +12,8 @@ from stashplugin.settings import (
     resolve_data_dir,
     write_hook_cache,
 )
+from sync.queue import FileQueue, queue_exists
+from sync.store import JsonFile, clean_temp_files, make_private_dir
 
 # Data folders used before the current one, kept in the default data folder so every task can
 # look for changes a hook queued there after the folder changed (hooks learn of the change only
@@ -45,6 +47,8 @@ class TaskContext:
     @property
     def stash(self):
         if self._stash is None:
+            # Here, not at the top: plexsync.py imports this module (TaskError) before the
+            # dependency bootstrap has made requests importable.
             from stashplugin.stash import StashClient
 
             self._stash = StashClient(self.server_connection)
@@ -52,8 +56,6 @@ class TaskContext:
 
     def queue(self):
         """The durable queue in the data folder; damage found while reading it is logged loudly."""
-        from sync.queue import FileQueue
-
         if getattr(self, "_queue", None) is None:
             self.ensure_data_dir()
             self._queue = FileQueue(self.data_dir, on_corrupt=lambda exc: log.error(str(exc)))
@@ -62,8 +64,6 @@ class TaskContext:
     def ensure_data_dir(self) -> str:
         """Create the data folder if needed and check it is writable; the first call of a task
         also removes temp files that a write killed before its replace left behind."""
-        from sync.store import clean_temp_files, make_private_dir
-
         try:
             make_private_dir(self.data_dir)
         except OSError as exc:
@@ -141,8 +141,6 @@ def adopt_earlier_queues(ctx: TaskContext) -> int:
     says so. The old folder is remembered, so a hook that was already running at that moment is
     caught by a later task. Returns how many changes were moved.
     """
-    from sync.store import JsonFile, make_private_dir
-
     earlier_file = JsonFile(os.path.join(default_data_dir(ctx.plugin_dir), EARLIER_FOLDERS_NAME))
     earlier = earlier_file.read()
     folders = [f for f in earlier.get("folders", []) if isinstance(f, str)]
@@ -156,8 +154,6 @@ def adopt_earlier_queues(ctx: TaskContext) -> int:
             earlier_file.write({"folders": folders})
         except OSError as exc:  # the move below still happens; the list is written next time
             log.warning("Could not note the earlier data folder %s (%s)." % (previous, exc.strerror or exc))
-    from sync.queue import queue_exists
-
     return sum(_adopt_from(ctx, folder) for folder in folders if queue_exists(folder))
 
 
@@ -170,8 +166,6 @@ def _same_folder(a: str, b: str) -> bool:
 
 
 def _adopt_from(ctx: TaskContext, folder: str) -> int:
-    from sync.queue import FileQueue
-
     try:
         count = ctx.queue().adopt(FileQueue(folder, on_corrupt=lambda exc: log.error(str(exc))))
     except OSError as exc:

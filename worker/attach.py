@@ -6,7 +6,7 @@ one that handed over to it, worker/handover.py); `before_pass(drain)` once Plex 
 before the queue is leased (the automatic reconciliation, reconcile/tasks.py);
 `after_batch(drain)` after each batch, returning a `worker.failures.Stop` to end the drain (the
 hand-over); and `after_drain(ctx, report)` once the drain lock is released, before the summary
-(the hand-over's request for a fresh drain, then the watcher, worker/watcher.py).
+(the hand-over's request for a fresh drain, then `WatcherStart`, worker/watcher.py).
 """
 
 from __future__ import annotations
@@ -26,12 +26,3 @@ class Attachment:
 
     def after_drain(self, ctx, report) -> None:
         return None
-
-
-class WatcherStart(Attachment):
-    """Work left and nobody at the keyboard: something must come back (worker/watcher.py)."""
-
-    def after_drain(self, ctx, report) -> None:
-        from worker.watcher import continue_after_drain
-
-        continue_after_drain(ctx, report)

@@ -37,6 +37,7 @@ from sync.backoff import effective_time
 from sync.breaker_file import CLOSED, FILE_NAME, HALF_OPEN, OPEN, number, read_breaker_cheap  # noqa: F401 - re-exported
 from sync.store import JsonFile
 from worker.errors import PLEX_STARTING, PLEX_TIMEOUT, PLEX_UNAVAILABLE, PLEX_UNREACHABLE, SyncFailure
+from worker.outages import plain_duration
 
 STATES = (CLOSED, OPEN, HALF_OPEN)
 MAX_PAUSE = 60.0  # seconds: the longest pause between checks, as the settings promise
@@ -470,8 +471,6 @@ class LogListener:
     """Logs every transition once, in plain words, through Stash's log."""
 
     def state_change(self, breaker, t: Transition) -> None:
-        from worker.outages import plain_duration
-
         if t.new == OPEN and t.old == HALF_OPEN:
             log.warning(
                 "Plex still not answering: %s — pausing sync for %s"

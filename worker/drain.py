@@ -19,14 +19,16 @@ from stashplugin import log
 from stashplugin.task import TaskError
 from sync.drain_marker import DrainMarker, drain_lock
 from worker import steps
-from worker.attach import WatcherStart
 from worker.batch_read import prefetch_batch
 from worker.drain_report import DrainReport
+from worker.entities import EntityExpander
 from worker.failures import Stop
 from worker.filtered import FilteredScenes
 from worker.gate import Gate
 from worker.handover import HandOver
 from worker.new_scenes import NewSceneScans
+from worker.stats import SyncStats
+from worker.watcher import WatcherStart
 
 BATCH_SIZE = 100  # jobs leased together: one Stash query, one Plex read, one acknowledgement
 FLUSH_SECONDS = 1.0  # a slower batch (the recovery pace) acknowledges what it finished this often
@@ -44,8 +46,6 @@ class Drain:
     """Everything one drain process needs, built once (one Plex connection, one Stash session)."""
 
     def __init__(self, ctx, clock=time.time, sleep=time.sleep, attachments=()):
-        from worker.entities import EntityExpander
-
         self.ctx = ctx
         self.settings = ctx.settings
         self.queue = ctx.queue()
@@ -248,8 +248,6 @@ class Drain:
             self.report.plex_requests += self.counter.total
         if self.report.next_retry_at is None:
             self._has_due()
-        from worker.stats import SyncStats
-
         # Each part of a drain that hands over adds its own counts; the last run is the whole drain.
         SyncStats(self.data_dir).record_run(self.report.to_dict(), counted=self.report.own_counts())
 

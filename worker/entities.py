@@ -20,6 +20,10 @@ what is already queued) and synced like any edit; the entity job is then acknowl
 from __future__ import annotations
 
 from stashplugin import log
+from stashplugin.hook import DESTROYED, ENTITY_SCENE_FIELDS, synced_fields
+from stashplugin.stash import StashError
+from sync.sync_state import SyncState
+from worker.metadata import build_metadata, metadata_hash
 
 FILTER_KEYS = {"tag": "tags", "performer": "performers", "studio": "studios", "group": "groups"}
 HIERARCHICAL = ("tags", "studios", "groups")  # HierarchicalMultiCriterionInput: depth 0 = only this one
@@ -64,8 +68,6 @@ def scenes_with(stash, kind: str, entity_id: str) -> list:
 
 def scenes_changed_since_sync(stash, settings, recorded: dict) -> list:
     """Ids of synced scenes whose metadata as PlexSync would write it differs from the last write."""
-    from worker.metadata import build_metadata, metadata_hash
-
     changed, page = [], 1
     while True:
         count, scenes = stash.scenes_page(page, PAGE_SIZE)
@@ -92,9 +94,6 @@ class EntityExpander:
 
     def expand(self, jobs: list) -> list:
         """Handle the entity jobs among `jobs`; returns the scene jobs, to be synced as usual."""
-        from stashplugin.hook import DESTROYED, ENTITY_SCENE_FIELDS, synced_fields
-        from stashplugin.stash import StashError
-
         scene_jobs = [j for j in jobs if not is_entity_job(j)]
         drain = self.drain
         self._changed = None
@@ -139,8 +138,6 @@ class EntityExpander:
 
     def _changed_since_sync(self) -> list:
         if self._changed is None:
-            from sync.sync_state import SyncState
-
             drain = self.drain
             drain._flush_state()  # what this drain synced so far counts as written
             self._changed = scenes_changed_since_sync(

@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 
 from stashplugin import log
+from sync.backoff import backoff_delay
 from worker.breaker import CLOSED, HALF_OPEN, OPEN, LogListener, OutageListener, breaker_for, describe_failure
 from worker.errors import SyncFailure
 from worker.failures import TOKEN_REFUSED, Stop, token_refused
+from worker.health import ProbeRecord, probe
 from worker.outages import OutageHistory, plain_duration
 from worker.ratelimit import RateLimiter, RecoveryRamp
 
@@ -80,8 +82,6 @@ class Gate:
         return None
 
     def _probe(self) -> Stop | None:
-        from worker.health import ProbeRecord, probe
-
         s = self.settings
         self.breaker.allow_request()  # OPEN -> HALF_OPEN is recorded and logged
         result = probe(s.plex_url, s.plex_token, s.connect_timeout, s.read_timeout, not s.skip_tls_verify)
@@ -125,8 +125,6 @@ class Gate:
 
     def connection_failed(self, failure) -> Stop | None:
         """Connecting to Plex failed: back off while the breaker is closed, else stop."""
-        from sync.backoff import backoff_delay
-
         self.breaker.record_failure(failure)
         reason = "Plex could not be reached (%s)" % failure.detail
         stop = None

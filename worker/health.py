@@ -16,6 +16,7 @@ import time
 import warnings
 import xml.etree.ElementTree as ET
 from typing import NamedTuple, Optional
+from urllib.parse import urlsplit
 
 import requests
 
@@ -87,8 +88,6 @@ class HealthResult(NamedTuple):
 
 
 def _host_of(plex_url: str) -> str:
-    from urllib.parse import urlsplit
-
     try:
         return (
             urlsplit(plex_url if "://" in (plex_url or "") else "http://%s" % plex_url).hostname or plex_url

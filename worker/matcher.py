@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from stashplugin import log
+from sync.journal_map import JournalMap
 from sync.store import JsonFile, PendingWrites, remove_files
 from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
 from worker.paths import PathMapper, loose_key, path_key
@@ -80,8 +81,6 @@ class MatchCache:
     """
 
     def __init__(self, data_dir: str, signature=None, flush_every: int = 200):
-        from sync.journal_map import JournalMap
-
         self.data_dir = data_dir
         self.signature = signature
         legacy = os.path.join(data_dir, CACHE_NAME)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from stashplugin import log
 from worker.errors import classify
 from worker.paths import loose_key
+from worker.plex_writer import trigger_scan
 
 
 class NewSceneScans:
@@ -37,8 +38,6 @@ class NewSceneScans:
         self._scan(job, server, section, folder)
 
     def _scan(self, job, server, section, folder) -> None:
-        from worker.plex_writer import trigger_scan
-
         try:
             self.folders.add(folder)
             trigger_scan(server, section, folder)

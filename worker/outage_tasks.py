@@ -8,7 +8,10 @@ from stashplugin import log
 from stashplugin.task import TaskError
 from sync.breaker_file import CLOSED, HALF_OPEN, OPEN
 from sync.jobs import DEAD
+from worker.breaker import LogListener, OutageListener, breaker_for
 from worker.errors import DEFAULT_RECOVERABLE
+from worker.health import ProbeRecord, probe
+from worker.outages import OutageHistory, render_summary
 
 
 def _clock(ts) -> str:
@@ -22,10 +25,6 @@ def _probe(ctx):
     every task makes when it ends then sends what waits, instead of waiting for the next
     scheduled check), and a Plex that is down counts toward pausing sync like a failed job.
     """
-    from worker.breaker import LogListener, OutageListener, breaker_for
-    from worker.health import ProbeRecord, probe
-    from worker.outages import OutageHistory
-
     s = ctx.settings
     result = probe(s.plex_url, s.plex_token, s.connect_timeout, s.read_timeout, not s.skip_tls_verify)
     ProbeRecord(ctx.data_dir).record(result, time.time())
@@ -78,8 +77,6 @@ def health_check(ctx) -> dict:
 
 def outage_summary(ctx) -> dict:
     """Outage Summary: each recorded outage plus MTTR, MTBF and availability."""
-    from worker.outages import OutageHistory, render_summary
-
     summary = OutageHistory(ctx.data_dir).summary()
     log.info(render_summary(summary))
     return summary

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 
 from stashplugin import log
+from sync.store import JsonFile
 
 IDENTITY_FILE = "plex_client.json"
 PRODUCT = "PlexSync"
@@ -41,9 +43,6 @@ def plugin_version(root: str = _PLUGIN_ROOT) -> str:
 def client_identifier(data_dir: str) -> str:
     """This installation's X-Plex-Client-Identifier: read from the data folder, created the first
     time (under the file's lock, so two processes starting at once agree on one)."""
-    import uuid
-
-    from sync.store import JsonFile
 
     def create_once(data):
         if not isinstance(data.get("identifier"), str) or not data["identifier"]:
@@ -84,7 +83,7 @@ def identity_headers() -> dict:
 def _apply_to_plexapi(headers: dict) -> None:
     """Put the identity where plexapi reads it: its module constants and, in place, the
     BASE_HEADERS dict that plexapi.server imported (rebinding it would not reach that copy)."""
-    import plexapi
+    import plexapi  # plexapi only where Plex is talked to: every task imports this module (use_identity)
 
     names = {
         "X-Plex-Client-Identifier": "X_PLEX_IDENTIFIER",

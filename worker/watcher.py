@@ -39,10 +39,23 @@ import time
 
 from stashplugin import log
 from stashplugin.connection import cookie_header, stash_address, tls_context
+from stashplugin.drain_request import (
+    UNREACHABLE,
+    ask_stash_to_drain,
+    drain_waiting_in_stash,
+    spawn_detached,
+)
 from sync.breaker_file import CLOSED, file_damaged, read_breaker_cheap
+from sync.drain_marker import STALE, DrainMarker, drain_running
 from sync.lock import FileLock
+from sync.queue import FileQueue, queue_exists
 from sync.store import atomic_write_bytes, read_json_quiet
+from worker.attach import Attachment
+from worker.breaker import MAX_PAUSE, CircuitBreaker, FileBreakerStorage, LogListener, OutageListener
 from worker.errors import PLEX_UNAUTHORIZED
+from worker.health import ProbeRecord
+from worker.health import probe as health_probe
+from worker.outages import OutageHistory
 
 RECORD_NAME = "watcher.json"
 LOCK_NAME = "watcher.lock"
@@ -127,8 +140,6 @@ def start_watcher(server_connection: dict, plugin_dir: str, data_dir: str, setti
 
 def _spawn_detached(argv: list, cwd: str, stdin_bytes: bytes) -> str:
     """Start `argv` detached from this process and from Stash; "" on success, else why not."""
-    from stashplugin.drain_request import spawn_detached
-
     problem = spawn_detached(argv, cwd, stdin_bytes)
     return "could not start the watcher (%s)" % problem if problem else ""
 
@@ -155,8 +166,6 @@ def continue_after_drain(ctx, report) -> None:
 # -- the watcher itself ----------------------------------------------------------------------------
 def next_due(data_dir: str, now: float):
     """When a drain would next have work (a time, `now` if at once), or None when nothing is pending."""
-    from sync.queue import FileQueue, queue_exists
-
     if not queue_exists(data_dir):
         return None
     summary = FileQueue(data_dir, clock=lambda: now).summary()
@@ -216,8 +225,6 @@ def renew_session(server_connection: dict, timeout: float = 5.0):
 
 
 def _drain_active(data_dir: str, clock=time.time) -> bool:
-    from sync.drain_marker import DrainMarker, drain_running
-
     return drain_running(data_dir) or DrainMarker(data_dir, clock=clock).is_fresh()
 
 
@@ -225,9 +232,6 @@ class Watcher:
     def __init__(
         self, server_connection: dict, config: dict, clock=time.time, sleep=time.sleep, probe=None, ask=None
     ):
-        from stashplugin.drain_request import ask_stash_to_drain
-        from worker.health import probe as health_probe
-
         self.conn = server_connection
         self.data_dir = config["data_dir"]
         self.config = config
@@ -340,8 +344,6 @@ class Watcher:
 
     def _ask_for_drain(self, now: float) -> str:
         """Plex answers: ask Stash for a drain. Why to stop, or "" to wait on (busy, Stash away)."""
-        from stashplugin.drain_request import UNREACHABLE
-
         problem = self._ask()
         if not problem:
             return "asked Stash for a drain"
@@ -359,15 +361,6 @@ class Watcher:
     def breaker(self):
         """The breaker as the drain sees it, re-read from its file before each use; None while its
         file is damaged (the next drain or task moves it aside and says so in Stash's log)."""
-        from worker.breaker import (
-            MAX_PAUSE,
-            CircuitBreaker,
-            FileBreakerStorage,
-            LogListener,
-            OutageListener,
-        )
-        from worker.outages import OutageHistory
-
         if file_damaged(self.data_dir):
             return None
         if self._breaker is None:
@@ -385,21 +378,15 @@ class Watcher:
         return self._breaker
 
     def _record_probe(self, result) -> None:
-        from worker.health import ProbeRecord
-
         ProbeRecord(self.data_dir).record(result, self.clock())  # View Queue Status shows it
 
     def _ask(self) -> str:
         """Ask Stash for a drain as the hook does; "" when asked, "busy" when someone else is deciding."""
-        from sync.drain_marker import STALE, DrainMarker
-
         marker = DrainMarker(self.data_dir, clock=self.clock)
         kind = marker.claim_request()
         if not kind:
             return "busy"
         if kind == STALE:
-            from stashplugin.drain_request import drain_waiting_in_stash
-
             if drain_waiting_in_stash(self.conn):
                 return ""  # our earlier request waits in Stash's job queue behind a long job
         # Give up the watcher's place before the drain can start, so a drain that stops again at
@@ -426,3 +413,10 @@ def run_watcher(server_connection: dict, config: dict) -> str:
     why = watcher.run()
     log.info("Watcher stopped: %s (%d probe(s) of Plex)" % (why, watcher.probes))
     return why
+
+
+class WatcherStart(Attachment):
+    """Work left and nobody at the keyboard: something must come back (the drain's last attachment)."""
+
+    def after_drain(self, ctx, report) -> None:
+        continue_after_drain(ctx, report)
