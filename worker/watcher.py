@@ -53,8 +53,6 @@ from sync.store import atomic_write_bytes, read_json_quiet
 from worker.attach import Attachment
 from worker.breaker import MAX_PAUSE, CircuitBreaker, FileBreakerStorage, LogListener, OutageListener
 from worker.errors import PLEX_UNAUTHORIZED
-from worker.health import ProbeRecord
-from worker.health import probe as health_probe
 from worker.outages import OutageHistory
 
 RECORD_NAME = "watcher.json"
@@ -224,6 +222,14 @@ def renew_session(server_connection: dict, timeout: float = 5.0):
     return float(age) if isinstance(age, (int, float)) and not isinstance(age, bool) and age > 0 else 0.0
 
 
+def _probe_plex(*args, **kwargs):
+    """worker.health.probe, imported at the first probe: it loads requests, and the watcher is one
+    small process that may wait a long time (or exit at once) before it probes."""
+    from worker.health import probe
+
+    return probe(*args, **kwargs)
+
+
 def _drain_active(data_dir: str, clock=time.time) -> bool:
     return drain_running(data_dir) or DrainMarker(data_dir, clock=clock).is_fresh()
 
@@ -237,7 +243,7 @@ class Watcher:
         self.config = config
         self.clock = clock
         self.sleep = sleep
-        self.probe = probe or health_probe
+        self.probe = probe or _probe_plex
         self.ask = ask or ask_stash_to_drain
         self.lock = FileLock(os.path.join(self.data_dir, LOCK_NAME))
         self.probes = 0
@@ -378,6 +384,8 @@ class Watcher:
         return self._breaker
 
     def _record_probe(self, result) -> None:
+        from worker.health import ProbeRecord  # see _probe_plex
+
         ProbeRecord(self.data_dir).record(result, self.clock())  # View Queue Status shows it
 
     def _ask(self) -> str:
