@@ -12,16 +12,18 @@ bare (for sockets), `netloc` brackets it (for a URL and the Host header).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
-
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 DEFAULT_PORT = 9999
 
 
-class StashAddress(NamedTuple):
-    scheme: str  # "http" or "https"
-    host: str  # bare: "localhost", "192.168.1.5", "::1"
-    port: int
+class StashAddress:
+    """scheme ("http" or "https"), host (bare: "localhost", "192.168.1.5", "::1") and port.
+    A plain class: `typing` would cost the hook more than the rest of this module."""
+
+    __slots__ = ("scheme", "host", "port")
+
+    def __init__(self, scheme: str, host: str, port: int):
+        self.scheme, self.host, self.port = scheme, host, port
 
     @property
     def netloc(self) -> str:
@@ -45,7 +47,7 @@ def stash_address(server_connection: dict) -> StashAddress:
     return StashAddress(scheme, host, int(server_connection.get("Port") or DEFAULT_PORT))
 
 
-def session_cookie(server_connection: dict) -> Optional[Tuple[str, str]]:
+def session_cookie(server_connection: dict):
     """(name, value) of the session cookie Stash passed, or None (Stash without a password)."""
     cookie = server_connection.get("SessionCookie")
     if isinstance(cookie, dict) and cookie.get("Name") and cookie.get("Value"):

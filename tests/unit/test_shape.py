@@ -32,7 +32,17 @@ HOOK_MODULES = {
 # The plexsync.py functions a hook runs (the entry imports what it needs lazily).
 HOOK_FUNCTIONS = ("run_hook", "scene_fields", "enqueue", "run_entity_hook", "drain_wanted", "ensure_drain")
 # Standard-library modules too slow for a hook to load at import time (bench/hook.py measures).
-HEAVY_STDLIB = ("http", "ssl", "subprocess", "asyncio", "urllib.request", "email", "concurrent")
+HEAVY_STDLIB = (
+    "http",
+    "ssl",
+    "subprocess",
+    "asyncio",
+    "urllib.request",
+    "email",
+    "concurrent",
+    "typing",
+    "dataclasses",
+)
 
 WINDOWS_STDLIB = ("msvcrt", "winreg", "_winapi")  # not found on other systems, standard on Windows
 
