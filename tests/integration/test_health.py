@@ -1,4 +1,4 @@
-"""The health probe against the Plex emulator over real HTTP, and the probe schedule's backoff."""
+"""The health probe against the Plex emulator over real HTTP, and the record of its last result."""
 
 from __future__ import annotations
 
