@@ -61,6 +61,19 @@ def cookie_header(server_connection: dict) -> str:
     return "%s=%s" % cookie if cookie else ""
 
 
+def adopt_renewed_cookie(server_connection: dict, set_cookie_headers) -> None:
+    """Keep the value of our session cookie that Stash sent back renewed (`Set-Cookie` headers):
+    Stash renews the cookie of every request it authenticates with it (pkg/session/session.go,
+    GetSessionUserID)."""
+    cookie = server_connection.get("SessionCookie")
+    if not isinstance(cookie, dict):
+        return
+    for header in set_cookie_headers:
+        name, _, rest = header.partition("=")
+        if name.strip() == cookie.get("Name"):
+            cookie["Value"] = rest.split(";", 1)[0].strip()
+
+
 def tls_context():
     """TLS for our own Stash on this machine: its certificate is often self-signed, so unchecked."""
     import ssl  # only for an https Stash: the hook does not pay for it otherwise

@@ -38,7 +38,7 @@ import sys
 import time
 
 from stashplugin import log
-from stashplugin.connection import cookie_header, stash_address, tls_context
+from stashplugin.connection import adopt_renewed_cookie, cookie_header, stash_address, tls_context
 from stashplugin.drain_request import (
     UNREACHABLE,
     ask_stash_to_drain,
@@ -210,11 +210,7 @@ def renew_session(server_connection: dict, timeout: float = 5.0):
         answer, body = _post_to_stash(server_connection, {"query": _RENEW}, timeout)
     except (OSError, ValueError, http.client.HTTPException):
         return None
-    cookie = server_connection.get("SessionCookie")
-    for header in answer.msg.get_all("Set-Cookie") or ():
-        name, _, rest = header.partition("=")
-        if isinstance(cookie, dict) and name.strip() == cookie.get("Name"):
-            cookie["Value"] = rest.split(";", 1)[0].strip()
+    adopt_renewed_cookie(server_connection, answer.msg.get_all("Set-Cookie") or ())
     try:
         age = json.loads(body.decode("utf-8"))["data"]["configuration"]["general"]["maxSessionAge"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
