@@ -20,6 +20,8 @@ from sync.plain_data import field_names, plain_data
 PENDING = "pending"
 INFLIGHT = "inflight"
 DEAD = "dead"
+# What FileQueue.nack answers: DEAD (dead-lettered), or RETRY (pending again, due at next_attempt_at).
+RETRY = "retry"
 
 
 @plain_data(slots=True)

@@ -13,7 +13,7 @@ import os
 import time
 
 from sync.backoff import backoff_delay, effective_time
-from sync.jobs import DEAD, INFLIGHT, PENDING, Job, QueueState
+from sync.jobs import DEAD, INFLIGHT, PENDING, RETRY, Job, QueueState
 from sync.journal_tail import after_tail, marked_torn, tail_is_damage
 from sync.lock import FileLock
 from sync.plain_data import Field, plain_data
@@ -234,19 +234,19 @@ class JobQueue:
         max_delay: float = 3600.0,
         retry_at: float | None = None,
     ) -> str:
-        """Record a failed attempt; returns "retry" (rescheduled with backoff) or "dead"."""
+        """Record a failed attempt; returns RETRY (rescheduled with backoff) or DEAD (sync/jobs.py)."""
         with self._locked():
             now = self.clock()
             current = self.state.get(job.id)
             attempts = (current.attempts if current else job.attempts) + 1
             if permanent or attempts >= max(1, max_retries):
                 self._commit([{"op": "dead", "id": job.id, "cls": error_class, "msg": message, "t": now}])
-                return "dead"
+                return DEAD
             due = retry_at if retry_at is not None else now + backoff_delay(attempts, base_delay, max_delay)
             self._commit(
                 [{"op": "nack", "id": job.id, "cls": error_class, "msg": message, "next": due, "t": now}]
             )
-            return "retry"
+            return RETRY
 
     def release(self, job: Job, retry_at: float | None = None) -> None:
         """Give a leased job back without counting an attempt (e.g. the drain is stopping)."""

@@ -23,6 +23,7 @@ from stashplugin import log
 from stashplugin.hook import DESTROYED, ENTITY_SCENE_FIELDS, synced_fields
 from stashplugin.stash import StashError
 from sync.sync_state import SyncState
+from worker.errors import STASH_UNREACHABLE
 from worker.metadata import build_metadata, metadata_hash
 
 FILTER_KEYS = {"tag": "tags", "performer": "performers", "studio": "studios", "group": "groups"}
@@ -119,7 +120,7 @@ class EntityExpander:
                 drain.report.stash_requests += stash.requests - before
                 drain.queue.nack(
                     job,
-                    "stash_unreachable",
+                    STASH_UNREACHABLE,
                     log.redact(str(exc))[:300],
                     max_retries=drain.settings.max_retries,
                 )

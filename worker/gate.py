@@ -14,7 +14,7 @@ import time
 from stashplugin import log
 from sync.backoff import backoff_delay
 from worker.breaker import CLOSED, HALF_OPEN, OPEN, LogListener, OutageListener, breaker_for, describe_failure
-from worker.errors import SyncFailure
+from worker.errors import PLEX_UNREACHABLE, SyncFailure
 from worker.failures import TOKEN_REFUSED, Stop, token_refused
 from worker.health import ProbeRecord, probe
 from worker.outages import OutageHistory, plain_duration
@@ -93,7 +93,7 @@ class Gate:
         failure = result.failure() if callable(getattr(result, "failure", None)) else result.failure
         if token_refused(failure):
             return TOKEN_REFUSED
-        self.breaker.record_failure(failure or SyncFailure("plex_unreachable", "probe failed"))
+        self.breaker.record_failure(failure or SyncFailure(PLEX_UNREACHABLE, "probe failed"))
         return Stop("Plex is still down; next check at %s" % _clock_text(self.breaker.next_probe_at))
 
     def _recovered(self) -> None:

@@ -28,6 +28,7 @@ from worker.errors import (
     PLEX_STARTING,
     PLEX_TIMEOUT,
     PLEX_UNAUTHORIZED,
+    PLEX_UNAVAILABLE,
     SyncFailure,
     classify,
 )
@@ -144,21 +145,21 @@ def _scrub(text: str, token: str) -> str:
 
 def _http_failure(status: int, body: bytes, where: str) -> SyncFailure:
     if status == 401:
-        return SyncFailure("plex_unauthorized", "HTTP 401 from %s" % where)
+        return SyncFailure(PLEX_UNAUTHORIZED, "HTTP 401 from %s" % where)
     text = body[:2000].decode("utf-8", "replace").lower()
     if status == 503 and (
         where.startswith("/library") or "loading" in text or "starting" in text or "maintenance" in text
     ):
-        return SyncFailure("plex_starting", "HTTP 503 from %s" % where)
+        return SyncFailure(PLEX_STARTING, "HTTP 503 from %s" % where)
     if 300 <= status < 400:
         return SyncFailure(
-            "plex_unavailable",
+            PLEX_UNAVAILABLE,
             "HTTP %d redirect from %s; set 'Plex URL' to the address it redirects to" % (status, where),
         )
     if status >= 500:
-        return SyncFailure("plex_unavailable", "HTTP %d from %s" % (status, where))
+        return SyncFailure(PLEX_UNAVAILABLE, "HTTP %d from %s" % (status, where))
     return SyncFailure(
-        "plex_unavailable", "HTTP %d from %s; is 'Plex URL' the address of Plex?" % (status, where)
+        PLEX_UNAVAILABLE, "HTTP %d from %s; is 'Plex URL' the address of Plex?" % (status, where)
     )
 
 
@@ -228,7 +229,7 @@ def _identity(answer) -> tuple:
         return _version(answer.content), None
     except ValueError as exc:
         return None, SyncFailure(
-            "plex_unavailable", "the address answered, but not like Plex (%s); check 'Plex URL'" % exc
+            PLEX_UNAVAILABLE, "the address answered, but not like Plex (%s); check 'Plex URL'" % exc
         )
 
 

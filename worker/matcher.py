@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from stashplugin import log
 from sync.journal_map import JournalMap
 from sync.store import JsonFile, PendingWrites, remove_files
-from worker.errors import AmbiguousMatch, NotInPlex, SyncFailure
+from worker.errors import NO_FILE, AmbiguousMatch, NotInPlex, SyncFailure
 from worker.paths import PathMapper, loose_key, path_key
 from worker.plex_index import RULES, PlexIndex
 
@@ -187,13 +187,13 @@ class Matcher:
     def match(self, scene: dict) -> Match:
         """The Plex item for `scene` (a dict shaped by stashplugin.stash.SCENE_FIELDS).
 
-        Raises SyncFailure("no_file") for a scene without files, NotInPlex when no Plex item
+        Raises SyncFailure(NO_FILE) for a scene without files, NotInPlex when no Plex item
         has its file, AmbiguousMatch when several could and 'Strict matching' is on.
         """
         scene_id = str(scene.get("id"))
         files = [f for f in (scene.get("files") or []) if isinstance(f, dict) and f.get("path")]
         if not files:
-            raise SyncFailure("no_file", "scene %s" % scene_id)
+            raise SyncFailure(NO_FILE, "scene %s" % scene_id)
         cached = self._from_cache(scene_id, files)
         if cached is not None:
             return cached

@@ -34,7 +34,7 @@ from plexapi.exceptions import NotFound
 from stashplugin import log
 from sync.journal_map import JournalMap
 from sync.store import JsonFile, remove_files
-from worker.errors import SyncFailure
+from worker.errors import INVALID_SETTINGS, SyncFailure
 from worker.paths import loose_key, name_key, path_key
 
 FILE_NAME = "plex_index.jsonl"
@@ -207,7 +207,7 @@ class PlexIndex:
         if not names:
             if not movies:
                 raise SyncFailure(
-                    "invalid_settings", "Plex has no movie library; create one for your Stash files"
+                    INVALID_SETTINGS, "Plex has no movie library; create one for your Stash files"
                 )
             return movies
         chosen, missing = [], []
@@ -221,7 +221,7 @@ class PlexIndex:
             for s in hits:
                 if s["type"] != "movie":
                     raise SyncFailure(
-                        "invalid_settings",
+                        INVALID_SETTINGS,
                         "setting 'Plex libraries': '%s' is a %s library, PlexSync syncs "
                         "into movie libraries (%s)" % (s["title"], s["type"], _names(movies)),
                     )
@@ -229,7 +229,7 @@ class PlexIndex:
                     chosen.append(s)
         if missing:
             raise SyncFailure(
-                "invalid_settings",
+                INVALID_SETTINGS,
                 "setting 'Plex libraries' names %s, which Plex does not have; Plex's "
                 "movie libraries are: %s" % (", ".join("'%s'" % n for n in missing), _names(movies)),
             )

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from sync.store import JsonFile
 from worker import metadata
-from worker.errors import SyncFailure
+from worker.errors import INVALID_DATA, STASH_UNREACHABLE, SyncFailure
 
 # Our field keys -> the field/tag names Plex uses in edits and in <Field name=... locked=1/>.
 EDIT_NAMES = {
@@ -151,7 +151,7 @@ def fetch_item(server, rating_key):
     try:
         key = int(str(rating_key).strip())
     except ValueError:
-        raise SyncFailure("invalid_data", "Plex rating key %r is not a number" % (rating_key,))
+        raise SyncFailure(INVALID_DATA, "Plex rating key %r is not a number" % (rating_key,))
     item = server.fetchItem(key)
     # plexapi treats an item fetched without its include-parameters as partial and silently
     # reloads it (another GET) the first time an attribute reads None or []. This object is
@@ -304,7 +304,7 @@ class PlexWriter:
         result.plex_requests += requests
         if getattr(item, "TYPE", None) != "movie":
             raise SyncFailure(
-                "invalid_data", "Plex item %s is a %s, not a movie" % (rating_key, getattr(item, "TYPE", "?"))
+                INVALID_DATA, "Plex item %s is a %s, not a movie" % (rating_key, getattr(item, "TYPE", "?"))
             )
         current = read_item(item)
         entry = self.memo.get(rating_key) if self.memo is not None else {}
@@ -360,7 +360,7 @@ class PlexWriter:
 
         section_id = item.librarySectionID
         if section_id is None:
-            raise SyncFailure("invalid_data", "Plex item %s has no library section" % item.ratingKey)
+            raise SyncFailure(INVALID_DATA, "Plex item %s has no library section" % item.ratingKey)
         params = {"type": MOVIE_TYPE, "id": item.ratingKey}
         params.update(edit_params(changes, current, bool(self.settings.lock_fields)))
         path = "/library/sections/%s/all%s" % (section_id, utils.joinArgs(params))
@@ -391,7 +391,7 @@ class PlexWriter:
         except Exception as exc:
             from stashplugin.log import redact
 
-            raise SyncFailure("stash_unreachable", redact(str(exc))[:200])
+            raise SyncFailure(STASH_UNREACHABLE, redact(str(exc))[:200])
         if not data:
             return False
         digest = _sha1(data)

@@ -15,7 +15,7 @@ from stashplugin import log
 from sync.breaker_file import CLOSED
 from sync.store import quarantined_files
 from worker.breaker import CircuitBreaker, FileBreakerStorage
-from worker.errors import PLEX_UNAUTHORIZED
+from worker.errors import PLEX_UNAUTHORIZED, PLEX_UNREACHABLE
 from worker.filtered import FilteredScenes
 from worker.health import ProbeRecord, likely_cause
 from worker.metadata import FILTER_WORDS
@@ -73,7 +73,7 @@ def address_problem(plex_url: str) -> str:
     try:
         socket.getaddrinfo(host, None)
     except socket.gaierror:
-        return likely_cause("plex_unreachable", "host name not found", plex_url)
+        return likely_cause(PLEX_UNREACHABLE, "host name not found", plex_url)
     except (OSError, UnicodeError):
         return ""
     return ""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from stashplugin import log
-from sync.jobs import INFLIGHT
-from worker.errors import SyncFailure, classify
+from sync.jobs import DEAD, INFLIGHT
+from worker.errors import STASH_UNREACHABLE, SyncFailure, classify
 from worker.failures import TOKEN_REFUSED, Stop, decide, token_refused
 from worker.filtered import kept_out
 
@@ -95,7 +95,7 @@ def fetch_scenes(drain, jobs):
     except StashError as exc:
         for job in jobs:
             drain.queue.nack(
-                job, "stash_unreachable", log.redact(str(exc))[:300], max_retries=drain.settings.max_retries
+                job, STASH_UNREACHABLE, log.redact(str(exc))[:300], max_retries=drain.settings.max_retries
             )
         drain.report.failed += len(jobs)
         log.warning("%s The change(s) are retried." % exc)
@@ -210,7 +210,7 @@ def _failed(drain, job, scene, title, exc) -> Stop | None:
         permanent=action.permanent,
         retry_at=retry_at,
     )
-    if outcome == "dead":
+    if outcome == DEAD:
         drain.report.dead_lettered += 1
         log.warning('Scene %s "%s" moved to the dead-letter queue: %s' % (sid, title, message))
     else:

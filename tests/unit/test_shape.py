@@ -1,6 +1,7 @@
-"""The code's shape, read from its source (ast, nothing imported): dependencies point one way,
-the hook stays on the standard library and `sync/`, the drain stays small, functions fit on a
-screen. See docs/ARCHITECTURE.md, "Modules" and "Layers"."""
+"""The code's shape, read from its source (ast; of our code only the tables of names are imported):
+dependencies point one way, the hook stays on the standard library and `sync/`, the drain stays
+small, functions fit on a screen, error classes and states are named, not spelled. See
+docs/ARCHITECTURE.md, "Modules" and "Layers"."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import os
 import sys
 import sysconfig
 
+from sync import breaker_file, jobs
 from tests.conftest import ROOT
+from worker import errors
 
 # A module imports only from its own layer or below: sync/ <- stashplugin/ <- worker/ <- reconcile/
 # <- plexsync.py.
@@ -201,3 +204,101 @@ def test_no_function_is_longer_than_a_screen():
                 if length > MAX_FUNCTION_LINES:
                     offenders.append("%s %s: %d lines" % (path, node.name, length))
     assert not offenders, "functions longer than %d lines:\n%s" % (MAX_FUNCTION_LINES, "\n".join(offenders))
+
+
+# Names whose spelling is part of the data folder's format, each defined once as a constant: the
+# error classes and what a drain does with each (worker/errors.py), the job states and nack's
+# outcomes (sync/jobs.py), the breaker states (sync/breaker_file.py). Elsewhere a literal copy
+# would let a typo silently become another class, so only these modules may spell them.
+NAMED = frozenset(errors.ERROR_CLASSES) | {
+    errors.RETRY,
+    errors.STOP,
+    errors.SETTINGS,
+    errors.NOT_FOUND,
+    errors.TRACE,
+    jobs.PENDING,
+    jobs.INFLIGHT,
+    jobs.DEAD,
+    jobs.RETRY,
+    breaker_file.CLOSED,
+    breaker_file.OPEN,
+    breaker_file.HALF_OPEN,
+}
+NAME_OWNERS = ("worker.errors", "sync.jobs", "sync.breaker_file")
+
+
+def error_class_takers(trees) -> dict:
+    """callable name -> position of its `error_class` parameter, for every production function (a
+    class's __init__ counts as the class) that takes one."""
+    takers = {}
+    for tree in trees:
+        for cls in [None] + [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]:
+            for func in (cls or tree).body:
+                if not isinstance(func, ast.FunctionDef):
+                    continue
+                params = [a.arg for a in func.args.posonlyargs + func.args.args]
+                if cls is not None:
+                    params = params[1:]  # self
+                if "error_class" in params:
+                    name = cls.name if func.name == "__init__" else func.name
+                    takers[name] = params.index("error_class")
+    return takers
+
+
+def _called(call: ast.Call) -> str:
+    return getattr(call.func, "id", None) or getattr(call.func, "attr", "")
+
+
+def spelled_names(tree: ast.AST, takers: dict) -> list:
+    """(line, literal) of every string equal to a NAMED value that `tree` compares with something
+    or passes as an error class: `x == "dead"`, `state in ("open", "half_open")`,
+    `SyncFailure("no_file", ...)`, `queue.nack(job, "plex_timeout", ...)`."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left] + node.comparators
+            operands += [e for o in operands if isinstance(o, (ast.Tuple, ast.List, ast.Set)) for e in o.elts]
+        elif isinstance(node, ast.Call) and _called(node) in takers:
+            at = takers[_called(node)]
+            operands = node.args[at : at + 1] + [k.value for k in node.keywords if k.arg == "error_class"]
+        else:
+            continue
+        found += [
+            (o.lineno, o.value)
+            for o in operands
+            if isinstance(o, ast.Constant) and isinstance(o.value, str) and o.value in NAMED
+        ]
+    return found
+
+
+def test_error_classes_and_states_are_named_not_spelled():
+    files = production_files()
+    trees = {module: parse(path) for module, path in files.items()}
+    takers = error_class_takers(trees.values())
+    assert {"SyncFailure", "nack", "dead_letter", "likely_cause"} <= set(takers)
+    offenders = [
+        "%s:%d spells %r" % (files[module], line, text)
+        for module, tree in sorted(trees.items())
+        if module not in NAME_OWNERS
+        for line, text in spelled_names(tree, takers)
+    ]
+    assert not offenders, (
+        "use the constants of worker/errors.py, sync/jobs.py and sync/breaker_file.py, not their "
+        "spelling:\n" + "\n".join(offenders)
+    )
+
+
+def test_a_spelled_error_class_or_state_is_found():
+    planted = ast.parse(
+        "if queue.nack(job, 'plex_timeout', 'slow') == 'dead': pass\n"
+        "raise SyncFailure(error_class='no_file', detail='stop')\n"
+        "ok = breaker.state in ('open', HALF_OPEN) or likely_cause(PLEX_UNREACHABLE, 'internal')\n"
+        "log('dead', {'op': 'dead'}, f('plex_timeout'))\n"
+    )
+    takers = {"SyncFailure": 0, "nack": 1, "likely_cause": 0}
+    assert sorted(spelled_names(planted, takers)) == [
+        (1, "dead"),
+        (1, "plex_timeout"),
+        (2, "no_file"),
+        (3, "open"),
+    ]
