@@ -10,9 +10,9 @@ unchanged: the drain classifies them with `worker.errors.classify`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
-import json
 import os
 from urllib.parse import quote
 
@@ -46,24 +46,18 @@ MOVIE_TYPE = 1  # plexapi.utils.searchType('movie')
 COVER_WINDOW = 8  # covers downloaded ahead of the sync that uploads them
 
 
+@dataclasses.dataclass
 class WriteResult:
     """What one `PlexWriter.sync` did (or, with dry_run, would do)."""
 
-    def __init__(self, desired_hash: str):
-        self.changed = []  # field keys sent to Plex
-        self.diff = {}  # field -> new value / {"add", "remove"}
-        self.skipped = {}  # field -> why Stash's value could not be used
-        self.unchanged = True  # nothing was (or would be) written
-        self.poster_uploaded = False
-        self.art_uploaded = False
-        self.plex_requests = 0
-        self.desired_hash = desired_hash
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-    def __repr__(self):
-        return "WriteResult(%r)" % self.to_dict()
+    desired_hash: str
+    changed: list = dataclasses.field(default_factory=list)  # field keys sent to Plex
+    diff: dict = dataclasses.field(default_factory=dict)  # field -> new value / {"add", "remove"}
+    skipped: dict = dataclasses.field(default_factory=dict)  # field -> why Stash's value could not be used
+    unchanged: bool = True  # nothing was (or would be) written
+    poster_uploaded: bool = False
+    art_uploaded: bool = False
+    plex_requests: int = 0
 
 
 class PosterMemo:
@@ -112,10 +106,13 @@ class PosterMemo:
         return merged
 
     def get(self, rating_key) -> dict:
-        """The entry for `rating_key` (a copy; {} when none)."""
+        """The entry for `rating_key` ({} when none), a copy its caller may change: the journal
+        decodes a fresh value on each get; an entry kept for `flush()` is copied (one level deep:
+        a sync sets an entry's keys, it never changes the values in place)."""
         key = str(rating_key)
-        entry = self._pending[key] if key in self._pending else self.journal.get(key)
-        return json.loads(json.dumps(entry or {}))
+        if key in self._pending:
+            return dict(self._pending[key])
+        return self.journal.get(key) or {}
 
     def set(self, rating_key, entry: dict, claims: bool = False) -> None:
         """Replace the entry for `rating_key`: one appended, fsync'd line; with `batched`, kept

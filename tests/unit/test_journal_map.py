@@ -340,3 +340,19 @@ def test_a_batched_memo_keeps_entries_for_its_flush_but_writes_name_claims_at_on
     assert PosterMemo(data).get(5) == {} and PosterMemo(data).get(6)["written"]["collections"] == ["Site One"]
     memo.flush()
     assert PosterMemo(data).get(5) == {"poster_sha1": "abc"}
+
+
+def test_a_memo_entry_changed_by_its_reader_stays_as_it_was_set(tmp_path):
+    """A sync changes the entry it got before it knows whether Plex took the edit; a failed edit
+    must not change what the memo holds, written or kept for the flush."""
+    data = str(tmp_path)
+    memo = PosterMemo(data, batched=True)
+    memo.set_many({5: {"poster_sha1": "abc", "written": {"title": "f1"}}})
+    memo.set(6, {"poster_sha1": "def"})
+    for rk in (5, 6):
+        entry = memo.get(rk)
+        entry["poster_sha1"], entry["written"] = "changed", {"title": "f2"}
+    assert memo.get(5) == {"poster_sha1": "abc", "written": {"title": "f1"}}
+    assert memo.get(6) == {"poster_sha1": "def"}
+    memo.flush()
+    assert PosterMemo(data).get(6) == {"poster_sha1": "def"}
