@@ -17,11 +17,17 @@ import pytest
 
 from emulators.plugin_runner import PluginRunner
 from emulators.world import start_world
+from reconcile import schedule
+from stashplugin import settings, task
+from sync import breaker_file, drain_marker, sync_state
+from sync.journal_map import JournalMap
 from sync.queue import FileQueue
 from sync.store import quarantined_files
 from tests.conftest import scaled
 from tests.reliability import torture_summary
 from tests.reliability.inprocess import answer_problems
+from worker import filtered, handover, health, matcher, outages, plex, plex_index, stats, watcher
+from worker.plex_writer import PosterMemo
 
 pytestmark = pytest.mark.torture
 
@@ -59,17 +65,23 @@ if _spec:
     os.open, os.write, os.close = open, write, close
 '''
 
-STATE_FILES = (
-    "circuit_breaker.json",
-    "stats.json",
-    "sync_state.json",
-    "match_cache.json",
-    "health.json",
-    "outages.json",
-    "plex_index.json",
-    "drain_request.json",
-    "settings_cache.json",
+# Every data file but the queue (checked through FileQueue), named by the module that owns it
+# (docs/ARCHITECTURE.md, "Data files"): whole JSON files, written atomically, and journals.
+JSON_FILES = (
+    breaker_file.FILE_NAME,
+    stats.FILE_NAME,
+    health.FILE_NAME,
+    outages.FILE_NAME,
+    handover.RECORD_NAME,
+    filtered.FILE_NAME,
+    watcher.RECORD_NAME,
+    schedule.FILE_NAME,
+    drain_marker.MARKER_NAME,
+    settings.CACHE_NAME,
+    task.EARLIER_FOLDERS_NAME,
+    plex.IDENTITY_FILE,
 )
+JOURNALS = (sync_state.FILE_NAME, matcher.JOURNAL_NAME, plex_index.FILE_NAME, PosterMemo.FILE)
 
 
 @pytest.fixture
@@ -97,9 +109,9 @@ def _hook(scene_id: str, title: str) -> dict:
 
 
 def _snapshot(data_dir: str) -> dict:
-    """Every state file's bytes (and whether it parses)."""
+    """Every data file's bytes (the queue's aside), by name."""
     out = {}
-    for name in STATE_FILES:
+    for name in JSON_FILES + JOURNALS:
         path = os.path.join(data_dir, name)
         if os.path.exists(path):
             with open(path, "rb") as fh:
@@ -109,11 +121,18 @@ def _snapshot(data_dir: str) -> dict:
 
 def _file_problems(data_dir: str, before: dict) -> list:
     problems = []
-    for name, raw in _snapshot(data_dir).items():
-        try:
-            json.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            problems.append("%s was left unreadable: %r" % (name, raw[:80]))
+    now = _snapshot(data_dir)
+    for name in JSON_FILES:
+        if name in now:
+            try:
+                json.loads(now[name].decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                problems.append("%s was left unreadable: %r" % (name, now[name][:80]))
+    for name in JOURNALS:
+        if name in now:  # a torn last record is no damage: that write never returned
+            damaged = []
+            JournalMap(os.path.join(data_dir, name), on_corrupt=damaged.append).items()
+            problems += ["%s was left damaged: %s" % (name, d) for d in damaged]
     for name in before:
         if not os.path.exists(os.path.join(data_dir, name)):
             problems.append("%s disappeared" % name)
