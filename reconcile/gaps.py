@@ -1,7 +1,7 @@
 """Is this scene a gap, and of which kind? Pure functions over plain dicts; no I/O.
 
 A gap is a scene whose Plex item does not show what PlexSync would write, found without
-asking Plex about the scene itself: from the scene as Stash lists it, its `sync_state.json`
+asking Plex about the scene itself: from the scene as Stash lists it, its `sync_state.jsonl`
 entry, the item as a section listing shows it (`listed_item`), and the fingerprints PlexSync
 kept of what it wrote to that item (`PosterMemo` "written").
 
@@ -13,7 +13,7 @@ Each scene gets at most one type, the first that applies:
 * empty_in_plex     - the item shows nothing where Stash has something: the file name as title,
                       or no summary, studio, date, actors or genres;
 * stale             - what PlexSync would write now differs from what it last wrote (the hash
-                      in `sync_state.json`), the scene was never synced, or the item it was
+                      in `sync_state.jsonl`), the scene was never synced, or the item it was
                       synced to has been replaced in Plex;
 * drift             - the item shows a value other than the one PlexSync wrote: someone edited
                       it in Plex. Queued unless 'Preserve Plex edits' is on.
@@ -171,7 +171,7 @@ def parse_time(value):
 def stale_reason(desired_hash: str, updated_at, state, written) -> str:
     """Why the scene must be synced again although Plex shows all its fields, or "".
 
-    `state` is the scene's `sync_state.json` entry (None: never synced); `written` the
+    `state` is the scene's `sync_state.jsonl` entry (None: never synced); `written` the
     fingerprints PlexSync kept for the matched item (None: it never wrote to this item).
     An entry without a hash (older layout) falls back to comparing `updated_at`.
     """

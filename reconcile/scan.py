@@ -3,12 +3,12 @@
 Stash: `findScenes` in pages of `STASH_PAGE`, only the fields a sync writes, with an
 `updated_at` filter for scoped runs. Plex: each selected movie library listed once in pages
 (`/library/sections/N/all`), through the path index's own paging code (`ListingIndex`), which
-rebuilds `plex_index.json` on the way, so the drain that follows matches without asking Plex.
+rebuilds `plex_index.jsonl` on the way, so the drain that follows matches without asking Plex.
 Scenes are matched with the drain's `Matcher` (match cache, path mapping, filename fallback,
 strict mode), against the listing just read. Nothing here asks Plex about a single scene.
 
 **Exact for scenes PlexSync knows nothing about.** A scene never synced, or whose records are
-gone (no `sync_state.json` entry, no memo of what was written to its item), cannot be judged
+gone (no `sync_state.jsonl` entry, no memo of what was written to its item), cannot be judged
 from a listing: listings cut tag lists short, and "never synced" is not "differs". Such scenes
 are compared with their full Plex items, read `batch_read.RECONCILE_BATCH` at a time
 (`GET /library/metadata/a,b,c`), with the drain's own diff. An item that already shows what a

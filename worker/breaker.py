@@ -21,9 +21,9 @@ and tasks write this file; the hook only reads it). The same file also holds the
 recovery ramp (`recovered_at`, `ramp_errors`; see worker/ratelimit.py) so that each new drain
 process continues the ramp.
 
-`read_breaker_cheap` (sync/breaker_file.py, re-exported here) reads the state without a lock or
-a write, importing only the standard library and `sync`; it is the hook's one way to read this
-file (`plexsync.drain_wanted`).
+`read_breaker_cheap` in sync/breaker_file.py reads the state without a lock or a write, importing
+only the standard library and `sync`; it is the hook's one way to read this file
+(`plexsync.drain_wanted`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from stashplugin import log
 from sync.backoff import effective_time
-from sync.breaker_file import CLOSED, FILE_NAME, HALF_OPEN, OPEN, number, read_breaker_cheap  # noqa: F401 - re-exported
+from sync.breaker_file import CLOSED, FILE_NAME, HALF_OPEN, OPEN, number
 from sync.store import JsonFile
 from worker.errors import PLEX_STARTING, PLEX_TIMEOUT, PLEX_UNAVAILABLE, PLEX_UNREACHABLE, SyncFailure
 from worker.outages import plain_duration

@@ -9,7 +9,7 @@ a scene's; the drain hands it here before anything goes to Plex:
   for ids, 1,000 per page.
 * Deleted: Stash has already removed it from its scenes, so no query can name them. They are
   the scenes whose metadata, as PlexSync would write it now, differs from what PlexSync last
-  wrote (`sync_state.json` keeps a hash per synced scene): one paged pass over Stash's scenes
+  wrote (`sync_state.jsonl` keeps a hash per synced scene): one paged pass over Stash's scenes
   with only the synced fields, no Plex request, once for all the deletions leased together.
   A scene never synced is not in Plex with the deleted name, so it needs nothing.
 

@@ -28,8 +28,8 @@ def test_a_drain_longer_than_the_session_age_is_one_drain_without_a_401(world):
     os.makedirs(data_dir(world), exist_ok=True)
     FileQueue(data_dir(world)).enqueue_many([sid for sid, _ in scenes], ["title"], source="test")
     # Every Plex request takes 0.05 s more: about 0.1 s a change, 30 s in all. A job hands over
-    # after the batch that ends past 8 s (about 75 changes), so 4 jobs; a batch of 25 takes well
-    # under the 8 s its cookie has left then.
+    # after the batch that ends past 8 s; a batch (worker.drain.BATCH_SIZE, 100 changes) takes
+    # about 10 s, so each job syncs one batch, 3 jobs in all, each done before its 16 s session.
     world.plex.set_fault("slow", delay=0.05)
     world.stash.run_task("Process Queue")
     assert world.stash.wait_idle(300)

@@ -32,7 +32,8 @@ pytestmark = [
 ]
 
 WORKER = [sys.executable, "-m", "tests.reliability.torture_worker", "chaos"]
-STATE_FILES = ("sync_state.json", "stats.json", "circuit_breaker.json", "match_cache.json")
+# The whole-file JSON files the worker writes; sync_state.jsonl, a journal, is read by SyncState.
+STATE_FILES = ("stats.json", "circuit_breaker.json", "match_cache.json")
 
 
 def _read_events(stream, events):
@@ -190,5 +191,5 @@ def test_sigkill_at_random_points_of_queue_steps_and_state_writes_loses_nothing(
     assert not corrupt, "files damaged by a kill:\n" + "\n".join(corrupt[:10])
     assert not lost, "acknowledged work lost:\n" + "\n".join(lost[:10])
     # The kills really landed inside the steps that matter, not only between them.
-    for step in ("enqueue", "ack", "lease", "compaction", "sync_state.json", "stats.json"):
+    for step in ("enqueue", "ack", "lease", "compaction", "sync_state.jsonl", "stats.json"):
         assert ledger.killed_in.get(step, 0) > 0 or trials < 100, "no kill landed in %s" % step

@@ -5,7 +5,7 @@ the parent knows what was acknowledged and what was in progress when the process
 
     E sid   enqueued            L sid   leased          A sid   acked
     N sid   nacked (pending)    D sid   dead-lettered   R sid   moved back from the DLQ
-    S key   sync_state.json holds key        M key   match_cache.json holds key
+    S key   sync_state.jsonl holds key       M key   match_cache.json holds key
     T       stats.json counted one more run  B       circuit_breaker.json written (or skipped)
     C       journal compacted
 
@@ -73,6 +73,8 @@ def chaos(directory: str, seed: int, crash_at: int) -> None:
         install_crash_point(crash_at, random.Random(seed * 7 + 1))
     q = FileQueue(directory)
     q.COMPACT_MIN_RECORDS = 40
+    # A whole-file JsonFile, in the match cache's former layout (the real one is now a journal,
+    # tortured by test_torture_journal.py): updates of a file rewritten whole, killed anywhere.
     match_cache = JsonFile(os.path.join(directory, "match_cache.json"))
     n = 0
     while True:
@@ -118,7 +120,7 @@ def chaos(directory: str, seed: int, crash_at: int) -> None:
             n += 1
             state = SyncState(directory)
             state.record(key, "hash-" + key, None, time.time())
-            say("> sync_state.json")
+            say("> sync_state.jsonl")
             state.flush()
             say("S " + key)
         elif roll < 0.88:

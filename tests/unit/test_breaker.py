@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stashplugin import log
+from sync.breaker_file import read_breaker_cheap
 from sync.lock import FileLock
 from tests.clock import FakeClock
 from worker.breaker import (
@@ -25,7 +26,6 @@ from worker.breaker import (
     FileBreakerStorage,
     LogListener,
     MemoryBreakerStorage,
-    read_breaker_cheap,
 )
 from worker.errors import SyncFailure
 
@@ -466,7 +466,7 @@ def test_cheap_read_says_when_a_probe_is_due(tmp_path):
 
 def test_cheap_read_imports_no_http_library(tmp_path):
     code = (
-        "import sys; from worker.breaker import read_breaker_cheap; read_breaker_cheap(sys.argv[1]); "
+        "import sys; from sync.breaker_file import read_breaker_cheap; read_breaker_cheap(sys.argv[1]); "
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('requests', 'plexapi', 'urllib3', 'stashapi')]; "
         "print(heavy)"
     )
