@@ -120,8 +120,14 @@ def test_a_refused_drain_task_falls_back_to_a_background_drain_that_does_not_hol
         )
         wait_for(lambda: not drain_running(data_dir(world)), timeout=60, what="the background drain to end")
         log_file = os.path.join(data_dir(world), "plexsync.log")
-        text = open(log_file, encoding="utf-8").read()
-        assert "Synced scene %s" % sid in text and "Process Queue: 1 synced" in text
+
+        def logged() -> str:
+            with open(log_file, encoding="utf-8") as fh:
+                return fh.read()
+
+        # The drain frees its lock before it logs its summary: wait for the line, not the lock.
+        wait_for(lambda: "Process Queue: 1 synced" in logged(), timeout=30, what="the drain's summary")
+        assert "Synced scene %s" % sid in logged()
         assert FileQueue(data_dir(world)).summary().pending == 0
         assert_no_secrets(world)  # the background drain's log file included
     finally:
