@@ -38,9 +38,15 @@ $(SCHEMA_WHEEL): | $(PY)
 
 schema: $(SCHEMA_WHEEL)
 
+# Both runs spread the tests over PYTEST_WORKERS processes (pytest-xdist; worksteal evens out the
+# long ones). Most tests spend their time waiting for plugin processes, breaker pauses and
+# probes, not computing, so 4 workers pay off on 2 cores too. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 4
+XDIST := -n $(PYTEST_WORKERS) --dist worksteal
+
 test: $(PY) $(FLOOR_PY) $(SCHEMA_WHEEL) lint
-	$(PY) -m pytest -q
-	PLEXSYNC_FLOOR=1 $(FLOOR_PY) -m pytest -q $(FLOOR_TESTS)
+	$(PY) -m pytest -q $(XDIST)
+	PLEXSYNC_FLOOR=1 $(FLOOR_PY) -m pytest -q $(XDIST) $(FLOOR_TESTS)
 
 # ruff (configured in pyproject.toml): lint and format check of the whole tree, emulators included.
 lint: $(PY)

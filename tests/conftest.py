@@ -131,9 +131,24 @@ def find_leaks(runs, roots) -> list:
     return leaks
 
 
+def _worker_output(config):
+    """The dict a pytest-xdist worker sends to the controller at its end (None without xdist)."""
+    return getattr(config, "workeroutput", None)
+
+
 def pytest_sessionfinish(session, exitstatus):
+    """Scan what this process ran. Under pytest-xdist every worker scans its own plugin runs and
+    its own tmp folder (the secrets are known only there) and hands the result to the controller,
+    which fails the run (pytest_testnodedown below); the controller itself ran no plugin."""
+    config = session.config
+    if hasattr(config, "_plexsync_worker_leaks"):  # the xdist controller
+        leaks = config._plexsync_worker_leaks
+        if leaks:
+            config._plexsync_leaks = leaks
+            session.exitstatus = 1
+        return
     roots = []
-    factory = getattr(session.config, "_tmp_path_factory", None)
+    factory = getattr(config, "_tmp_path_factory", None)
     if factory is not None:
         try:
             roots.append(str(factory.getbasetemp()))
@@ -144,13 +159,37 @@ def pytest_sessionfinish(session, exitstatus):
 
     roots.extend(glob.glob(os.path.join(tempfile.gettempdir(), "plexsync-plugin-*")))
     leaks = sorted(set(find_leaks(_RUNS, roots)))
+    output = _worker_output(config)
+    if output is not None:
+        output["plexsync_runs"] = len(_RUNS)
+        output["plexsync_leaks"] = leaks
     if leaks:
-        session.config._plexsync_leaks = leaks
+        config._plexsync_leaks = leaks
         session.exitstatus = 1
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """Under pytest-xdist (the controller): collect what the workers' secret scans found."""
+    config._plexsync_worker_runs = 0
+    config._plexsync_worker_leaks = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    config = node.config
+    output = getattr(node, "workeroutput", None) or {}
+    config._plexsync_worker_runs += output.get("plexsync_runs", 0)
+    config._plexsync_worker_leaks = sorted(
+        set(config._plexsync_worker_leaks) | set(output.get("plexsync_leaks", ()))
+    )
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     leaks = getattr(config, "_plexsync_leaks", None)
+    runs = getattr(config, "_plexsync_worker_runs", None)
+    if runs is None:
+        runs = len(_RUNS)
     if leaks:
         terminalreporter.write_line(
             "SECRET LEAK: a Plex token or Stash session appeared in %d place(s):" % len(leaks), red=True
@@ -159,6 +198,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line("  " + leak, red=True)
     else:
         terminalreporter.write_line(
-            "secret scan: %d plugin runs and every data folder checked, no token or session found"
-            % len(_RUNS)
+            "secret scan: %d plugin runs and every data folder checked, no token or session found" % runs
         )
