@@ -75,7 +75,10 @@ def test_cancelling_the_drain_mid_batch_loses_nothing_and_a_rerun_finishes(world
 
 def test_one_drainer_at_a_time_a_second_exits_quietly(world):
     scenes = queue_backlog(world, 10, "Single")
-    world.plex.set_fault("slow", delay=0.2)
+    # Slow enough that the first drain still holds its lock (9 more changes, 1 s each) while the
+    # second one starts and waits its DRAIN_LOCK_WAIT, even when a busy machine slows that start;
+    # Plex is fast again as soon as the second has exited.
+    world.plex.set_fault("slow", delay=1.0)
     job = world.stash.run_task("Process Queue")
     wait_for(lambda: world.plex.count(method="PUT") >= 1, what="the first drain to be under way")
     assert drain_running(data_dir(world))
@@ -87,10 +90,10 @@ def test_one_drainer_at_a_time_a_second_exits_quietly(world):
     assert second.error is None and not second.timed_out
     assert second.output == {"skipped": "another drain is running"}
     assert any("Another PlexSync drain is running" in m for _, m in second.logs)
+    world.plex.set_fault(None)
 
     assert world.stash.wait_idle(120)
     assert world.stash.task_run(job).error is None
-    world.plex.set_fault(None)
     assert_all_synced_once(world, scenes, "Single")
     assert all(n == 1 for n in puts_by_item(world).values()), puts_by_item(world)
 

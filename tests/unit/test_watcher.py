@@ -165,3 +165,6 @@ def test_start_watcher_starts_none_while_one_lives_or_is_starting(tmp_path):
     assert start_watcher({}, d, d, Settings(), clock=lambda: 1010.0) == "running"
     assert watcher_status(d, now=1010.0) == {"waiting": True, "until": None, "pid": None}
     assert watcher_status(d, now=2000.0) is None, "a start that never took its lock is forgotten"
+    # The record was planted by hand, at a made-up time: no process will ever take its lock, so
+    # remove it rather than let the teardown's watcher sweep wait out its 10 s for one starting.
+    os.remove(os.path.join(d, RECORD_NAME))
