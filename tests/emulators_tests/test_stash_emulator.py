@@ -362,8 +362,12 @@ def test_stop_job_kills_the_task(stash):
 
 def test_running_scan_holds_the_queue(stash):
     stash.set_running_scan(True)
-    queue = gql(stash, "query { jobQueue { status description } }").json()["data"]["jobQueue"]
-    assert queue == [{"status": "RUNNING", "description": "Scanning..."}]
+
+    def job_queue():
+        return gql(stash, "query { jobQueue { status description } }").json()["data"]["jobQueue"]
+
+    # The job runner starts the scan a moment after it is queued (READY until then), as Stash's does.
+    assert wait_for(lambda: job_queue() == [{"status": "RUNNING", "description": "Scanning..."}])
     job = stash.run_task("Echo Task")
     time.sleep(0.3)
     assert stash.task_run(job).status == "queued"
