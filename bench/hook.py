@@ -22,39 +22,14 @@ import sys
 import time
 
 from bench import fast_emulator_sockets, median, ms, print_result, ratio, row, scratch_dir, sized
+from emulators.stash.data import SCENE_UPDATE_INPUT_FIELDS
 
 WARMUP = 3  # first runs compile the plugin's .pyc files and warm the page cache
-UPDATE_INPUT = (
-    "clientMutationId",
-    "id",
-    "title",
-    "code",
-    "url",
-    "urls",
-    "date",
-    "details",
-    "director",
-    "rating100",
-    "organized",
-    "o_counter",
-    "studio_id",
-    "gallery_ids",
-    "performer_ids",
-    "movies",
-    "groups",
-    "tag_ids",
-    "cover_image",
-    "stash_ids",
-    "resume_time",
-    "play_duration",
-    "play_count",
-    "primary_file_id",
-)
 
 
 def hook_payload(server_connection: dict, scene_id: int, sent: dict) -> bytes:
     """The stdin Stash writes for a Scene.Update.Post hook: every input field, null unless sent."""
-    full = {name: None for name in UPDATE_INPUT}
+    full = {name: None for name in SCENE_UPDATE_INPUT_FIELDS}
     full.update(sent)
     full["id"] = str(scene_id)
     context = {

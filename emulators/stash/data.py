@@ -30,6 +30,35 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+# Every field of SceneUpdateInput (graphql/schema/types/scene.graphql), null unless sent: what
+# Stash puts in a Scene.Update.Post hook's hookContext.input. Used by bench/hook.py and the hook tests.
+SCENE_UPDATE_INPUT_FIELDS = (
+    "clientMutationId",
+    "id",
+    "title",
+    "code",
+    "url",
+    "urls",
+    "date",
+    "details",
+    "director",
+    "rating100",
+    "organized",
+    "o_counter",
+    "studio_id",
+    "gallery_ids",
+    "performer_ids",
+    "movies",
+    "groups",
+    "tag_ids",
+    "cover_image",
+    "stash_ids",
+    "resume_time",
+    "play_duration",
+    "play_count",
+    "primary_file_id",
+)
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 

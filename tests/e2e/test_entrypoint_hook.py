@@ -9,39 +9,12 @@ import sys
 
 import pytest
 
+from emulators.stash.data import SCENE_UPDATE_INPUT_FIELDS
 from sync.queue import FileQueue
-
-# Every field of SceneUpdateInput, null unless sent: what Stash puts in hookContext.input.
-UPDATE_INPUT_FIELDS = (
-    "clientMutationId",
-    "id",
-    "title",
-    "code",
-    "url",
-    "urls",
-    "date",
-    "details",
-    "director",
-    "rating100",
-    "organized",
-    "o_counter",
-    "studio_id",
-    "gallery_ids",
-    "performer_ids",
-    "movies",
-    "groups",
-    "tag_ids",
-    "cover_image",
-    "stash_ids",
-    "resume_time",
-    "play_duration",
-    "play_count",
-    "primary_file_id",
-)
 
 
 def hook_args(scene_id, sent: dict, hook_type="Scene.Update.Post"):
-    full = {k: None for k in UPDATE_INPUT_FIELDS}
+    full = {k: None for k in SCENE_UPDATE_INPUT_FIELDS}
     full.update(sent)
     full["id"] = str(scene_id)
     return {
