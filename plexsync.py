@@ -10,6 +10,7 @@ they need lazily. Logs go to stderr in Stash's protocol; stdout carries exactly 
 import json
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
@@ -227,8 +228,6 @@ def ensure_drain(
     skips the request while sync is paused, and otherwise ends the pause a drain left in the
     marker. A hook's cached copy may be stale, so a hook relies on the marker alone.
     """
-    import time
-
     from sync.drain_marker import STALE, DrainMarker
 
     marker = DrainMarker(data_dir)
@@ -291,7 +290,7 @@ def precompile() -> None:
         log.debug("Could not precompile PlexSync's modules (%s)" % exc)
 
 
-def run_task(conn: dict, args: dict) -> tuple:
+def run_task(conn: dict, args: dict, started_at=None) -> tuple:
     from stashplugin.settings import SettingsError
     from stashplugin.task import TaskError
 
@@ -311,7 +310,7 @@ def run_task(conn: dict, args: dict) -> tuple:
     from worker.plex import use_identity
 
     try:
-        ctx = load_context(conn, args, need_plex)
+        ctx = load_context(conn, args, need_plex, started_at)
         use_identity(ctx.data_dir)  # one Plex device across runs, restarts and containers
         module = __import__(module_name, fromlist=[func_name])
         output = getattr(module, func_name)(ctx)
@@ -332,10 +331,13 @@ def run_task(conn: dict, args: dict) -> tuple:
 
 
 def main(stdin=None, stdout=None) -> int:
+    # A task's time (and the age of the session cookie Stash gave it) counts from here, before
+    # the dependency check and the imports, which take long on a slow or fresh install.
+    started_at = time.time()
     stdin = stdin if stdin is not None else sys.stdin
     stdout = stdout if stdout is not None else sys.stdout
     try:
-        output, error = dispatch(read_input(stdin))
+        output, error = dispatch(read_input(stdin), started_at)
     except BadInput as exc:
         message = "PlexSync: %s" % exc
         log.error(message)
@@ -363,13 +365,13 @@ def main(stdin=None, stdout=None) -> int:
     return 0
 
 
-def dispatch(payload: dict) -> tuple:
+def dispatch(payload: dict, started_at=None) -> tuple:
     """A hook, a task or the watcher, by what Stash (or a stopping drain) sent; (output, error)."""
     conn, args = payload["server_connection"], payload["args"]
     if "hookContext" in args:
         return run_hook(conn, args)
     if "mode" in args:
-        return run_task(conn, args)
+        return run_task(conn, args, started_at)
     if isinstance(args.get("watch"), dict):
         # The detached watcher a stopped drain leaves behind (worker/watcher.py), not a Stash call.
         from worker.watcher import run_watcher

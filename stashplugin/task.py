@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from stashplugin import log
 from stashplugin.settings import (
@@ -34,8 +35,12 @@ class TaskError(Exception):
 class TaskContext:
     """Built once per task process by plexsync.py and passed down."""
 
-    def __init__(self, server_connection: dict, args: dict, settings: Settings, stash=None):
+    def __init__(self, server_connection: dict, args: dict, settings: Settings, stash=None, started_at=None):
         self.server_connection = server_connection
+        # When Stash started this process (plexsync.py notes it first thing): a drain's time and
+        # the age of the session cookie Stash gave the task count from here, not from after the
+        # imports and the dependency check, which can take long on a slow or fresh install.
+        self.started_at = time.time() if started_at is None else started_at
         self.plugin_dir = server_connection.get("PluginDir") or os.path.dirname(
             os.path.abspath(__file__ + "/..")
         )
@@ -110,7 +115,7 @@ def store_switch_defaults(stash, raw: dict, taken_over=()) -> None:
         )
 
 
-def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskContext:
+def load_context(server_connection: dict, args: dict, need_plex: bool, started_at=None) -> TaskContext:
     """Fetch and validate settings from Stash (one GraphQL request) and build the task context."""
     from stashplugin.stash import StashClient
 
@@ -123,7 +128,7 @@ def load_context(server_connection: dict, args: dict, need_plex: bool) -> TaskCo
     if settings.plex_token:
         log.add_secret(settings.plex_token)
     log.configure(debug=settings.debug_logging, obfuscate_paths=settings.obfuscate_paths)
-    ctx = TaskContext(server_connection, args, settings, stash)
+    ctx = TaskContext(server_connection, args, settings, stash, started_at)
     store_switch_defaults(stash, raw, taken_over)
     adopt_earlier_queues(ctx)
     try:

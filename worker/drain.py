@@ -51,7 +51,7 @@ class Drain:
         self.queue = ctx.queue()
         self.data_dir = ctx.data_dir
         self.clock = clock
-        self.report = DrainReport()
+        self.report = DrainReport(started_at=ctx.started_at)  # the whole Stash job, imports and all
         self.gate = Gate(self.settings, self.data_dir, self.queue, clock=clock, sleep=sleep)
         self._sleep = sleep
         self.marker = DrainMarker(self.data_dir, clock=clock)
@@ -66,7 +66,7 @@ class Drain:
         self.filtered = FilteredScenes(self.data_dir)
         self.scans = NewSceneScans(self.settings)
         self.entities = EntityExpander(self)
-        self.attachments = [HandOver(ctx, clock()), *attachments, WatcherStart()]
+        self.attachments = [HandOver(ctx, ctx.started_at), *attachments, WatcherStart()]
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> DrainReport:

@@ -2,7 +2,8 @@
 
 The session cookie Stash gives a task stops working after Stash's max session age (1 h by
 default; pkg/session/session.go), and a Sync All of a large library runs longer than that. So a
-drain that has run for half the session age finishes its batch, gives the rest back to the queue
+drain whose Stash job has run for half the session age (counted from the process's start, as the
+cookie dates from then: a first run may spend minutes installing dependencies) finishes its batch, gives the rest back to the queue
 and asks Stash for a new "Process Queue" (the request the hook makes, with its still valid
 cookie); the new task starts with a fresh cookie and carries on. Nothing is lost or done twice:
 the jobs left are simply pending. The age is asked of Stash once (`configuration.general.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 
 from stashplugin.settings import Settings
 from stashplugin.task import TaskContext
@@ -174,3 +175,30 @@ def test_when_stash_cannot_be_asked_for_a_fresh_drain_the_drain_ends_as_any_stop
     assert "could not hand over to a fresh drain: Stash could not be reached" in err
     assert "continues in a fresh Stash job" not in err
     assert "(stopped: %s)" % NOT_REQUESTED in report.line()
+
+
+class _SessionAgeStash:
+    """Answers the one query HandOver asks: Stash's max session age (1 h, Stash's default)."""
+
+    def query(self, _query):
+        return {"configuration": {"general": {"maxSessionAge": 3600}}}
+
+
+def test_a_drain_is_timed_and_hands_over_from_when_stash_started_the_task(tmp_path):
+    """Stash's session cookie dates from the task's start: a first run that spent 31 minutes
+    installing plexapi has less than half its session left, so the drain hands over after its
+    first batch, and its summary counts those minutes too."""
+    from worker.drain import Drain
+
+    data = str(tmp_path)
+    settings = Settings.from_raw({"data_dir": data})
+    started = time.time() - 31 * 60
+    ctx = TaskContext({"PluginDir": data}, {}, settings, _SessionAgeStash(), started_at=started)
+    drain = Drain(ctx)
+    (handover,) = [a for a in drain.attachments if isinstance(a, HandOver)]
+    assert handover.due(time.time())
+    assert drain.report.seconds >= 31 * 60
+
+    ctx = TaskContext({"PluginDir": data}, {}, settings, _SessionAgeStash())
+    (handover,) = [a for a in Drain(ctx).attachments if isinstance(a, HandOver)]
+    assert not handover.due(time.time() + 60), "a task that started a minute ago keeps its drain"
