@@ -276,22 +276,8 @@ class Listed:
     like a dict (`listed["title"]`, `listed.get("genres")`). Reconciliation keeps one per Plex
     item, 50,000 at once: slots and tuples take a third of what a dict of lists would."""
 
-    __slots__ = (
-        "title",
-        "titleSort",
-        "summary",
-        "tagline",
-        "studio",
-        "originallyAvailableAt",
-        "actors",
-        "genres",
-        "collections",
-        "contentRating",
-        "userRating",
-        "labels",
-        "file_stem",
-        "files",
-    )
+    # The fields worker/metadata.py compares, and the file (Python 3.9 has no dataclass(slots=True)).
+    __slots__ = SCALAR_FIELDS + LIST_FIELDS + ("file_stem", "files")
     title: str
     titleSort: str
     summary: str

@@ -26,8 +26,7 @@ class FilteredScenes:
 
     def _current(self) -> dict:
         if self._known is None:
-            value = self.file.read()
-            self._known = {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+            self._known = _reasons(self.file.read())
         return self._known
 
     def note(self, scene_id, reason: str) -> None:
@@ -43,7 +42,7 @@ class FilteredScenes:
 
     def _save(self, changes: dict) -> None:
         def change(value):
-            value = dict(value) if isinstance(value, dict) else {}
+            value = _reasons(value)
             for sid, reason in changes.items():
                 if reason:
                     value[sid] = reason
@@ -60,6 +59,14 @@ class FilteredScenes:
             if reason:
                 out[reason] = out.get(reason, 0) + 1
         return out
+
+
+def _reasons(value) -> dict:
+    """The file's entries that are scene -> reason; anything else in it (a hand edit, damage
+    JSON still parses) is dropped, as the next write would drop it."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, str) and v}
 
 
 def kept_out(job, scene: dict, settings, filtered: FilteredScenes) -> str:

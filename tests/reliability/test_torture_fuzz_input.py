@@ -425,6 +425,12 @@ STATE_FILES = (
     "sync_state.jsonl",
     "match_cache.jsonl",
     "plex_index.jsonl",
+    "poster_memo.jsonl",
+    "handover.json",
+    "filtered.json",
+    "watcher.json",
+    "plex_client.json",
+    "earlier_data_folders.json",
 )
 file_garbage = (
     st.binary(max_size=120)
@@ -437,18 +443,23 @@ def _read_everything(plugin_dir: str, data_dir: str) -> None:
     """Everything a hook, a status report and a drain read from the data folder."""
     import plexsync
     from stashplugin.settings import read_hook_cache
-    from stashplugin.task import TaskContext
+    from stashplugin.task import TaskContext, adopt_earlier_queues
     from sync.drain_marker import DrainMarker
     from sync.sync_state import SyncState
     from worker.breaker import CircuitBreaker, FileBreakerStorage
     from worker.errors import SyncFailure
+    from worker.filtered import FilteredScenes
+    from worker.handover import take_record
     from worker.health import HealthResult, ProbeRecord
     from worker.matcher import MatchCache
     from worker.outages import OutageHistory
     from worker.paths import PathMapper
+    from worker.plex import client_identifier
     from worker.plex_index import PlexIndex
+    from worker.plex_writer import PosterMemo
     from worker.stats import SyncStats
     from worker.status import collect_status
+    from worker.watcher import watcher_status
 
     settings = read_hook_cache(plugin_dir)
     plexsync.drain_wanted(data_dir, True, time.time(), check_queue=True)
@@ -474,6 +485,18 @@ def _read_everything(plugin_dir: str, data_dir: str) -> None:
     history.start("fuzz", time.time())
     history.end(time.time(), jobs_affected=1)
     ProbeRecord(data_dir).record(HealthResult(True, True, None, 1.0, "", ""), time.time())
+    memo = PosterMemo(data_dir, batched=True)
+    memo.get("1")
+    memo.set("1", {"poster": "h"})
+    memo.flush()
+    take_record(data_dir, time.time())
+    filtered = FilteredScenes(data_dir)
+    filtered.counts()
+    filtered.note("2", "organized only")
+    filtered.flush()
+    watcher_status(data_dir)
+    client_identifier(data_dir)
+    adopt_earlier_queues(ctx)
 
 
 def test_garbage_in_any_state_file_is_moved_aside_and_nothing_breaks():

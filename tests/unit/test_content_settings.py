@@ -3,6 +3,8 @@ rating scale, managed collections and labels, and which hook edits they make rel
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from stashplugin.hook import relevant_update_fields, synced_fields
@@ -134,6 +136,17 @@ def test_filtered_scenes_are_counted_once_and_forgotten_when_they_pass(tmp_path)
     again.note("1", "")
     again.flush()
     assert FilteredScenes(str(tmp_path)).counts() == {"excluded_tag": 1}
+
+
+def test_filtered_entries_that_are_not_reasons_are_dropped_not_a_crash(tmp_path):
+    """Valid JSON that is not scene -> reason (a hand edit): View Queue Status and the drain go on."""
+    with open(os.path.join(str(tmp_path), "filtered.json"), "w") as fh:
+        fh.write('{"": [null], "3": {"a": 1}, "4": 7, "5": "not_organized"}')
+    filtered = FilteredScenes(str(tmp_path))
+    assert filtered.counts() == {"not_organized": 1}
+    filtered.note("6", "excluded_tag")
+    filtered.flush()
+    assert FilteredScenes(str(tmp_path)).counts() == {"not_organized": 1, "excluded_tag": 1}
 
 
 def test_settings_nobody_uses_leave_the_hash_of_every_scene_as_it_was():

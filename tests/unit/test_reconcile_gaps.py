@@ -8,7 +8,7 @@ import pytest
 
 from reconcile import gaps
 from stashplugin.settings import Settings
-from worker.metadata import build_metadata, fingerprint, metadata_hash
+from worker.metadata import FIELDS, build_metadata, fingerprint, metadata_hash
 
 FILE = "/media/movies/harbor.mp4"
 
@@ -219,3 +219,5 @@ def test_listed_item_reads_what_a_listing_shows():
     assert list(item["genres"]) == ["Boats", "Sea"] and list(item.get("actors")) == ["Ana Lima"]
     assert item["tagline"] == "" and item.get("collections") == () and item.get("poster") is None
     assert list(item["files"]) == ["/media/movies/harbor.mp4"]
+    # Every field the metadata compares can be read from a listing (a field added there is here).
+    assert all(item[field] is not None for field in FIELDS)
