@@ -459,14 +459,14 @@ def test_plugin_process_talks_back_with_its_cookie(stash):
 
 
 def test_plugin_session_expires_after_the_session_age_and_is_renewed_by_set_cookie(stash):
-    stash.session_age = 1.0
+    stash.session_age = 2.0  # seconds; the sleeps below leave 1.5 s of margin either way
     token = stash._new_token(frozenset(), "task")
     query = {"query": "{ configuration { general { maxSessionAge } } }"}
     r = requests.post(stash.graphql_url, cookies={"session": token}, json=query, timeout=30)
-    assert r.status_code == 200 and r.json()["data"]["configuration"]["general"]["maxSessionAge"] == 1
+    assert r.status_code == 200 and r.json()["data"]["configuration"]["general"]["maxSessionAge"] == 2
     renewed = r.cookies.get("session")
     assert renewed and renewed != token
-    time.sleep(0.6)
+    time.sleep(0.5)
     # Go's Request.Cookie reads the first `session` cookie of the header
     both = requests.post(
         stash.graphql_url,
@@ -475,7 +475,7 @@ def test_plugin_session_expires_after_the_session_age_and_is_renewed_by_set_cook
         timeout=30,
     )
     assert both.status_code == 200
-    time.sleep(0.6)
+    time.sleep(1.6)
     assert (
         requests.post(stash.graphql_url, cookies={"session": token}, json=query, timeout=30).status_code
         == 401
