@@ -334,6 +334,9 @@ class PlexEmulator:
         self._tag_xml_cache: Dict[Tuple[str, str], str] = {}
         self._started = False
         self._bind_lock = threading.Lock()
+        # While 'down': a socket bound to the port and not listening. Connections to it are still
+        # refused (no listener), and no other process can take the port before Plex comes back.
+        self._hold: Optional[socket.socket] = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -351,7 +354,7 @@ class PlexEmulator:
                 self._started = True
                 self._bind()  # binds even when 'down', to fix the port
                 if self._mode == 'down':
-                    self._unbind()
+                    self._unbind(hold=True)
         return self
 
     def stop(self) -> None:
@@ -367,6 +370,9 @@ class PlexEmulator:
         self.stop()
 
     def _bind(self) -> None:
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
         httpd = _HTTPServer((self.host, self._port), _Handler)
         httpd.emulator = self
         self._port = httpd.server_address[1]
@@ -379,13 +385,20 @@ class PlexEmulator:
         self._httpd, self._thread = httpd, thread
         thread.start()
 
-    def _unbind(self) -> None:
+    def _unbind(self, hold: bool = False) -> None:
         httpd, thread = self._httpd, self._thread
         self._httpd = self._thread = None
         if httpd is None:
+            if not hold and self._hold is not None:
+                self._hold.close()
+                self._hold = None
             return
         httpd.shutdown()
         httpd.server_close()
+        if hold:
+            self._hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._hold.bind((self.host, self._port))
         if thread is not None:
             thread.join(5)
         with self._conns_lock:
@@ -417,7 +430,7 @@ class PlexEmulator:
             self._delay = float(delay)
             self._mode = mode
             if mode == 'down' and self._httpd is not None:
-                self._unbind()
+                self._unbind(hold=True)
             elif mode != 'down' and self._started and self._httpd is None:
                 self._bind()
 

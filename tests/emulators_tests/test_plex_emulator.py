@@ -429,6 +429,29 @@ def test_down_refuses_connections_then_comes_back_on_same_port(plex, movies, ser
     assert plex.count() == logged + 1  # refused connections are not logged
 
 
+def test_down_keeps_its_port_from_every_other_socket():
+    """No other server or outgoing connection can take the port while Plex is down, so coming
+    back on the same port cannot fail (the emulator holds it with a socket that does not listen)."""
+    emulator = PlexEmulator(token=TOKEN, port=0, quiet=True).start()
+    try:
+        port = emulator.port
+        emulator.set_fault('down')  # no connection was made: no TIME_WAIT holds the port for it
+        with pytest.raises(ConnectionRefusedError):
+            _connect(port)
+        with socket.socket() as other, pytest.raises(OSError):
+            other.bind(('127.0.0.1', port))
+        emulator.set_fault(None)
+        assert emulator.port == port
+        _connect(port)
+    finally:
+        emulator.stop()
+    emulator = PlexEmulator(token=TOKEN, port=0, quiet=True).start()
+    emulator.set_fault('down')
+    emulator.stop()
+    with socket.socket() as other:
+        other.bind(('127.0.0.1', emulator.port))  # stopped while down: the port is free again
+
+
 def test_503_mode(plex, movies, server):
     plex.set_fault('503')
     with pytest.raises(BadRequest, match='503'):
