@@ -4,8 +4,9 @@ The drain calls each attachment's hooks at fixed points and knows nothing else a
 `before_drain(drain)` once, with the drain lock held, before anything else (a drain continuing
 one that handed over to it, worker/handover.py); `before_pass(drain)` once Plex may be sent to,
 before the queue is leased (the automatic reconciliation, reconcile/tasks.py);
-`after_batch(drain)` after each batch, returning a `worker.failures.Stop` to end the drain (the
-hand-over); and `after_drain(ctx, report)` once the drain lock is released, before the summary
+`after_change(drain, rest)` after each change of a batch that has `rest` more to go, and
+`after_batch(drain)` after each batch, either returning a `worker.failures.Stop` to end the drain
+(the hand-over; the batch's unprocessed changes go back to the queue); and `after_drain(ctx, report)` once the drain lock is released, before the summary
 (the hand-over's request for a fresh drain, then `WatcherStart`, worker/watcher.py).
 """
 
@@ -19,6 +20,9 @@ class Attachment:
         return None
 
     def before_pass(self, drain) -> None:
+        return None
+
+    def after_change(self, drain, rest: int):
         return None
 
     def after_batch(self, drain):

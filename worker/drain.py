@@ -213,9 +213,19 @@ class Drain:
             done = self.report.processed_here
             self._total = max(self._total, done + 1)
             log.progress(self.report.bar_at(done / float(self._total)))
+            rest = len(jobs) - index - 1
+            if stop is None and rest:
+                stop = self._after_change(rest)  # the hand-over, however slow the batch
             if stop is not None:
                 for rest in jobs[index + 1 :]:
                     self.queue.release(rest)
+                return stop
+        return None
+
+    def _after_change(self, rest: int) -> Stop | None:
+        for attachment in self.attachments:
+            stop = attachment.after_change(self, rest)
+            if stop is not None:
                 return stop
         return None
 

@@ -3,9 +3,9 @@
 The session cookie Stash gives a task stops working after Stash's max session age (1 h by
 default; pkg/session/session.go), and a Sync All of a large library runs longer than that. So a
 drain whose Stash job has run for half the session age (counted from the process's start, as the
-cookie dates from then: a first run may spend minutes installing dependencies) finishes its batch, gives the rest back to the queue
-and asks Stash for a new "Process Queue" (the request the hook makes, with its still valid
-cookie); the new task starts with a fresh cookie and carries on. Nothing is lost or done twice:
+cookie dates from then: a first run may spend minutes installing dependencies) finishes the
+change it is on, gives the rest back to the queue and asks Stash for a new "Process Queue" (the
+request the hook makes, with its still valid cookie); the new task starts with a fresh cookie and carries on. Nothing is lost or done twice:
 the jobs left are simply pending. The age is asked of Stash once (`configuration.general.
 maxSessionAge`), and only by a drain that has already run CHECK_AFTER seconds.
 
@@ -199,6 +199,13 @@ class HandOver(Attachment):
         if self.age is None:
             self.age = session_age(self.ctx.stash)
         return elapsed >= self.age * FRACTION
+
+    def after_change(self, drain, rest: int):
+        """Mid-batch too: a batch against a slow Plex must not outlast the cookie (its `rest`
+        changes go back to the queue, for the fresh drain)."""
+        if self.due(drain.clock()):
+            return Stop("handed over to a fresh drain", handed_over=True)
+        return None
 
     def after_batch(self, drain):
         """Before Stash's session cookie expires: the rest goes to a fresh drain (when there is a

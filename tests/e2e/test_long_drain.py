@@ -28,8 +28,8 @@ def test_a_drain_longer_than_the_session_age_is_one_drain_without_a_401(world):
     os.makedirs(data_dir(world), exist_ok=True)
     FileQueue(data_dir(world)).enqueue_many([sid for sid, _ in scenes], ["title"], source="test")
     # Every Plex request takes 0.05 s more: about 0.1 s a change, 30 s in all. A job hands over
-    # after the batch that ends past 8 s; a batch (worker.drain.BATCH_SIZE, 100 changes) takes
-    # about 10 s, so each job syncs one batch, 3 jobs in all, each done before its 16 s session.
+    # after the first change that ends past 8 s, mid-batch (a batch, worker.drain.BATCH_SIZE, takes
+    # about 10 s here): 4 jobs of about 80 changes, each done 8 s before its 16 s session expires.
     world.plex.set_fault("slow", delay=0.05)
     world.stash.run_task("Process Queue")
     assert world.stash.wait_idle(300)
@@ -38,7 +38,9 @@ def test_a_drain_longer_than_the_session_age_is_one_drain_without_a_401(world):
     assert all(world.plex.item(rk)["title"] == "Long %d" % i for i, (_, rk) in enumerate(scenes))
     assert not [r for r in world.stash.requests if r.status == 401], "no request met an expired session"
     drains = [t for t in world.stash.task_runs if t.task_name == "Process Queue"]
-    assert len(drains) >= 3, "a chain of hand-overs: %r" % drains
+    # At least 0.1 s a change (two requests of 0.05 s), so a job's 8 s hold at most 80 changes:
+    # 4 jobs or more. Handing over only between batches of 100 would take 3.
+    assert len(drains) >= 4, "a chain of hand-overs, each mid-batch: %r" % drains
     assert all(t.error is None for t in drains)
     assert all(t.output == {"handed_over": True, "part": n} for n, t in enumerate(drains[:-1], 1))
     last = drains[-1].output
