@@ -5,9 +5,10 @@ The drain calls each attachment's hooks at fixed points and knows nothing else a
 one that handed over to it, worker/handover.py); `before_pass(drain)` once Plex may be sent to,
 before the queue is leased (the automatic reconciliation, reconcile/tasks.py);
 `after_change(drain, rest)` after each change of a batch that has `rest` more to go, and
-`after_batch(drain)` after each batch, either returning a `worker.failures.Stop` to end the drain
-(the hand-over; the batch's unprocessed changes go back to the queue); and `after_drain(ctx, report)` once the drain lock is released, before the summary
-(the hand-over's request for a fresh drain, then `WatcherStart`, worker/watcher.py).
+`after_batch(drain)` after each batch, either returning a `worker.failures.Stop` to end the
+drain (the hand-over; the batch's unprocessed changes go back to the queue); and
+`after_drain(ctx, report)` once the drain lock is released, before the summary (the
+hand-over's request for a fresh drain, then `WatcherStart`, worker/watcher.py).
 """
 
 from __future__ import annotations

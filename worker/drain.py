@@ -7,7 +7,8 @@ The breaker, the probe and the pace are the gate's (worker/gate.py); what a fail
 worker/failures.py's table; work that runs inside a drain attaches through worker/attach.py.
 Jobs are leased in batches (the next drain takes back at once what a SIGKILLed one held), their
 scenes fetched from Stash in one small query per batch, matched, diffed and written, then
-acknowledged together once what they wrote is durable, or nacked with a classified error. See docs/ARCHITECTURE.md ("The flow of a change").
+acknowledged together once what they wrote is durable, or nacked with a classified error. See
+docs/ARCHITECTURE.md ("The flow of a change").
 """
 
 from __future__ import annotations
@@ -213,9 +214,9 @@ class Drain:
             done = self.report.processed_here
             self._total = max(self._total, done + 1)
             log.progress(self.report.bar_at(done / float(self._total)))
-            rest = len(jobs) - index - 1
-            if stop is None and rest:
-                stop = self._after_change(rest)  # the hand-over, however slow the batch
+            left = len(jobs) - index - 1
+            if stop is None and left:
+                stop = self._after_change(left)  # the hand-over, however slow the batch
             if stop is not None:
                 for rest in jobs[index + 1 :]:
                     self.queue.release(rest)
