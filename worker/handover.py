@@ -2,13 +2,14 @@
 
 The session cookie Stash gives a task stops working after Stash's max session age (1 h by
 default; pkg/session/session.go), and a Sync All of a large library runs longer than that. So a
-drain whose Stash job has run for half the session age (counted from the process's start, as the
-cookie dates from then: a first run may spend minutes installing dependencies) finishes the
-change it is on, gives the rest back to the queue and asks Stash for a new "Process Queue" (the
-request the hook makes, with its still valid cookie); the new task starts with a fresh cookie
-and carries on. Nothing is lost or done twice: the jobs left are simply pending. The age is
-asked of Stash once (`configuration.general.maxSessionAge`), and only by a drain that has
-already run CHECK_AFTER seconds.
+drain whose Stash job has run for half the session age (counted from the process's start: Stash
+mints the cookie as the job starts, in RunPluginTask's job function, internal/manager/
+task_plugin.go -> PluginCache.CreateTask; a first run may spend minutes installing dependencies
+before the drain begins) finishes the change it is on, gives the rest back to the queue and asks
+Stash for a new "Process Queue" (the request the hook makes, with its still valid cookie); the
+new task starts with a fresh cookie and carries on. Nothing is lost or done twice: the jobs
+left are simply pending. The age is asked of Stash once (`configuration.general.
+maxSessionAge`), and only by a drain that has already run CHECK_AFTER seconds.
 
 The user sees one drain: the job that hands over logs one line that it continues, and no
 summary; it leaves `handover.json` (this module's alone) with the running totals — the counts the

@@ -832,6 +832,9 @@ class StashEmulator:
     def _execute_task(self, job: TaskRun) -> None:
         runner = self._require_runner()
         op = runner.task_config(job.task_name) if job.task_name is not None else None
+        # Made as the job starts, not when it was queued, as in Stash: RunPluginTask's job function
+        # (internal/manager/task_plugin.go) calls PluginCache.CreateTask, whose makeServerConnection
+        # (pkg/plugin/plugins.go) mints the cookie (pkg/session MakePluginCookie).
         token = self._new_token(job.visited, "task")
         with self._cond:
             if job._cancel:
