@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from emulators.stash.data import SCENE_UPDATE_INPUT_FIELDS
 from emulators.world import start_world
 from sync.queue import FileQueue
 from tests.conftest import scaled
@@ -24,28 +25,10 @@ from tests.reliability import torture_summary
 pytestmark = pytest.mark.torture
 
 HOOKS = 16
-UPDATE_INPUT = (
-    "clientMutationId",
-    "id",
-    "title",
-    "code",
-    "urls",
-    "date",
-    "details",
-    "director",
-    "rating100",
-    "organized",
-    "studio_id",
-    "gallery_ids",
-    "performer_ids",
-    "groups",
-    "tag_ids",
-    "cover_image",
-)
 
 
 def hook_args(scene_id: str, title: str) -> dict:
-    full = {name: None for name in UPDATE_INPUT}
+    full = {name: None for name in SCENE_UPDATE_INPUT_FIELDS}
     full.update(id=scene_id, title=title)
     return {
         "hookContext": {
